@@ -1,0 +1,35 @@
+"""Exceptions with messages meant for users: each names the input and what is wrong with it."""
+
+
+class RegimeError(Exception):
+    """Base class for errors the CLI reports without a traceback."""
+
+
+class DataFormatError(RegimeError, ValueError):
+    """A downloaded or user-supplied file does not have the expected layout or contents.
+
+    The message always starts with the file or URL name so that the failing input is obvious.
+    """
+
+    def __init__(self, where: str, problem: str):
+        self.where = where
+        self.problem = problem
+        super().__init__(f"{where}: {problem}")
+
+
+class FetchError(RegimeError):
+    """A download failed after all retries (HTTP error, timeout, connection refused)."""
+
+    def __init__(self, url: str, reason: str, status: int | None = None):
+        self.url = url
+        self.reason = reason
+        self.status = status
+        super().__init__(f"{url}: {reason}")
+
+
+class ConfigError(RegimeError, ValueError):
+    """A TOML config is missing, malformed or refers to something that does not exist."""
+
+
+class NoDataError(RegimeError):
+    """The data a command needs is not in the cache (run `regime data pull` first)."""

@@ -1,0 +1,35 @@
+"""Shared fixtures. Real-format excerpts and full real files live in ../shared beside the repo (test data only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def formats_dir() -> Path:
+    path = SHARED / "formats"
+    if not path.is_dir():
+        pytest.fail(f"real-format excerpts not found at {path} (the repo expects ../shared beside it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def realdata_dir() -> Path:
+    path = SHARED / "realdata"
+    if not path.is_dir():
+        pytest.fail(f"real data files not found at {path} (the repo expects ../shared beside it)")
+    return path
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A fresh, empty REGIME_HOME for one test."""
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("REGIME_HOME", str(path))
+    return path
