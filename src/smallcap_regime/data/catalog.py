@@ -1,0 +1,80 @@
+"""Typed access to the live data catalogue and lag table in ``series.toml``."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import ConfigError
+
+CATALOG_PATH = Path(__file__).with_name("series.toml")
+FREQUENCIES = ("daily", "weekly", "monthly", "quarterly")
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    """One FRED series: where it goes in the panel and when it is known."""
+
+    series_id: str
+    name: str
+    unit: str
+    freq: str
+    lag: str
+    max_age: str | None
+    priority: int
+    valid_range: tuple[float, float] | None
+
+
+def parse_duration(text: str, where: str = "duration") -> pd.DateOffset | pd.Timedelta:
+    """``"12d"`` -> 12 days, ``"1m"`` -> one calendar month (month arithmetic keeps month ends at month ends)."""
+    text = str(text).strip().lower()
+    if len(text) >= 2 and text[:-1].isdigit() and text[-1] in "dm":
+        n = int(text[:-1])
+        return pd.Timedelta(days=n) if text[-1] == "d" else pd.DateOffset(months=n)
+    raise ConfigError(f"{where}: {text!r} is not a duration like '12d' or '1m'")
+
+
+@lru_cache(maxsize=None)
+def load_catalog(path: Path = CATALOG_PATH) -> dict:
+    with path.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def fred_specs(path: Path = CATALOG_PATH) -> list[SeriesSpec]:
+    """All FRED series of the catalogue, validated."""
+    specs = []
+    for series_id, raw in load_catalog(path).get("fred", {}).items():
+        where = f"{path.name} [fred.{series_id}]"
+        missing = {"name", "freq", "lag"} - raw.keys()
+        if missing:
+            raise ConfigError(f"{where}: missing key(s) {', '.join(sorted(missing))}")
+        if raw["freq"] not in FREQUENCIES:
+            raise ConfigError(f"{where}: freq {raw['freq']!r} is not one of {', '.join(FREQUENCIES)}")
+        parse_duration(raw["lag"], where)
+        rng = raw.get("range")
+        specs.append(
+            SeriesSpec(
+                series_id=series_id,
+                name=raw["name"],
+                unit=raw.get("unit", ""),
+                freq=raw["freq"],
+                lag=raw["lag"],
+                max_age=raw.get("max_age"),
+                priority=int(raw.get("priority", 1)),
+                valid_range=(float(rng[0]), float(rng[1])) if rng else None,
+            )
+        )
+    return specs
+
+
+def publication_lags() -> dict[str, str]:
+    """Panel column -> publication lag of its highest-priority live series (for the feature catalogue)."""
+    lags: dict[str, tuple[int, str]] = {}
+    for spec in fred_specs():
+        if spec.name not in lags or spec.priority < lags[spec.name][0]:
+            lags[spec.name] = (spec.priority, spec.lag)
+    return {name: lag for name, (_, lag) in lags.items()}

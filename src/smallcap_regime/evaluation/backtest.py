@@ -1,0 +1,308 @@
+"""Purged walk-forward backtest of the LightGBM models against baselines on identical folds.
+
+For each target (relative, absolute) and each fold, four models are fitted on the purged training window: the
+LightGBM regressor and classifier and the linear baselines (ridge, logistic). Their raw test forecasts are then
+post-processed fold by fold with maps fitted only on *earlier* out-of-sample pairs whose targets were realised
+before the fold starts: point forecasts shrunk toward the prevailing mean, probabilities Platt-scaled, and
+split-conformal intervals from earlier residuals. Raw and post-processed versions are reported side by side, next
+to the prevailing (historical) mean / base rate and trailing-momentum baselines, overall, per decade and per fold.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from ..data import Panel, load_panel
+from ..experiment import Experiment
+from ..features.build import build_features, load_feature_spec
+from ..features.targets import build_targets
+from ..models.baselines import make_logistic, make_ridge
+from ..models.calibration import Platt, conformal_interval, fit_platt, fit_shrinkage
+from ..models.lgbm import TARGETS, make_classifier, make_regressor
+from . import metrics as M
+from .regime import regime_labels
+from .walkforward import Fold, make_folds
+
+# model name -> (point-forecast column kind, probability column kind)
+MODELS = ("lgbm", "lgbm_cal", "linear", "linear_cal", "hist_mean", "momentum")
+FITTED = ("lgbm", "linear")
+
+
+@dataclass
+class CalibrationMaps:
+    """Post-processing fitted on out-of-sample pairs realised before some date."""
+
+    shrink_weight: float = 0.0
+    platt: Platt = field(default_factory=Platt)
+    interval: tuple[float, float] = (float("nan"), float("nan"))
+    n_pairs: int = 0
+
+
+@dataclass
+class BacktestResult:
+    """Everything a backtest produced. Prediction columns are named ``<target>.<model>.<kind>``."""
+
+    experiment: Experiment
+    panel: Panel
+    features: pd.DataFrame
+    targets: pd.DataFrame
+    predictions: pd.DataFrame
+    metrics: pd.DataFrame
+    decade_metrics: pd.DataFrame
+    fold_metrics: pd.DataFrame
+    strategy_returns: pd.DataFrame
+    strategy_metrics: pd.DataFrame
+    final_maps: dict[str, CalibrationMaps]
+    timings: dict[str, float]
+
+    @property
+    def oos(self) -> pd.DataFrame:
+        """Predictions at reported out-of-sample origins (realised or not)."""
+        return self.predictions[self.predictions["oos"]]
+
+
+def target_columns(horizon: int) -> dict[str, str]:
+    return {t: f"{t}_{horizon}m" for t in TARGETS}
+
+
+def trailing_return(panel: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """Compounded returns over the ``horizon`` months ending at each origin (known at the origin)."""
+    small = (1 + panel["small_ret"]).rolling(horizon, min_periods=horizon).apply(np.prod, raw=True)
+    large = (1 + panel["large_ret"]).rolling(horizon, min_periods=horizon).apply(np.prod, raw=True)
+    return pd.DataFrame({"relative": small - large, "absolute": small - 1})
+
+
+def _usable_columns(x: pd.DataFrame) -> list[str]:
+    return [c for c in x.columns if x[c].notna().any()]
+
+
+def fit_fold_models(x: pd.DataFrame, y: pd.Series, y_up: pd.Series, exp: Experiment, target: str) -> dict:
+    """Fit the four models of one target on one training window; returns name -> fitted estimator."""
+    spec = exp.models[target]
+    cols = _usable_columns(x)
+    fitted = {"columns": cols}
+    fitted["lgbm_reg"] = make_regressor(spec.regressor).fit(x[cols], y)
+    fitted["linear_reg"] = make_ridge(exp.ridge_alpha).fit(x[cols], y)
+    if y_up.nunique() == 2:
+        fitted["lgbm_clf"] = make_classifier(spec.classifier).fit(x[cols], y_up.astype(int))
+        fitted["linear_clf"] = make_logistic(exp.logistic_c).fit(x[cols], y_up.astype(int))
+    else:  # one class only in the window: the honest probability is that class
+        fitted["constant_p"] = float(y_up.iloc[0])
+    return fitted
+
+
+def predict_fold_models(fitted: dict, x: pd.DataFrame) -> dict[str, np.ndarray]:
+    xc = x[fitted["columns"]]
+    out = {"lgbm.f": fitted["lgbm_reg"].predict(xc), "linear.f": fitted["linear_reg"].predict(xc)}
+    if "constant_p" in fitted:
+        out["lgbm.p"] = out["linear.p"] = np.full(len(x), fitted["constant_p"])
+    else:
+        out["lgbm.p"] = fitted["lgbm_clf"].predict_proba(xc)[:, 1]
+        out["linear.p"] = fitted["linear_clf"].predict_proba(xc)[:, 1]
+    return out
+
+
+def fit_maps(pred: pd.DataFrame, target: str, model: str, mask: np.ndarray, min_obs: int,
+             coverage: float) -> CalibrationMaps:
+    """Shrinkage, Platt and conformal maps from the rows in ``mask`` with a realised target.
+
+    Too few pairs -> the conservative fallback: forecast = prevailing mean (w = 0), probability = base rate
+    (Platt with a = 0 and b = logit(base rate)), no interval.
+    """
+    p = f"{target}.{model}"
+    cols = [f"{p}.f", f"{p}.p", f"{target}.y", f"{target}.up", f"{target}.hist_mean.f", f"{target}.hist_mean.p"]
+    pairs = pred.loc[mask, cols].dropna()
+    if len(pairs) < min_obs:
+        base = pred.loc[mask, f"{target}.hist_mean.p"].dropna()
+        rate = float(np.clip(base.iloc[-1], 1e-3, 1 - 1e-3)) if len(base) else 0.5
+        return CalibrationMaps(0.0, Platt(0.0, float(np.log(rate / (1 - rate)))), n_pairs=len(pairs))
+    y, m = pairs[f"{target}.y"].to_numpy(), pairs[f"{target}.hist_mean.f"].to_numpy()
+    w = fit_shrinkage(pairs[f"{p}.f"].to_numpy(), m, y)
+    shrunk = m + w * (pairs[f"{p}.f"].to_numpy() - m)
+    platt = fit_platt(pairs[f"{p}.p"].to_numpy(), pairs[f"{target}.up"].to_numpy())
+    return CalibrationMaps(w, platt, conformal_interval(y - shrunk, coverage), len(pairs))
+
+
+def _realised_before(index: pd.DatetimeIndex, forecast_mask: np.ndarray, start_pos: int, horizon: int) -> np.ndarray:
+    """Forecast origins whose targets were realised by the origin at ``start_pos`` (s <= start - h)."""
+    mask = forecast_mask.copy()
+    mask[max(start_pos - horizon + 1, 0):] = False
+    return mask
+
+
+def run_backtest(exp: Experiment, home: Path, *, panel: Panel | None = None,
+                 on_fold: Callable[[int, int], None] | None = None) -> BacktestResult:
+    """Run the purged walk-forward for both targets.
+
+    Parameters
+    ----------
+    exp : the experiment (data source, features, models, validation, costs).
+    home : home dir (live data are read from its cache).
+    panel : a prebuilt panel (tests, tuning); default: load it as the experiment says.
+    on_fold : progress callback ``(done, total)`` called after each fold.
+    """
+    t_start = time.perf_counter()
+    panel = panel or load_panel(home, exp.data_source, small_column=exp.small_column, large_column=exp.large_column)
+    spec = load_feature_spec(exp.feature_spec)
+    features = build_features(panel.frame, spec)
+    targets = build_targets(panel.frame, exp.horizon)
+    t_features = time.perf_counter()
+    h = exp.horizon
+    val = exp.validation
+    folds = make_folds(features.index, horizon=h, first_test=val.oos_start, refit_every=val.refit_every_months,
+                       min_train=val.min_train_months, embargo=val.embargo_months)
+    pred = _raw_predictions(exp, features, targets, folds, on_fold)
+    t_fit = time.perf_counter()
+
+    trailing = trailing_return(panel.frame, h)
+    pred["tbill"] = targets[f"tbill_{h}m"]
+    final_maps = {}
+    for target, column in target_columns(h).items():
+        pred[f"{target}.momentum.f"] = trailing[target]
+        pred[f"{target}.momentum.p"] = (trailing[target] > 0).astype("float64").where(trailing[target].notna())
+        final_maps[target] = _post_process(pred, target, folds, exp)
+
+    regimes = regime_labels(pred["relative.lgbm_cal.p"], pred["absolute.lgbm_cal.p"], exp.no_call_band)
+    pred = pred.join(regimes)
+    pred["oos"] = pred.index >= val.oos_start
+    pred = pred[pred["fold"].notna()]
+
+    metrics, decade, strat_returns, strat_metrics = _evaluate(pred, exp)
+    fold_metrics = _fold_metrics(pred, folds, features.index, exp)
+    timings = {"features_s": t_features - t_start, "fit_s": t_fit - t_features,
+               "total_s": time.perf_counter() - t_start, "folds": float(len(folds))}
+    return BacktestResult(exp, panel, features, targets, pred, metrics, decade, fold_metrics, strat_returns,
+                          strat_metrics, final_maps, timings)
+
+
+def _raw_predictions(exp: Experiment, features: pd.DataFrame, targets: pd.DataFrame, folds: list[Fold],
+                     on_fold: Callable[[int, int], None] | None) -> pd.DataFrame:
+    h = exp.horizon
+    pred = pd.DataFrame(index=features.index)
+    pred["fold"] = np.nan
+    for target, column in target_columns(h).items():
+        pred[f"{target}.y"] = targets[column]
+        pred[f"{target}.up"] = targets[f"{column}_up"]
+        pred[f"{target}.hist_mean.f"] = M.prevailing_mean(targets[column], h)
+        pred[f"{target}.hist_mean.p"] = M.prevailing_mean(targets[f"{column}_up"], h)
+        for model in FITTED:
+            pred[f"{target}.{model}.f"] = np.nan
+            pred[f"{target}.{model}.p"] = np.nan
+    for done, fold in enumerate(folds, start=1):
+        pred.iloc[fold.test, pred.columns.get_loc("fold")] = fold.fold_id
+        x_test = features.iloc[fold.test]
+        for target, column in target_columns(h).items():
+            train = targets.iloc[fold.train]
+            keep = train[column].notna().to_numpy()
+            x = features.iloc[fold.train][keep]
+            fitted = fit_fold_models(x, train[column][keep], train[f"{column}_up"][keep], exp, target)
+            for name, values in predict_fold_models(fitted, x_test).items():
+                pred.iloc[fold.test, pred.columns.get_loc(f"{target}.{name}")] = values
+        if on_fold:
+            on_fold(done, len(folds))
+    return pred
+
+
+def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Experiment) -> CalibrationMaps:
+    """Fill ``<target>.<model>_cal.{f,p}`` and the interval fold by fold; return the maps fitted on everything."""
+    h, val = exp.horizon, exp.validation
+    forecast_mask = pred["fold"].notna().to_numpy()
+    for model in FITTED:
+        pred[f"{target}.{model}_cal.f"] = np.nan
+        pred[f"{target}.{model}_cal.p"] = np.nan
+    pred[f"{target}.lo"] = np.nan
+    pred[f"{target}.hi"] = np.nan
+    pred[f"{target}.shrink_weight"] = np.nan
+    for fold in folds:
+        mask = _realised_before(pred.index, forecast_mask, int(fold.test[0]), h)
+        for model in FITTED:
+            maps = fit_maps(pred, target, model, mask, val.calibration_min_obs, val.interval_coverage)
+            rows = pred.index[fold.test]
+            m = pred.loc[rows, f"{target}.hist_mean.f"]
+            shrunk = m + maps.shrink_weight * (pred.loc[rows, f"{target}.{model}.f"] - m)
+            pred.loc[rows, f"{target}.{model}_cal.f"] = shrunk
+            pred.loc[rows, f"{target}.{model}_cal.p"] = maps.platt(pred.loc[rows, f"{target}.{model}.p"].to_numpy())
+            if model == "lgbm":
+                pred.loc[rows, f"{target}.lo"] = shrunk + maps.interval[0]
+                pred.loc[rows, f"{target}.hi"] = shrunk + maps.interval[1]
+                pred.loc[rows, f"{target}.shrink_weight"] = maps.shrink_weight
+    everything = forecast_mask & pred[f"{target}.y"].notna().to_numpy()
+    return fit_maps(pred, target, "lgbm", everything, val.calibration_min_obs, val.interval_coverage)
+
+
+def model_report(frame: pd.DataFrame, target: str, model: str, horizon: int) -> dict[str, float]:
+    """Regression and classification metrics of one model on the rows of ``frame``."""
+    p = f"{target}.{model}"
+    reg = M.regression_report(frame[f"{target}.y"], frame[f"{p}.f"], frame[f"{target}.hist_mean.f"], horizon)
+    clf = M.classification_report(frame[f"{target}.up"], frame[f"{p}.p"], frame[f"{target}.hist_mean.p"])
+    out = {k: v for k, v in reg.items() if k not in ("n", "n_nonoverlap")}
+    out["hit_rate_sign"] = out.pop("hit_rate")
+    out.update({k: v for k, v in clf.items() if k != "n"})
+    out["n"] = reg["n"]
+    return out
+
+
+def _strategy_p(frame: pd.DataFrame, target: str, name: str) -> pd.Series:
+    if name == "buy_and_hold":
+        return pd.Series(1.0, index=frame.index)
+    return frame[f"{target}.{name}.p"]
+
+
+STRATEGIES = ("lgbm_cal", "linear_cal", "momentum", "hist_mean", "buy_and_hold")
+
+
+def _evaluate(pred: pd.DataFrame, exp: Experiment):
+    h = exp.horizon
+    oos = pred[pred["oos"]]
+    rows, decade_rows = [], []
+    for target in TARGETS:
+        for model in MODELS:
+            rows.append({"target": target, "model": model, **model_report(oos, target, model, h)})
+            by_dec = M.by_decade(oos, lambda sub, t=target, m=model: model_report(sub, t, m, h))
+            decade_rows.append(by_dec.assign(target=target, model=model).reset_index())
+    metrics = pd.DataFrame(rows).set_index(["target", "model"])
+    decade = pd.concat(decade_rows).set_index(["target", "model", "decade"])
+
+    returns, stats = [], []
+    ppy = 12 / h
+    for target in TARGETS:
+        for name in STRATEGIES:
+            p = _strategy_p(oos, target, name)
+            if target == "relative":
+                r = M.relative_strategy_returns(oos["relative.y"], p, h, exp.cost_bp, exp.relative_short_side)
+                excess = r["net"]
+            else:
+                r = M.absolute_strategy_returns(oos["absolute.y"], p, oos["tbill"], h, exp.cost_bp)
+                excess = r["excess"]
+            returns.append(r.assign(target=target, strategy=name, excess=excess).reset_index())
+            perf = M.performance(excess, ppy, r["position"])
+            perf["cost_bp_total"] = float(r["cost"].sum() * 1e4)
+            stats.append({"target": target, "strategy": name, **perf})
+    return (metrics, decade, pd.concat(returns, ignore_index=True),
+            pd.DataFrame(stats).set_index(["target", "strategy"]))
+
+
+def _fold_metrics(pred: pd.DataFrame, folds: list[Fold], index: pd.DatetimeIndex, exp: Experiment) -> pd.DataFrame:
+    rows = []
+    for fold in folds:
+        block = pred.loc[index[fold.test]]
+        if not block["oos"].any():
+            continue
+        for target in TARGETS:
+            realised = block[block[f"{target}.y"].notna()]
+            row = {"fold": fold.fold_id, "target": target, "test_start": index[fold.test[0]],
+                   "test_end": index[fold.test[-1]], "train_end": index[fold.train[-1]], "n_train": len(fold.train),
+                   "n_test": len(realised), "shrink_weight": float(block[f"{target}.shrink_weight"].iloc[0])}
+            for model in ("lgbm", "lgbm_cal", "linear_cal"):
+                if len(realised):
+                    rep = model_report(realised, target, model, exp.horizon)
+                    row[f"{model}.r2_oos"], row[f"{model}.hit_rate"] = rep["r2_oos"], rep["hit_rate"]
+                    row[f"{model}.brier"] = rep["brier"]
+            rows.append(row)
+    return pd.DataFrame(rows)

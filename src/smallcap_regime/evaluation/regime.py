@@ -1,0 +1,50 @@
+"""Regime labels from the two calibrated probabilities.
+
+Relative strength is not absolute return: small caps can beat large caps while both fall. The four regimes are the
+quadrants of P(small outperforms) x P(small-cap return > 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+SMALL_LED_RALLY = "small-cap-led rally"
+SMALL_FALL_LESS = "small caps fall less than large"
+LARGE_LED_RALLY = "large-cap-led rally"
+RISK_OFF = "risk-off"
+NO_CALL = "no confident call"
+REGIMES = (SMALL_LED_RALLY, SMALL_FALL_LESS, LARGE_LED_RALLY, RISK_OFF, NO_CALL)
+
+
+def regime_labels(p_outperform: pd.Series, p_positive: pd.Series, no_call_band: float = 0.05) -> pd.DataFrame:
+    """Label each origin with its regime and a confidence.
+
+    Parameters
+    ----------
+    p_outperform, p_positive : calibrated probabilities, same index.
+    no_call_band : when either probability is within ``0.5 +/- no_call_band`` the call is "no confident call"
+        (the ``leaning`` column still says which quadrant it leans to).
+
+    Returns
+    -------
+    DataFrame with ``regime`` (one of :data:`REGIMES`), ``leaning`` (the quadrant regardless of the band) and
+    ``confidence`` = P(that quadrant) if the two events were independent, in [0.25, 1].
+    """
+    if not p_outperform.index.equals(p_positive.index):
+        raise ValueError("p_outperform and p_positive have different indexes")
+    rel = p_outperform.to_numpy(dtype="float64")
+    ab = p_positive.to_numpy(dtype="float64")
+    up_rel, up_abs = rel > 0.5, ab > 0.5
+    leaning = np.select(
+        [up_rel & up_abs, up_rel & ~up_abs, ~up_rel & up_abs],
+        [SMALL_LED_RALLY, SMALL_FALL_LESS, LARGE_LED_RALLY],
+        RISK_OFF,
+    ).astype(object)
+    confidence = np.maximum(rel, 1 - rel) * np.maximum(ab, 1 - ab)
+    unsure = (np.abs(rel - 0.5) < no_call_band) | (np.abs(ab - 0.5) < no_call_band)
+    missing = np.isnan(rel) | np.isnan(ab)
+    regime = np.where(unsure, NO_CALL, leaning).astype(object)
+    regime[missing] = None
+    leaning[missing] = None
+    return pd.DataFrame({"regime": regime, "leaning": leaning, "confidence": confidence}, index=p_outperform.index)

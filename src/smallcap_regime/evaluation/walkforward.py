@@ -1,0 +1,88 @@
+"""Expanding-window walk-forward folds with purge and embargo.
+
+A test block of origins [T0, T1] is forecast by one model fitted on origins t <= T0 - h - embargo: their targets
+(months t+1..t+h) are fully realised by T0, so no training label overlaps the test period (the purge).
+Folds start ``burn_in`` earlier than the reported out-of-sample period: the predictions they make before the
+out-of-sample start are never reported, they only feed the calibration and shrinkage maps of later folds, which
+therefore see nothing but past out-of-sample behaviour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One refit of the walk-forward. Positions index the origin (month-end) axis.
+
+    Attributes
+    ----------
+    fold_id : 0, 1, ... in time order.
+    train : positions of training origins (all <= test[0] - horizon - embargo).
+    test : positions of the origins this fit forecasts (a contiguous block).
+    """
+
+    fold_id: int
+    train: np.ndarray
+    test: np.ndarray
+
+
+def make_folds(
+    index: pd.DatetimeIndex,
+    *,
+    horizon: int,
+    first_test: pd.Timestamp,
+    refit_every: int = 12,
+    min_train: int = 120,
+    embargo: int = 0,
+    start: pd.Timestamp | None = None,
+) -> list[Fold]:
+    """Walk-forward folds over month-end origins.
+
+    Parameters
+    ----------
+    index : month-end origins, sorted (the feature frame's index; the last ``horizon`` rows have no target yet
+        and are still forecast by the last fold).
+    horizon : target length h in months.
+    first_test : first origin of the reported out-of-sample period; a fold boundary always falls on it.
+    refit_every : months per test block (refit frequency).
+    min_train : fewest training origins a fold may have; earlier blocks are skipped.
+    embargo : extra origins dropped between the purged training window and the test block.
+    start : first origin that may be forecast at all (burn-in start); default: as early as ``min_train`` allows.
+
+    Returns
+    -------
+    list of Fold, in time order, covering origins from the burn-in start to the end of ``index``.
+    """
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1, got {horizon}")
+    if refit_every < 1:
+        raise ValueError(f"refit_every must be >= 1, got {refit_every}")
+    if embargo < 0:
+        raise ValueError(f"embargo must be >= 0, got {embargo}")
+    if not index.is_monotonic_increasing or index.has_duplicates:
+        raise ValueError("index must be strictly increasing month ends")
+    n = len(index)
+    t0 = int(index.searchsorted(pd.Timestamp(first_test)))
+    if t0 >= n:
+        raise ValueError(f"first_test {pd.Timestamp(first_test).date()} is after the last origin {index[-1].date()}")
+    gap = horizon + embargo
+    earliest = min_train + gap
+    if start is not None:
+        earliest = max(earliest, int(index.searchsorted(pd.Timestamp(start))))
+    if t0 < min_train + gap:
+        raise ValueError(
+            f"first_test {index[t0].date()} leaves {max(t0 - gap, 0)} training origins, fewer than min_train={min_train}"
+        )
+    # block starts: backwards from first_test down to the burn-in start, then forwards to the end
+    starts = list(range(t0, earliest - 1, -refit_every))[::-1] + list(range(t0 + refit_every, n, refit_every))
+    if starts[0] > earliest:
+        starts.insert(0, max(earliest, starts[0] - refit_every))
+    folds = []
+    for fold_id, (a, b) in enumerate(zip(starts, starts[1:] + [n])):
+        folds.append(Fold(fold_id, np.arange(0, a - gap), np.arange(a, b)))
+    return folds

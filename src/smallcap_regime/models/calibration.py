@@ -1,0 +1,77 @@
+"""Post-processing maps fitted on past out-of-sample predictions only.
+
+Raw tree forecasts are typically far too dispersed for a noisy quarterly target, so the point forecast is shrunk
+toward the prevailing mean, ``m + w (f - m)``, with ``w`` the least-squares weight on earlier out-of-sample pairs
+(clipped to [0, 1]); probabilities get Platt scaling on the logit. Intervals are split-conformal: empirical
+quantiles of earlier out-of-sample residuals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EPS = 1e-6
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype="float64"), EPS, 1 - EPS)
+    return np.log(p / (1 - p))
+
+
+def fit_shrinkage(forecast: np.ndarray, mean: np.ndarray, y: np.ndarray) -> float:
+    """Weight ``w`` in [0, 1] minimising sum (y - m - w (f - m))^2; 0 when the forecast never departs from m."""
+    d = np.asarray(forecast) - np.asarray(mean)
+    denom = float(np.sum(d * d))
+    if denom <= 0:
+        return 0.0
+    return float(np.clip(np.sum(d * (np.asarray(y) - np.asarray(mean))) / denom, 0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class Platt:
+    """p' = sigmoid(a * logit(p) + b)."""
+
+    a: float = 1.0
+    b: float = 0.0
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.a * _logit(p) + self.b)))
+
+
+def fit_platt(p_raw: np.ndarray, y_up: np.ndarray, ridge: float = 1.0, iters: int = 50) -> Platt:
+    """Platt scaling by Newton's method with a small ridge penalty pulling toward the identity map (a=1, b=0).
+
+    The penalty keeps the map sane when few pairs are available or the classes are separable.
+    """
+    x = _logit(p_raw)
+    y = np.asarray(y_up, dtype="float64")
+    theta = np.array([1.0, 0.0])
+    prior = theta.copy()
+    design = np.column_stack([x, np.ones_like(x)])
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-(design @ theta)))
+        grad = design.T @ (p - y) + ridge * (theta - prior)
+        hess = design.T @ (design * (p * (1 - p))[:, None]) + ridge * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return Platt(float(theta[0]), float(theta[1]))
+
+
+def conformal_interval(residuals: np.ndarray, coverage: float) -> tuple[float, float]:
+    """Lower and upper residual quantiles giving ``coverage`` (e.g. 0.8 -> 10th and 90th percentiles).
+
+    Uses the finite-sample-adjusted levels of split conformal prediction; NaN when there are too few residuals
+    to reach the requested coverage.
+    """
+    r = np.sort(np.asarray(residuals, dtype="float64")[~np.isnan(residuals)])
+    n = len(r)
+    alpha = (1 - coverage) / 2
+    k_hi = int(np.ceil((n + 1) * (1 - alpha)))
+    if n == 0 or k_hi > n:
+        return float("nan"), float("nan")
+    k_lo = max(int(np.floor((n + 1) * alpha)), 1)
+    return float(r[k_lo - 1]), float(r[k_hi - 1])
