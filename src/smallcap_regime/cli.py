@@ -95,6 +95,94 @@ def data_import_short_interest(
     console.print(f"[green]imported[/green] {len(files)} file(s): {result.message}")
 
 
+@app.command("features")
+def features_cmd(
+    config: Annotated[Optional[str], typer.Option(
+        "--config", "-c", help="Feature spec: a name in features/ (default, sample) or a TOML path.")] = None,
+    source: Annotated[Optional[str], typer.Option(
+        help="Data: 'live' (the pulled cache) or 'sample' (offline). Default: live if pulled, else sample.")] = None,
+    as_of: Annotated[Optional[str], typer.Option(
+        "--as-of", help="Month (2016-06) or date; default the latest month end.")] = None,
+    catalogue: Annotated[Optional[Path], typer.Option(
+        "--catalogue", help="Write the feature catalogue (formula, sources, lag, unit, coverage) as markdown.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Show the feature row used for a forecast, and coverage per family.
+
+    Every feature at month end t uses only data published by t (release lags applied in the panel).
+    """
+    from .features.catalogue import catalogue_markdown, family_coverage
+    from .workflow import feature_snapshot
+
+    snap = feature_snapshot(regime_home(home), spec=config, source=source, as_of=as_of)
+    for note in snap.panel.notes:
+        console.print(f"[yellow]{note}[/yellow]")
+    family = snap.spec.family_of()
+    import pandas as pd
+
+    row = pd.DataFrame({"family": [family[c] for c in snap.features.columns],
+                        "value": snap.row.to_numpy()}, index=pd.Index(snap.features.columns, name="feature"))
+    console.print(frame_table(row, title=f"features at {snap.as_of.date()} ({snap.spec.name} spec, "
+                                          f"{snap.panel.source} data)", index=True))
+    console.print(frame_table(family_coverage(snap.features, snap.spec), title="coverage per family", index=True,
+                              digits=3))
+    if catalogue:
+        from .data.cache import atomic_write_bytes
+
+        atomic_write_bytes(catalogue, catalogue_markdown(snap.spec, snap.features).encode())
+        console.print(f"catalogue written to {catalogue}")
+
+
+@app.command("backtest")
+def backtest_cmd(
+    experiment: Annotated[str, typer.Argument(help="Experiment name in experiments/ (quickstart, live) or a TOML path.")]
+    = "quickstart",
+    home: HomeOption = None,
+) -> None:
+    """Purged walk-forward backtest: LightGBM vs baselines on identical folds, for both targets.
+
+    Prints out-of-sample R2 vs the historical mean (Campbell-Thompson), Clark-West, hit rate, AUC, Brier skill and
+    the timing strategies, raw and calibrated side by side; writes predictions, per-fold and per-decade metrics
+    and plots under <home>/runs/<experiment>/<time>/.
+    """
+    from .evaluation.report import run_dir, save_backtest
+    from .experiment import load_experiment
+
+    result = _run_backtest_with_progress(load_experiment(experiment), regime_home(home))
+    out = run_dir(regime_home(home), result.experiment.name)
+    save_backtest(result, out)
+    print_backtest(result)
+    console.print(f"\nwrote predictions, fold and decade metrics, strategy returns and plots to [bold]{out}[/bold]")
+
+
+def _run_backtest_with_progress(exp, home_dir: Path):
+    from .evaluation.backtest import run_backtest
+
+    with Progress(TextColumn("[bold]walk-forward"), BarColumn(), MofNCompleteColumn(), TextColumn("folds"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("", total=None)
+        return run_backtest(exp, home_dir, on_fold=lambda done, total: progress.update(task, completed=done,
+                                                                                          total=total))
+
+
+def print_backtest(result) -> None:
+    from .evaluation.report import summary_table
+
+    exp = result.experiment
+    for note in result.panel.notes:
+        console.print(f"[yellow]{note}[/yellow]")
+    console.print(f"experiment [bold]{exp.name}[/bold]: {result.panel.source} data "
+                  f"{result.panel.first.date()}..{result.panel.last.date()}, {result.features.shape[1]} features, "
+                  f"horizon {exp.horizon}m, out-of-sample from {exp.validation.oos_start.date()}, "
+                  f"{int(result.timings['folds'])} folds ({result.timings['total_s']:.0f} s)")
+    for target in ("relative", "absolute"):
+        console.print(frame_table(summary_table(result, target), index=True, digits=3,
+                                  title=f"{target} target, out of sample (lgbm_cal = shrunk / calibrated)"))
+    console.print("[dim]r2_oos vs the prevailing mean; cw = Clark-West (Newey-West, h-1 lags), one-sided p; "
+                  "hit_rate from P>0.5, hit_rate_sign from the point forecast; strategies on non-overlapping "
+                  "quarters net of costs.[/dim]")
+
+
 def main() -> None:
     """Entry point: user-facing errors are printed without a traceback and exit with code 2."""
     try:

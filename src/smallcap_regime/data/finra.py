@@ -68,39 +68,10 @@ def parse_short_interest(raw: bytes, where: str, symbols: Sequence[str]) -> pd.D
     if not raw.strip():
         raise DataFormatError(where, "empty file")
     text = raw.decode("utf-8-sig", errors="replace")
-    header_line = next(line for line in text.splitlines() if line.strip())
-    delimiter, header = _sniff_header(header_line, where)
-    position = {name: i for i, name in enumerate(header)}
-
-    reader = csv.reader(io.StringIO(text), **_DIALECTS[delimiter])
-    next(filter(None, reader))  # the header, already parsed
-    wanted = set(symbols)
-    found: dict[str, tuple[int, list[str]]] = {}
-    settlement: tuple[str, int] | None = None  # (raw text, line) of the first row
-    for cells in reader:
-        if not any(cell.strip() for cell in cells):
-            continue
-        lineno = reader.line_num
-        if len(cells) != len(header):
-            raise DataFormatError(where, f"line {lineno}: {len(cells)} fields but the header has {len(header)}")
-        date_text = cells[position["settlementDate"]].strip()
-        if settlement is None:
-            settlement = (date_text, lineno)
-        elif date_text != settlement[0]:
-            raise DataFormatError(
-                where,
-                f"settlementDate values disagree: {settlement[0]!r} (line {settlement[1]}) "
-                f"and {date_text!r} (line {lineno})",
-            )
-        symbol = cells[position["symbolCode"]].strip()
-        if symbol in wanted:
-            if symbol in found:
-                raise DataFormatError(where, f"symbol {symbol!r} appears twice (lines {found[symbol][0]} and {lineno})")
-            found[symbol] = (lineno, cells)
-    if settlement is None:
-        raise DataFormatError(where, "no data rows (header only)")
-
+    delimiter, header = _sniff_header(text.splitlines()[0], where)
+    settlement, found = _scan_rows(text, delimiter, header, set(symbols), where)
     settlement_date = _parse_settlement(*settlement, where)
+    position = {name: i for i, name in enumerate(header)}
     records = [
         {
             "symbol": symbol,
@@ -114,8 +85,46 @@ def parse_short_interest(raw: bytes, where: str, symbols: Sequence[str]) -> pd.D
     return _frame(records, settlement_date)
 
 
+def _scan_rows(
+    text: str, delimiter: str, header: list[str], wanted: set[str], where: str
+) -> tuple[tuple[str, int], dict[str, tuple[int, list[str]]]]:
+    """One pass over the data rows: check field counts and that all rows share one `settlementDate`.
+
+    Returns the first row's raw `settlementDate` with its line number, and the cells and line number of each
+    wanted symbol's row.
+    """
+    date_col, symbol_col = header.index("settlementDate"), header.index("symbolCode")
+    found: dict[str, tuple[int, list[str]]] = {}
+    settlement: tuple[str, int] | None = None
+    reader = csv.reader(io.StringIO(text), **_DIALECTS[delimiter])
+    next(reader)  # the header, already parsed
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue
+        lineno = reader.line_num
+        if len(cells) != len(header):
+            raise DataFormatError(where, f"line {lineno}: {len(cells)} fields but the header has {len(header)}")
+        date_text = cells[date_col].strip()
+        if settlement is None:
+            settlement = (date_text, lineno)
+        elif date_text != settlement[0]:
+            raise DataFormatError(
+                where,
+                f"settlementDate values disagree: {settlement[0]!r} (line {settlement[1]}) "
+                f"and {date_text!r} (line {lineno})",
+            )
+        symbol = cells[symbol_col].strip()
+        if symbol in wanted:
+            if symbol in found:
+                raise DataFormatError(where, f"symbol {symbol!r} appears twice (lines {found[symbol][0]} and {lineno})")
+            found[symbol] = (lineno, cells)
+    if settlement is None:
+        raise DataFormatError(where, "no data rows (header only)")
+    return settlement, found
+
+
 def _sniff_header(line: str, where: str) -> tuple[str, list[str]]:
-    """Pick the delimiter ('|' or ',') under which the header holds every required column."""
+    """Pick the delimiter ('|' or ',') under which the header (the first line) holds every required column."""
     best: list[str] = []
     for delimiter, dialect in _DIALECTS.items():
         header = [name.strip() for name in next(csv.reader([line], **dialect))]

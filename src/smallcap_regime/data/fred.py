@@ -56,21 +56,7 @@ def parse_fred_csv(
         raise DataFormatError(where, "not a CSV: looks like an HTML page")
     if not raw.strip():
         raise DataFormatError(where, "empty response body")
-    reader = csv.reader(io.StringIO(raw.decode("utf-8-sig", errors="replace")))
-    header = [cell.strip() for cell in next(filter(None, reader))]  # first non-blank line
-    value_col = _value_column(header, series_id, where)
-
-    dates: list[str] = []
-    values: list[float] = []
-    linenos: list[int] = []
-    for cells in reader:
-        if not cells:
-            continue  # blank line, e.g. a trailing one
-        if len(cells) != len(header):
-            raise DataFormatError(where, f"line {reader.line_num}: {len(cells)} fields but the header has {len(header)}")
-        dates.append(cells[0].strip())
-        values.append(_parse_value(cells[value_col], reader.line_num, where))
-        linenos.append(reader.line_num)
+    dates, values, linenos = _read_rows(raw.decode("utf-8-sig", errors="replace"), series_id, where)
     if not dates:
         raise DataFormatError(where, "no observations (header only)")
 
@@ -83,6 +69,26 @@ def parse_fred_csv(
     if valid_range is not None:
         _check_range(series, valid_range, where)
     return series
+
+
+def _read_rows(text: str, series_id: str, where: str) -> tuple[list[str], list[float], list[int]]:
+    """Raw date texts, values (NaN where missing) and line numbers of the data rows, in file order."""
+    reader = csv.reader(io.StringIO(text))
+    header = [cell.strip() for cell in next(filter(None, reader))]  # first non-blank line
+    value_col = _value_column(header, series_id, where)
+    dates: list[str] = []
+    values: list[float] = []
+    linenos: list[int] = []
+    for cells in reader:
+        if not cells:
+            continue  # blank line, e.g. a trailing one
+        if len(cells) != len(header):
+            problem = f"{len(cells)} fields but the header has {len(header)}"
+            raise DataFormatError(where, f"line {reader.line_num}: {problem}")
+        dates.append(cells[0].strip())
+        values.append(_parse_value(cells[value_col], reader.line_num, where))
+        linenos.append(reader.line_num)
+    return dates, values, linenos
 
 
 def _value_column(header: list[str], series_id: str, where: str) -> int:

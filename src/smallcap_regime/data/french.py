@@ -153,7 +153,8 @@ def _zip_member(raw: bytes, where: str) -> bytes:
             if not members:
                 raise DataFormatError(where, f"zip holds no CSV member (members: {', '.join(names) or 'none'})")
             if len(members) > 1:
-                raise DataFormatError(where, f"zip holds {len(members)} CSV members, expected one: {', '.join(members)}")
+                listed = ", ".join(members)
+                raise DataFormatError(where, f"zip holds {len(members)} CSV members, expected one: {listed}")
             return archive.read(members[0])
     except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise DataFormatError(where, f"truncated or corrupt zip ({exc})") from exc
@@ -288,7 +289,8 @@ def _parse_values(table: _Table, columns: list[str], where: str) -> np.ndarray:
             numbers = []
         if len(numbers) != len(columns) or not all(map(math.isfinite, numbers)):
             col = next(i for i, cell in enumerate(cells[1:]) if not _is_number(cell))
-            raise DataFormatError(where, f"line {lineno}: '{cells[col + 1].strip()}' in column '{columns[col]}' is not a number")
+            cell = cells[col + 1].strip()
+            raise DataFormatError(where, f"line {lineno}: '{cell}' in column '{columns[col]}' is not a number")
         values[row] = numbers
     return values
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import minimize
 
 EPS = 1e-6
 
@@ -37,27 +38,27 @@ class Platt:
     b: float = 0.0
 
     def __call__(self, p: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.a * _logit(p) + self.b)))
+        return 1.0 / (1.0 + np.exp(-np.clip(self.a * _logit(p) + self.b, -50, 50)))
 
 
-def fit_platt(p_raw: np.ndarray, y_up: np.ndarray, ridge: float = 1.0, iters: int = 50) -> Platt:
-    """Platt scaling by Newton's method with a small ridge penalty pulling toward the identity map (a=1, b=0).
+def fit_platt(p_raw: np.ndarray, y_up: np.ndarray, ridge: float = 1.0) -> Platt:
+    """Platt scaling: penalised logistic fit of the label on logit(p), pulled toward the identity (a=1, b=0).
 
     The penalty keeps the map sane when few pairs are available or the classes are separable.
     """
     x = _logit(p_raw)
     y = np.asarray(y_up, dtype="float64")
-    theta = np.array([1.0, 0.0])
-    prior = theta.copy()
-    design = np.column_stack([x, np.ones_like(x)])
-    for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(-(design @ theta)))
-        grad = design.T @ (p - y) + ridge * (theta - prior)
-        hess = design.T @ (design * (p * (1 - p))[:, None]) + ridge * np.eye(2)
-        step = np.linalg.solve(hess, grad)
-        theta -= step
-        if np.max(np.abs(step)) < 1e-10:
-            break
+    prior = np.array([1.0, 0.0])
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = theta[0] * x + theta[1]
+        # log(1 + e^z) - y z, written stably
+        value = np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * ridge * np.sum((theta - prior) ** 2)
+        resid = 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50))) - y
+        grad = np.array([np.sum(resid * x), np.sum(resid)]) + ridge * (theta - prior)
+        return float(value), grad
+
+    theta = minimize(loss, prior, jac=True, method="L-BFGS-B").x
     return Platt(float(theta[0]), float(theta[1]))
 
 

@@ -1,0 +1,72 @@
+"""Writing a backtest to disk and summarising it for people."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from ..data.cache import atomic_write_bytes
+from .backtest import BacktestResult
+from .plots import plot_calibration, plot_regime_timeline, plot_strategies
+
+SUMMARY_COLUMNS = ["r2_oos", "cw_stat", "cw_pvalue", "hit_rate", "hit_rate_sign", "balanced_accuracy", "auc",
+                   "brier_skill", "log_loss", "n"]
+
+
+def run_dir(home: Path, experiment: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = home / "runs" / experiment / stamp
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _csv(frame: pd.DataFrame, path: Path) -> None:
+    atomic_write_bytes(path, frame.to_csv().encode())
+
+
+def save_backtest(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
+    """Write predictions (Parquet + CSV), metrics, per-decade and per-fold metrics, strategies and plots."""
+    files = {
+        "predictions": out_dir / "predictions.parquet",
+        "predictions_csv": out_dir / "predictions.csv",
+        "metrics": out_dir / "metrics.csv",
+        "decade_metrics": out_dir / "decade_metrics.csv",
+        "fold_metrics": out_dir / "fold_metrics.csv",
+        "strategy_returns": out_dir / "strategy_returns.csv",
+        "strategy_metrics": out_dir / "strategy_metrics.csv",
+        "summary": out_dir / "summary.json",
+    }
+    result.predictions.to_parquet(files["predictions"])
+    _csv(result.predictions, files["predictions_csv"])
+    _csv(result.metrics, files["metrics"])
+    _csv(result.decade_metrics, files["decade_metrics"])
+    _csv(result.fold_metrics.set_index("fold"), files["fold_metrics"])
+    _csv(result.strategy_returns.set_index("date"), files["strategy_returns"])
+    _csv(result.strategy_metrics, files["strategy_metrics"])
+    summary = {
+        "experiment": result.experiment.name,
+        "data_source": result.panel.source,
+        "panel_first": str(result.panel.first.date()),
+        "panel_last": str(result.panel.last.date()),
+        "panel_fingerprint": result.panel.fingerprint(),
+        "oos_start": str(result.experiment.validation.oos_start.date()),
+        "n_features": result.features.shape[1],
+        "timings": result.timings,
+        "notes": result.panel.notes,
+    }
+    atomic_write_bytes(files["summary"], json.dumps(summary, indent=2).encode())
+    files["plot_strategies"] = plot_strategies(result.strategy_returns, out_dir / "strategies.png")
+    files["plot_calibration"] = plot_calibration(result.oos, out_dir / "calibration.png")
+    files["plot_regimes"] = plot_regime_timeline(result.oos, out_dir / "regimes.png")
+    return files
+
+
+def summary_table(result: BacktestResult, target: str) -> pd.DataFrame:
+    """Model vs baselines for one target, the columns a sceptical reader looks at first."""
+    table = result.metrics.loc[target, SUMMARY_COLUMNS].copy()
+    strat = result.strategy_metrics.loc[target, ["sharpe", "annual_return", "max_drawdown"]]
+    strat.columns = ["strat_sharpe", "strat_ann_ret", "strat_max_dd"]
+    return table.join(strat, how="left")

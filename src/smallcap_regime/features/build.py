@@ -1,0 +1,233 @@
+"""Feature specs (``features/<name>.toml``) and the feature matrix built from the monthly panel.
+
+A spec is declarative: a top-level ``description``, an optional ``[proxies]`` table (input -> why it stands in
+for the live series) and one table per family (see :data:`~smallcap_regime.features.families.FAMILIES` for the
+keys). A family can be switched off with ``enabled = false`` and a ``note`` saying why; any family may carry a
+``note`` that the catalogue prints. Families not mentioned are not built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..configs import load_config
+from ..errors import ConfigError
+from .families import FAMILIES, KNOWN_INPUTS, Feature, Key, check_monthly_index
+
+TOP_LEVEL_KEYS = ("description", "proxies")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """A validated feature spec with its planned features.
+
+    Attributes
+    ----------
+    name : str
+        File stem (``default``, ``sample``).
+    path : Path
+        File it was read from.
+    description : str
+        Top-level ``description``.
+    features : tuple of Feature
+        Planned features, sorted by family (registry order) then name: the column order of
+        :func:`build_features`.
+    families : dict
+        Enabled family -> validated parameters.
+    notes : dict
+        Family -> its ``note`` (for disabled families: why the family is unavailable).
+    disabled : tuple of str
+        Families switched off with ``enabled = false``.
+    proxies : dict
+        Input series -> explanation of what it stands in for.
+    """
+
+    name: str
+    path: Path
+    description: str
+    features: tuple[Feature, ...]
+    families: dict[str, dict[str, Any]]
+    notes: dict[str, str]
+    disabled: tuple[str, ...]
+    proxies: dict[str, str]
+
+    @property
+    def names(self) -> list[str]:
+        """Feature names in column order."""
+        return [f.name for f in self.features]
+
+    @property
+    def categorical(self) -> list[str]:
+        """Features holding integer category codes (to pass to LightGBM as categorical)."""
+        return [f.name for f in self.features if f.categorical]
+
+    def family_of(self) -> dict[str, str]:
+        """Feature name -> family."""
+        return {f.name: f.family for f in self.features}
+
+
+def _check_value(value: Any, key: Key, label: str) -> Any:
+    """Validate one TOML value against its :class:`Key`; return it normalised (lists become tuples)."""
+
+    def integer(x: Any) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool) and x >= key.min_value
+
+    def known(x: Any) -> bool:
+        return isinstance(x, str) and x in KNOWN_INPUTS
+
+    if key.kind == "column":
+        if not known(value):
+            raise ConfigError(f"{label}: unknown panel column {value!r}; known: {', '.join(sorted(KNOWN_INPUTS))}")
+    elif key.kind == "columns":
+        if not isinstance(value, list) or not value or len(set(map(str, value))) != len(value):
+            raise ConfigError(f"{label}: must be a non-empty list of distinct panel columns, got {value!r}")
+        for item in value:
+            _check_value(item, Key("column"), label)
+    elif key.kind == "months":
+        ok = isinstance(value, list) and value and all(map(integer, value)) and len(set(value)) == len(value)
+        if not ok:
+            raise ConfigError(
+                f"{label}: must be a non-empty list of distinct integers >= {key.min_value} (months), got {value!r}"
+            )
+    elif key.kind == "month":
+        if not integer(value):
+            raise ConfigError(f"{label}: must be an integer >= {key.min_value} (months), got {value!r}")
+    elif key.kind == "positive":
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"{label}: must be a number > 0, got {value!r}")
+    elif key.kind == "choice":
+        if value not in key.choices:
+            raise ConfigError(f"{label}: must be one of {', '.join(map(repr, key.choices))}, got {value!r}")
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _family_section(section: Any, family: str, where: str) -> tuple[dict[str, Any] | None, str]:
+    """Validate one family table; return (parameters or None if disabled, note)."""
+    prefix = f"{where}: [{family}]"
+    if not isinstance(section, dict):
+        raise ConfigError(f"{prefix} must be a table, got {section!r}")
+    keys = FAMILIES[family].keys
+    allowed = (*keys, "enabled", "note")
+    for name in section:
+        if name not in allowed:
+            raise ConfigError(f"{prefix} unknown key {name!r}; expected one of: {', '.join(allowed)}")
+    enabled, note = section.get("enabled", True), section.get("note", "")
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{prefix} enabled: must be true or false, got {enabled!r}")
+    if not isinstance(note, str):
+        raise ConfigError(f"{prefix} note: must be a string, got {note!r}")
+    if not enabled:
+        if not note.strip():
+            raise ConfigError(f"{prefix} enabled = false needs a 'note' saying why the family is unavailable")
+        return None, note
+    params: dict[str, Any] = {}
+    for name, key in keys.items():
+        if name in section:
+            params[name] = _check_value(section[name], key, f"{prefix} {name}")
+        elif key.required:
+            raise ConfigError(f"{prefix} missing required key {name!r}")
+    try:
+        FAMILIES[family].rules(params)
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix} {exc}") from None
+    return params, note
+
+
+def _proxies(raw: Any, where: str) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: [proxies] must be a table of input = \"explanation\", got {raw!r}")
+    for name, text in raw.items():
+        if name not in KNOWN_INPUTS:
+            known = ", ".join(sorted(KNOWN_INPUTS))
+            raise ConfigError(f"{where}: [proxies] unknown panel column {name!r}; known: {known}")
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(f"{where}: [proxies] {name}: must be a non-empty explanation string, got {text!r}")
+    return dict(raw)
+
+
+def parse_feature_spec(raw: Mapping[str, Any], path: Path) -> FeatureSpec:
+    """Validate a parsed TOML dict and plan its features; errors name ``path`` and the offending key."""
+    where = str(path)
+    for name, value in raw.items():
+        if name in TOP_LEVEL_KEYS or name in FAMILIES:
+            continue
+        if isinstance(value, dict):
+            raise ConfigError(f"{where}: unknown family [{name}]; expected one of: {', '.join(FAMILIES)}")
+        raise ConfigError(f"{where}: unknown top-level key {name!r}; expected 'description', [proxies] or a family")
+    description = raw.get("description")
+    if not isinstance(description, str) or not description.strip():
+        raise ConfigError(f"{where}: missing required key 'description' (a non-empty string)")
+
+    families: dict[str, dict[str, Any]] = {}
+    notes: dict[str, str] = {}
+    disabled: list[str] = []
+    features: list[Feature] = []
+    for family in FAMILIES:  # registry order = column order
+        if family not in raw:
+            continue
+        params, note = _family_section(raw[family], family, where)
+        if note:
+            notes[family] = note
+        if params is None:
+            disabled.append(family)
+            continue
+        families[family] = params
+        features += sorted((replace(f, family=family) for f in FAMILIES[family].plan(params)), key=lambda f: f.name)
+    if not features:
+        raise ConfigError(f"{where}: no enabled family; configure at least one of: {', '.join(FAMILIES)}")
+    seen: dict[str, str] = {}
+    for feature in features:
+        if feature.name in seen:
+            raise ConfigError(
+                f"{where}: feature {feature.name!r} is produced by both [{seen[feature.name]}] and [{feature.family}]"
+            )
+        seen[feature.name] = feature.family
+    return FeatureSpec(
+        name=path.stem,
+        path=path,
+        description=description.strip(),
+        features=tuple(features),
+        families=families,
+        notes=notes,
+        disabled=tuple(disabled),
+        proxies=_proxies(raw.get("proxies", {}), where),
+    )
+
+
+def load_feature_spec(name_or_path: str | Path) -> FeatureSpec:
+    """Load ``features/<name>.toml`` (or a path) as a validated :class:`FeatureSpec`.
+
+    Raises
+    ------
+    ConfigError
+        File missing or invalid TOML; unknown family or key; missing required key; bad window or column.
+    """
+    raw, path = load_config("features", name_or_path)
+    return parse_feature_spec(raw, path)
+
+
+def build_features(panel: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """Feature matrix from the monthly point-in-time panel.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        Index = consecutive month ends; row t holds only what was published by t. Missing columns are allowed.
+    spec : FeatureSpec
+        Features to build.
+
+    Returns
+    -------
+    DataFrame
+        float64, the panel's index, one column per feature in ``spec.names`` order; a feature at t depends on
+        panel rows <= t only. Features from missing inputs are NaN, never 0. Category codes stay numeric
+        (``spec.categorical``).
+    """
+    check_monthly_index(panel, "build_features")
+    frame = pd.DataFrame({f.name: f.compute(panel) for f in spec.features}, index=panel.index)
+    return frame.astype("float64")

@@ -1,0 +1,61 @@
+"""High-level operations behind the CLI commands, callable from tests and notebooks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .data import Panel, load_panel
+from .data.cache import Cache
+from .errors import RegimeError
+from .features.build import FeatureSpec, build_features, load_feature_spec
+
+LIVE_MARKER = "french/portfolios_me_monthly"
+
+
+def default_source(home: Path) -> str:
+    """``live`` when live data has been pulled into this home, else the offline ``sample``."""
+    return "live" if Cache(home).has(LIVE_MARKER) else "sample"
+
+
+@dataclass
+class FeatureSnapshot:
+    panel: Panel
+    spec: FeatureSpec
+    features: pd.DataFrame
+    as_of: pd.Timestamp
+
+    @property
+    def row(self) -> pd.Series:
+        return self.features.loc[self.as_of]
+
+
+def feature_snapshot(home: Path, *, spec: str | Path | None = None, source: str | None = None,
+                     as_of: str | None = None) -> FeatureSnapshot:
+    """Build features and pick the latest (or as-of) month end.
+
+    Defaults: live data with ``features/default.toml`` when pulled, else the offline sample with ``sample.toml``.
+    """
+    source = source or default_source(home)
+    panel = load_panel(home, source)
+    feature_spec = load_feature_spec(spec or ("default" if source == "live" else "sample"))
+    features = build_features(panel.frame, feature_spec)
+    when = features.index[-1] if as_of is None else as_of_month_end(features.index, as_of)
+    return FeatureSnapshot(panel, feature_spec, features, when)
+
+
+def as_of_month_end(index: pd.DatetimeIndex, as_of: str) -> pd.Timestamp:
+    """The last month end on or before ``as_of`` that the data covers, or a clear error."""
+    try:
+        when = pd.Timestamp(as_of)
+    except ValueError:
+        raise RegimeError(f"--as-of {as_of!r} is not a date like 2016-06-30 or 2016-06") from None
+    if len(as_of.strip()) <= 7:  # a month ("2016-06"): its month end
+        month_end = when + pd.offsets.MonthEnd(0)
+    else:  # a day: the last month end on or before it
+        month_end = when if when.is_month_end else when - pd.offsets.MonthEnd(1)
+    if month_end < index[0] or month_end > index[-1]:
+        raise RegimeError(f"--as-of {as_of} is outside the data ({index[0].date()}..{index[-1].date()})")
+    return month_end
