@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from rich.markup import escape
+
 from .display import console, err_console, frame_table
 from .errors import RegimeError
 from .home import regime_home
@@ -166,7 +168,7 @@ def _run_backtest_with_progress(exp, home_dir: Path):
 
 
 def print_backtest(result) -> None:
-    from .evaluation.report import summary_table
+    from .evaluation.report import summary_tables
 
     exp = result.experiment
     for note in result.panel.notes:
@@ -176,11 +178,164 @@ def print_backtest(result) -> None:
                   f"horizon {exp.horizon}m, out-of-sample from {exp.validation.oos_start.date()}, "
                   f"{int(result.timings['folds'])} folds ({result.timings['total_s']:.0f} s)")
     for target in ("relative", "absolute"):
-        console.print(frame_table(summary_table(result, target), index=True, digits=3,
-                                  title=f"{target} target, out of sample (lgbm_cal = shrunk / calibrated)"))
-    console.print("[dim]r2_oos vs the prevailing mean; cw = Clark-West (Newey-West, h-1 lags), one-sided p; "
-                  "hit_rate from P>0.5, hit_rate_sign from the point forecast; strategies on non-overlapping "
-                  "quarters net of costs.[/dim]")
+        for title, table in summary_tables(result, target).items():
+            console.print(frame_table(table, index=True, digits=3, title=f"{target}: {title}"))
+    console.print("[dim]Out of sample. lgbm/linear = raw; *_cal = point forecast shrunk toward the historical mean "
+                  "and probabilities Platt-calibrated, maps fitted on earlier out-of-sample pairs only. R2_OS vs the "
+                  "prevailing mean; CW = Clark-West (Newey-West, h-1 lags), one-sided p; hit = P>0.5 vs realised; "
+                  "Brier skill vs the expanding base rate; strategies on non-overlapping quarters net of "
+                  f"{exp.cost_bp:g} bp per position change.[/dim]")
+
+
+def _train(experiment: str, home_dir: Path, force: bool, params_from_study: str | None, storage: str | None):
+    from .experiment import load_experiment
+    from .tracking.train import train
+
+    overrides, source = None, None
+    if params_from_study:
+        from .tuning import best_params
+
+        overrides = best_params(home_dir, params_from_study, storage)
+        source = f"optuna study {params_from_study}"
+        console.print(f"using tuned parameters from study [bold]{params_from_study}[/bold]: {overrides}")
+    exp = load_experiment(experiment, model_overrides=overrides)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task("train", total=None)
+        result = train(exp, home_dir, force=force, params_source=source,
+                       on_fold=lambda done, total: progress.update(task, completed=done, total=total),
+                       on_step=lambda msg: progress.update(task, description=msg))
+    print_backtest(result.backtest)
+    colour = "green" if result.decision.promote else "yellow"
+    console.print(f"registered [bold]{result.model_uri}[/bold] (run {result.run_id})")
+    console.print(f"[{colour}]champion: {'PROMOTED' if result.decision.promote else 'not promoted'}[/{colour}] - "
+                  f"{result.decision.reason}")
+    return result
+
+
+@app.command("train")
+def train_cmd(
+    experiment: Annotated[str, typer.Argument(help="Experiment name in experiments/ or a TOML path.")] = "quickstart",
+    force: Annotated[bool, typer.Option("--force", help="Make this model champion even if the gate says no "
+                                        "(recorded on the run and the model version).")] = False,
+    params_from_study: Annotated[Optional[str], typer.Option(
+        "--params-from-study", help="Use the best parameters of this Optuna study (see `regime tune`).")] = None,
+    storage: Annotated[Optional[str], typer.Option(help="Study storage URL (default: the home's journal file).")]
+    = None,
+    home: HomeOption = None,
+) -> None:
+    """Backtest, fit the four LightGBM models, log everything to MLflow and register `smallcap-regime`.
+
+    The alias @champion moves only if the new model beats its baselines and the current champion on the
+    experiment's primary metric ([registry] primary_metric); --force overrides, and says so.
+    """
+    _train(experiment, regime_home(home), force, params_from_study, storage)
+
+
+@app.command("predict")
+def predict_cmd(
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Month (2016-06) or date; default latest.")] = None,
+    server: Annotated[Optional[str], typer.Option(
+        help="Ask a running `regime serve` (e.g. http://127.0.0.1:5001) instead of loading the model here.")] = None,
+    version: Annotated[Optional[str], typer.Option(help="Model version (default: the champion).")] = None,
+    experiment: Annotated[Optional[str], typer.Option(
+        help="Experiment whose data and features to use (default: the one the model was trained on).")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Forecast the next quarter: P(small outperforms), P(small caps up), point forecasts with intervals, regime."""
+    from .workflow import forecast
+
+    result = forecast(regime_home(home), as_of=as_of, server=server, version=version, experiment=experiment)
+    print_forecast(result)
+
+
+def print_forecast(result) -> None:
+    import pandas as pd
+
+    for note in result.notes:
+        console.print(f"[yellow]{note}[/yellow]")
+    o = result.output
+    console.print(f"model {escape(result.model)}")
+    console.print(f"[bold]forecast made at {result.as_of.date()}[/bold] for the next quarter ({result.source} data)")
+    table = pd.DataFrame(
+        {"probability > 0": [o["p_outperform"], o["p_positive"]],
+         "forecast": [o["relative_forecast"], o["absolute_forecast"]],
+         "interval low": [o["relative_lo"], o["absolute_lo"]],
+         "interval high": [o["relative_hi"], o["absolute_hi"]]},
+        index=pd.Index(["relative (small - large)", "absolute (small caps)"], name="target"))
+    console.print(frame_table(table, index=True, digits=3))
+    console.print(f"regime: [bold]{o['regime']}[/bold] (leaning {o['regime_leaning']}, confidence "
+                  f"{o['confidence']:.2f})")
+    console.print(f"drivers of P(outperform): {o['relative_drivers']}")
+    console.print(f"drivers of P(positive):   {o['absolute_drivers']}")
+
+
+@app.command("serve")
+def serve_cmd(
+    port: Annotated[int, typer.Option(help="Port.")] = 5001,
+    host: Annotated[str, typer.Option(help="Interface; keep 127.0.0.1 unless you mean to expose it.")] = "127.0.0.1",
+    version: Annotated[Optional[str], typer.Option(help="Serve this version instead of @champion.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Serve the champion over REST with MLflow (POST /invocations, GET /ping).
+
+    Runs `mlflow models serve -m models:/smallcap-regime@champion --env-manager local`. Ask it with
+    `regime predict --server http://127.0.0.1:5001` or curl (README).
+    """
+    import subprocess
+
+    from .tracking.serving import mlflow_env, serve_command
+
+    home_dir = regime_home(home)
+    if version:
+        uri = f"models:/smallcap-regime/{version}"
+    else:
+        from .tracking.serving import choose_model
+
+        choice = choose_model(home_dir)
+        if "champion" not in choice.note:
+            raise RegimeError(f"no champion to serve ({choice.note}); serve a version with --version "
+                              f"{choice.version}, or make one champion with `regime train --force`")
+        uri = "models:/smallcap-regime@champion"
+    console.print(f"serving {uri} on http://{host}:{port} (Ctrl-C stops)")
+    raise typer.Exit(subprocess.call(serve_command(home_dir, uri, host, port), env=mlflow_env(home_dir)))
+
+
+@app.command("ui")
+def ui_cmd(
+    port: Annotated[int, typer.Option(help="Port.")] = 5000,
+    host: Annotated[str, typer.Option(help="Interface.")] = "127.0.0.1",
+    home: HomeOption = None,
+) -> None:
+    """Open the MLflow UI on this home's store: compare experiments, runs, metrics and plots."""
+    import subprocess
+
+    from .tracking.serving import mlflow_env, ui_command
+
+    home_dir = regime_home(home)
+    console.print(f"MLflow UI on http://{host}:{port} (Ctrl-C stops)")
+    raise typer.Exit(subprocess.call(ui_command(home_dir, host, port), env=mlflow_env(home_dir)))
+
+
+@app.command("quickstart")
+def quickstart_cmd(home: HomeOption = None) -> None:
+    """The whole product on the offline sample, no network: data, features, backtest, train, register, predict."""
+    from .data.sample import SAMPLE_NOTE
+    from .workflow import forecast
+
+    home_dir = regime_home(home)
+    console.rule("[bold]1. data")
+    console.print(f"Using the {SAMPLE_NOTE}.")
+    console.rule("[bold]2-4. features, backtest, train and register")
+    _train("quickstart", home_dir, force=False, params_from_study=None, storage=None)
+    console.rule("[bold]5. forecast")
+    print_forecast(forecast(home_dir, experiment="quickstart"))
+    console.rule("[bold]next")
+    console.print(f"- compare runs in the MLflow UI: [bold]regime ui --home {home_dir}[/bold] "
+                  "then open http://127.0.0.1:5000")
+    console.print("- live data: [bold]regime data pull[/bold], then [bold]regime train live[/bold]")
+    console.print("- serve the champion: [bold]regime serve[/bold]; ask it: "
+                  "[bold]regime predict --server http://127.0.0.1:5001[/bold]")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -22,7 +23,7 @@ def fmt(value: Any, digits: int = 4) -> str:
         return f"{value:.{digits}f}"
     if isinstance(value, pd.Timestamp):
         return value.date().isoformat()
-    return str(value)
+    return escape(str(value))
 
 
 def frame_table(frame: pd.DataFrame, title: str | None = None, *, index: bool = False, digits: int = 4,

@@ -154,7 +154,7 @@ def load_experiment(name_or_path: str | Path, *, model_overrides: dict[str, dict
         relative_short_side=short_side,
         no_call_band=_get(raw.get("regime", {}), "no_call_band", float, f"{where} [regime]", 0.05),
         model_name=_get(reg, "model_name", str, f"{where} [registry]", "smallcap-regime"),
-        primary_metric=_get(reg, "primary_metric", str, f"{where} [registry]", "relative.lgbm_shrunk.r2_oos"),
+        primary_metric=_get(reg, "primary_metric", str, f"{where} [registry]", "relative.lgbm_cal.brier_skill"),
         tuning=dict(raw.get("tuning", {})),
         raw=raw,
     )

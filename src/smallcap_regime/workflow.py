@@ -59,3 +59,36 @@ def as_of_month_end(index: pd.DatetimeIndex, as_of: str) -> pd.Timestamp:
     if month_end < index[0] or month_end > index[-1]:
         raise RegimeError(f"--as-of {as_of} is outside the data ({index[0].date()}..{index[-1].date()})")
     return month_end
+
+
+@dataclass
+class Forecast:
+    """A forecast for one month end and where it came from."""
+
+    as_of: pd.Timestamp
+    output: pd.Series
+    features: pd.Series
+    model: str
+    source: str
+    notes: list[str]
+
+
+def forecast(home: Path, *, as_of: str | None = None, server: str | None = None, version: str | None = None,
+             experiment: str | None = None) -> Forecast:
+    """Build the feature row the model was trained on (same spec and data source) and ask the model.
+
+    The model is the registry's champion (or ``version``); with ``server`` the request goes over REST to a
+    running ``regime serve``, otherwise the model is loaded in process.
+    """
+    from .experiment import load_experiment
+    from .tracking.serving import choose_model, predict_local, predict_remote
+
+    choice = choose_model(home, version=version)
+    exp = load_experiment(experiment or choice.experiment or ("live" if default_source(home) == "live" else
+                                                              "quickstart"))
+    snap = feature_snapshot(home, spec=exp.feature_spec, source=exp.data_source, as_of=as_of)
+    row = snap.features.loc[[snap.as_of]]
+    output = predict_remote(server, row) if server else predict_local(choice.uri, row)
+    where = f"server {server}" if server else "in-process"
+    return Forecast(snap.as_of, output.iloc[0], row.iloc[0], f"{choice.uri} [{choice.note}] via {where}",
+                    snap.panel.source, list(snap.panel.notes))

@@ -70,11 +70,3 @@ def fred_specs(path: Path = CATALOG_PATH) -> list[SeriesSpec]:
         )
     return specs
 
-
-def publication_lags() -> dict[str, str]:
-    """Panel column -> publication lag of its highest-priority live series (for the feature catalogue)."""
-    lags: dict[str, tuple[int, str]] = {}
-    for spec in fred_specs():
-        if spec.name not in lags or spec.priority < lags[spec.name][0]:
-            lags[spec.name] = (spec.priority, spec.lag)
-    return {name: lag for name, (_, lag) in lags.items()}

@@ -12,8 +12,12 @@ from ..data.cache import atomic_write_bytes
 from .backtest import BacktestResult
 from .plots import plot_calibration, plot_regime_timeline, plot_strategies
 
-SUMMARY_COLUMNS = ["r2_oos", "cw_stat", "cw_pvalue", "hit_rate", "hit_rate_sign", "balanced_accuracy", "auc",
-                   "brier_skill", "log_loss", "n"]
+POINT_COLUMNS = {"r2_oos": "R2_OS", "cw_stat": "CW stat", "cw_pvalue": "CW p", "hit_rate_sign": "sign hit",
+                 "n": "n"}
+PROB_COLUMNS = {"hit_rate": "hit", "balanced_accuracy": "bal acc", "auc": "AUC", "brier_skill": "Brier skill",
+                "log_loss": "log loss"}
+STRATEGY_COLUMNS = {"sharpe": "Sharpe", "annual_return": "ann ret", "volatility": "vol", "max_drawdown": "max DD",
+                    "turnover": "turnover"}
 
 
 def run_dir(home: Path, experiment: str) -> Path:
@@ -64,9 +68,12 @@ def save_backtest(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     return files
 
 
-def summary_table(result: BacktestResult, target: str) -> pd.DataFrame:
-    """Model vs baselines for one target, the columns a sceptical reader looks at first."""
-    table = result.metrics.loc[target, SUMMARY_COLUMNS].copy()
-    strat = result.strategy_metrics.loc[target, ["sharpe", "annual_return", "max_drawdown"]]
-    strat.columns = ["strat_sharpe", "strat_ann_ret", "strat_max_dd"]
-    return table.join(strat, how="left")
+def summary_tables(result: BacktestResult, target: str) -> dict[str, pd.DataFrame]:
+    """Model vs baselines for one target: point-forecast skill, probability skill, timing strategies."""
+    metrics = result.metrics.loc[target]
+    return {
+        "point forecasts": metrics[list(POINT_COLUMNS)].rename(columns=POINT_COLUMNS),
+        "probabilities": metrics[list(PROB_COLUMNS)].rename(columns=PROB_COLUMNS),
+        "timing strategy (quarterly, net of costs)":
+            result.strategy_metrics.loc[target, list(STRATEGY_COLUMNS)].rename(columns=STRATEGY_COLUMNS),
+    }

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..data.catalog import fred_specs, load_catalog
 from .build import FeatureSpec
-from .families import DERIVED, FAMILIES, Feature
+from .families import DERIVED, FAMILIES, PANEL_COLUMNS, Feature
 
 MARKET_COLUMNS = ("small_ret", "large_ret", "rf", "mkt_excess_ret", "smb", "hml", "small_rvar", "large_rvar",
                   "n_days")
@@ -22,10 +22,10 @@ SHORT_INTEREST_COLUMNS = ("si_iwm_days_to_cover", "si_spy_days_to_cover", "si_iw
 CALENDAR_LAG = "none (calendar, known in advance)"
 
 
-def publication_lags() -> dict[str, str]:
+def input_lags() -> dict[str, str]:
     """Panel column -> publication lag text from the live lag table, fallbacks included.
 
-    E.g. ``yield_10y`` -> ``"1d (DGS10); 1m (GS10, fallback)"``; returns -> ``"0d, market prices"``.
+    E.g. ``yield_10y`` -> ``"1d (DGS10) or 1m (GS10, fallback)"``; returns -> ``"0d, market prices"``.
     """
     table = load_catalog()
     lags = {name: f"{table['french']['lag']}, market prices" for name in MARKET_COLUMNS}
@@ -34,7 +34,7 @@ def publication_lags() -> dict[str, str]:
     for spec in fred_specs():
         by_name.setdefault(spec.name, []).append((spec.priority, spec.series_id, spec.lag))
     for name, entries in by_name.items():
-        lags[name] = "; ".join(
+        lags[name] = " or ".join(
             f"{lag} ({series_id}{'' if prio == 1 else ', fallback'})" for prio, series_id, lag in sorted(entries)
         )
     return lags
@@ -51,11 +51,13 @@ def source_series(feature: Feature) -> list[str]:
 
 
 def _lag_text(sources: list[str], lags: dict[str, str]) -> str:
+    """One lag if all sources share it, else ``source: lag`` per source."""
     if not sources:
         return CALENDAR_LAG
-    if len(sources) == 1:
-        return lags.get(sources[0], "unknown")
-    return "; ".join(f"{s}: {lags.get(s, 'unknown')}" for s in sources)
+    texts = [lags.get(s, "unknown") for s in sources]
+    if len(set(texts)) == 1:
+        return texts[0]
+    return "; ".join(f"{s}: {text}" for s, text in zip(sources, texts, strict=True))
 
 
 def _notes(feature: Feature, spec: FeatureSpec) -> tuple[list[str], list[str]]:
@@ -72,7 +74,7 @@ def feature_catalogue(spec: FeatureSpec) -> list[dict[str, Any]]:
     ``note`` (``PROXY`` explanations from the spec's [proxies], derived inputs, caveats), ``proxy`` (bool),
     ``categorical`` (bool).
     """
-    lags = publication_lags()
+    lags = input_lags()
     rows = []
     for feature in spec.features:
         proxied, others = _notes(feature, spec)
@@ -133,7 +135,7 @@ def family_coverage(features: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
 
 
 def _cell(value: Any) -> str:
-    """Markdown table cell: lists joined, pipes escaped, missing dates shown as 'never'."""
+    """Markdown table cell: lists joined, dates as YYYY-MM ('never' if missing), floats (shares) in percent."""
     if isinstance(value, list):
         value = ", ".join(value)
     if value is pd.NaT:
@@ -152,7 +154,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def catalogue_markdown(spec: FeatureSpec, features: pd.DataFrame | None = None) -> str:
-    """The catalogue as markdown: families (with unavailable ones and why), proxies, then one row per feature.
+    """The catalogue as markdown: families (with unavailable ones and why), inputs, proxies, one row per feature.
 
     With ``features`` (the output of ``build_features``), coverage columns are added: first month with data and
     the share of missing rows.
@@ -163,8 +165,9 @@ def catalogue_markdown(spec: FeatureSpec, features: pd.DataFrame | None = None) 
     fam_cov = family_coverage(features, spec) if features is not None else None
 
     lines += ["## Families", ""]
-    header = ["family", "features", "status", "note"] + (["first valid", "all started", "missing"] if cov is not None
-                                                          else [])
+    header = ["family", "features", "status", "note"]
+    if fam_cov is not None:
+        header += ["first valid", "all started", "missing"]
     rows = []
     for family in (f for f in FAMILIES if f in spec.families or f in spec.disabled):
         n = sum(f.family == family for f in spec.features)
@@ -175,6 +178,12 @@ def catalogue_markdown(spec: FeatureSpec, features: pd.DataFrame | None = None) 
                     if family in fam_cov.index else ["", "", ""])
         rows.append(row)
     lines += [*_table(header, rows), ""]
+
+    lags = input_lags()
+    used = list(dict.fromkeys(column for feature in spec.features for column in source_series(feature)))
+    lines += ["## Inputs", "", "Panel columns read by this spec and when the live data publish them:", ""]
+    lines += [*_table(["column", "description", "publication lag"],
+                      [[f"`{c}`", PANEL_COLUMNS[c], lags.get(c, "unknown")] for c in used]), ""]
 
     if spec.proxies:
         lines += ["## Proxies", "", "Inputs standing in for the live series (features using them are marked "

@@ -227,12 +227,11 @@ def _changes(
 ) -> list[Feature]:
     """``{stem}_chg_{k}m_{unit tag}`` = scale * (x[t] - x[t-k]) with x = ``fn(panel)`` described by ``expr``."""
     tag, words = unit
-    factor = "" if scale == 1.0 else f"{scale:g} * "
     return [
         Feature(
             f"{stem}_chg_{k}m_{tag}",
             words,
-            f"{factor}(x[t] - x[t-{k}]), x = {expr}",
+            (f"x[t] - x[t-{k}]" if scale == 1.0 else f"{scale:g} * (x[t] - x[t-{k}])") + f", x = {expr}",
             inputs,
             _changed(fn, k, scale),
             note,
@@ -275,7 +274,7 @@ def _spread_and_changes(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Families: ``family(params) -> list[Feature]``; params are validated by the spec loader (see SCHEMAS)
+# Families: ``family(params) -> list[Feature]``; params are validated by the spec loader (keys: FAMILIES)
 
 
 def yields(params: Mapping[str, Any]) -> list[Feature]:
@@ -355,9 +354,9 @@ def _fwd_month_cycle(trig: Callable[[np.ndarray], np.ndarray]) -> Compute:
     return lambda panel: trig(2.0 * math.pi * _fwd_month(panel) / 12.0)
 
 
-def _window_contains(months: frozenset[int], window: int) -> Compute:
+def _window_contains(months: tuple[int, ...], window: int) -> Compute:
     def compute(panel: pd.DataFrame) -> pd.Series:
-        hit = np.any([np.isin(m, list(months)) for m in _window_months(panel.index, window)], axis=0)
+        hit = np.any([np.isin(m, months) for m in _window_months(panel.index, window)], axis=0)
         return pd.Series(hit, index=panel.index, dtype="float64")
 
     return compute
@@ -391,9 +390,9 @@ def seasonality(params: Mapping[str, Any]) -> list[Feature]:
                 note),
     ]
     windows = {
-        "january": (frozenset({1}), "January (small-cap January effect)"),
-        "nov_jan": (frozenset({11, 12, 1}), "any of November, December, January"),
-        "december": (frozenset({12}), "December (year-end tax-loss selling)"),
+        "january": ((1,), "January (small-cap January effect)"),
+        "nov_jan": ((11, 12, 1), "any of November, December, January"),
+        "december": ((12,), "December (year-end tax-loss selling)"),
     }
     for label, (months, words) in windows.items():
         features.append(

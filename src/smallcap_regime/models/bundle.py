@@ -1,0 +1,156 @@
+"""The deployable forecaster: four LightGBM models plus the post-processing that makes their output honest.
+
+``RegimeModel`` holds, per target, the regressor (point forecast) and classifier (P(target > 0)) fitted on every
+origin whose target is realised, the shrinkage weight and Platt map fitted on all walk-forward out-of-sample pairs,
+the conformal residual quantiles, and the prevailing mean / base rate the shrinkage pulls toward. It is saved as
+LightGBM text models plus one JSON file: no pickles, readable and diffable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from ..evaluation.regime import regime_labels
+from .calibration import Platt
+from .lgbm import TARGETS, make_classifier, make_regressor
+
+OUTPUT_COLUMNS = [
+    "p_outperform", "relative_forecast", "relative_lo", "relative_hi",
+    "p_positive", "absolute_forecast", "absolute_lo", "absolute_hi",
+    "regime", "regime_leaning", "confidence", "relative_drivers", "absolute_drivers",
+]
+PROB_COLUMN = {"relative": "p_outperform", "absolute": "p_positive"}
+
+
+@dataclass
+class TargetMaps:
+    """Post-processing of one target (all in the target's decimal units)."""
+
+    shrink_weight: float
+    prevailing_mean: float
+    base_rate: float
+    platt_a: float
+    platt_b: float
+    interval_lo: float
+    interval_hi: float
+    n_train: int
+
+
+class RegimeModel:
+    """Fitted forecaster for both targets.
+
+    Parameters
+    ----------
+    features : feature names, in the column order the boosters expect.
+    boosters : ``{"relative_regressor": Booster, "relative_classifier": Booster, ...}``.
+    maps : per target post-processing.
+    horizon : target horizon in months.
+    no_call_band : regime "no confident call" band around 0.5.
+    required : features that must not be NaN in a request (they were present in the latest training row).
+    meta : free-form provenance (experiment, data range, fingerprint).
+    """
+
+    def __init__(self, features: list[str], boosters: dict[str, lgb.Booster], maps: dict[str, TargetMaps],
+                 horizon: int, no_call_band: float, required: list[str], meta: dict | None = None):
+        self.features = list(features)
+        self.boosters = boosters
+        self.maps = maps
+        self.horizon = horizon
+        self.no_call_band = no_call_band
+        self.required = list(required)
+        self.meta = meta or {}
+
+    def predict(self, x: pd.DataFrame, n_drivers: int = 3) -> pd.DataFrame:
+        """Forecast for each row of ``x`` (n_rows x features; extra columns ignored, NaN allowed).
+
+        Returns
+        -------
+        DataFrame (n_rows x :data:`OUTPUT_COLUMNS`): probabilities in [0, 1], forecasts and interval bounds as
+        decimal returns over the next ``horizon`` months, the regime label, its confidence and the top drivers
+        (features with the largest contribution to each calibrated probability's log-odds).
+        """
+        missing = [c for c in self.features if c not in x.columns]
+        if missing:
+            raise ValueError(f"missing feature column(s): {', '.join(missing)}")
+        values = x[self.features].astype("float64")
+        out = pd.DataFrame(index=x.index)
+        for target in TARGETS:
+            m = self.maps[target]
+            raw_f = self.boosters[f"{target}_regressor"].predict(values)
+            f = m.prevailing_mean + m.shrink_weight * (raw_f - m.prevailing_mean)
+            raw_p = self.boosters[f"{target}_classifier"].predict(values)
+            out[PROB_COLUMN[target]] = Platt(m.platt_a, m.platt_b)(raw_p)
+            out[f"{target}_forecast"] = f
+            out[f"{target}_lo"] = f + m.interval_lo
+            out[f"{target}_hi"] = f + m.interval_hi
+        labels = regime_labels(out["p_outperform"], out["p_positive"], self.no_call_band)
+        out["regime"], out["regime_leaning"], out["confidence"] = labels["regime"], labels["leaning"], labels["confidence"]
+        for target in TARGETS:
+            out[f"{target}_drivers"] = self.drivers(values, target, n_drivers)
+        return out[OUTPUT_COLUMNS]
+
+    def contributions(self, x: pd.DataFrame, target: str) -> pd.DataFrame:
+        """Per-feature contributions (log-odds, before calibration) of the target's classifier (TreeSHAP)."""
+        contrib = self.boosters[f"{target}_classifier"].predict(x[self.features].astype("float64"),
+                                                                 pred_contrib=True)
+        return pd.DataFrame(contrib[:, :-1], index=x.index, columns=self.features)
+
+    def drivers(self, x: pd.DataFrame, target: str, n: int = 3) -> list[str]:
+        contrib = self.contributions(x, target)
+        rows = []
+        for idx in contrib.index:
+            top = contrib.loc[idx].abs().sort_values(ascending=False).index[:n]
+            rows.append("; ".join(f"{name}={x.loc[idx, name]:.4g} ({contrib.loc[idx, name]:+.3f})" for name in top))
+        return rows
+
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, booster in self.boosters.items():
+            booster.save_model(str(directory / f"{name}.txt"))
+        payload = {"features": self.features, "required": self.required, "horizon": self.horizon,
+                   "no_call_band": self.no_call_band, "maps": {t: asdict(m) for t, m in self.maps.items()},
+                   "boosters": sorted(self.boosters), "meta": self.meta}
+        (directory / "bundle.json").write_text(json.dumps(payload, indent=2, default=str))
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> "RegimeModel":
+        payload = json.loads((directory / "bundle.json").read_text())
+        boosters = {name: lgb.Booster(model_file=str(directory / f"{name}.txt")) for name in payload["boosters"]}
+        maps = {t: TargetMaps(**m) for t, m in payload["maps"].items()}
+        return cls(payload["features"], boosters, maps, payload["horizon"], payload["no_call_band"],
+                   payload["required"], payload["meta"])
+
+
+def fit_regime_model(features: pd.DataFrame, targets: pd.DataFrame, specs: dict, final_maps: dict,
+                     horizon: int, no_call_band: float, meta: dict | None = None) -> RegimeModel:
+    """Fit the four boosters on every origin with a realised target.
+
+    Parameters
+    ----------
+    features : month-end feature frame (all origins).
+    targets : ``build_targets`` output on the same index.
+    specs : ``{target: ModelSpec}``.
+    final_maps : ``{target: CalibrationMaps}`` fitted on all walk-forward out-of-sample pairs.
+    """
+    boosters, maps = {}, {}
+    for target in TARGETS:
+        column = f"{target}_{horizon}m"
+        realised = targets[column].notna()
+        x, y, y_up = features[realised], targets.loc[realised, column], targets.loc[realised, f"{column}_up"]
+        boosters[f"{target}_regressor"] = make_regressor(specs[target].regressor).fit(x, y).booster_
+        boosters[f"{target}_classifier"] = make_classifier(specs[target].classifier).fit(x, y_up.astype(int)).booster_
+        cm = final_maps[target]
+        maps[target] = TargetMaps(
+            shrink_weight=float(cm.shrink_weight), prevailing_mean=float(y.mean()), base_rate=float(y_up.mean()),
+            platt_a=float(cm.platt.a), platt_b=float(cm.platt.b), interval_lo=float(cm.interval[0]),
+            interval_hi=float(cm.interval[1]), n_train=int(realised.sum()))
+    latest = features.iloc[-1]
+    required = [c for c in features.columns if not np.isnan(latest[c])]
+    return RegimeModel(list(features.columns), boosters, maps, horizon, no_call_band, required, meta)

@@ -1,0 +1,85 @@
+"""Model registry gate: alias ``champion`` moves only to a model that beats its baselines and the champion."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+LOWER_IS_BETTER = {"brier", "log_loss", "volatility", "cw_pvalue", "cw_pvalue_nonoverlap"}
+BASELINES = ("hist_mean", "momentum", "linear", "linear_cal")
+CHAMPION = "champion"
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    forced: bool
+    reason: str
+    value: float
+    champion_value: float | None = None
+    champion_version: str | None = None
+
+
+def _better(a: float, b: float, metric: str) -> bool:
+    return a < b if metric in LOWER_IS_BETTER else a > b
+
+
+def split_metric(primary: str) -> tuple[str, str, str]:
+    """``relative.lgbm_cal.r2_oos`` -> (target, model, metric)."""
+    parts = primary.split(".")
+    if len(parts) != 3:
+        raise ValueError(f"primary_metric {primary!r} must look like '<target>.<model>.<metric>'")
+    return parts[0], parts[1], parts[2]
+
+
+def decide(metrics, primary: str, experiment: str, champion: dict | None, force: bool) -> Decision:
+    """Whether a new model should become champion.
+
+    Parameters
+    ----------
+    metrics : the backtest's metrics frame (index target, model).
+    primary : ``<target>.<model>.<metric>``.
+    experiment : name of the experiment the new model came from.
+    champion : ``{"version", "value", "experiment", "primary_metric"}`` of the current champion, or None.
+    force : promote regardless (the decision still says what the gate would have done).
+    """
+    target, model, metric = split_metric(primary)
+    value = float(metrics.loc[(target, model), metric])
+    reasons = []
+    if math.isnan(value):
+        reasons.append(f"{primary} is NaN")
+    for baseline in BASELINES:
+        if (target, baseline) not in metrics.index or baseline == model:
+            continue
+        base_value = float(metrics.loc[(target, baseline), metric])
+        if not math.isnan(base_value) and not _better(value, base_value, metric):
+            reasons.append(f"does not beat baseline {baseline} ({metric} {value:.4f} vs {base_value:.4f})")
+    champ_value = champ_version = None
+    if champion:
+        champ_version, champ_value = champion["version"], float(champion["value"])
+        if champion.get("experiment") != experiment or champion.get("primary_metric") != primary:
+            reasons.append(f"champion v{champ_version} comes from experiment {champion.get('experiment')!r} "
+                           f"scored on {champion.get('primary_metric')!r}: not comparable, use --force to replace it")
+        elif not _better(value, champ_value, metric):
+            reasons.append(f"does not beat champion v{champ_version} ({metric} {value:.4f} vs {champ_value:.4f})")
+    if not reasons:
+        reason = (f"beats its baselines and champion v{champ_version} ({value:.4f} vs {champ_value:.4f})"
+                  if champion else "beats its baselines; no champion yet")
+        return Decision(True, False, reason, value, champ_value, champ_version)
+    if force:
+        return Decision(True, True, "forced with --force although it " + "; ".join(reasons), value, champ_value,
+                        champ_version)
+    return Decision(False, False, "; ".join(reasons), value, champ_value, champ_version)
+
+
+def current_champion(client, model_name: str) -> dict | None:
+    """The champion's version and the tags recorded when it was registered, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        return None
+    tags = version.tags or {}
+    return {"version": version.version, "value": float(tags.get("primary_metric_value", "nan")),
+            "experiment": tags.get("experiment"), "primary_metric": tags.get("primary_metric")}

@@ -1,0 +1,47 @@
+"""MLflow store inside the home dir: SQLite backend ``<home>/mlflow.db``, artifacts under ``<home>/mlartifacts``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+from ..home import artifacts_dir, mlflow_uri
+
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+
+def configure(home: Path) -> str:
+    """Point MLflow at the home's store (quietly); returns the tracking URI."""
+    import mlflow
+
+    for name in ("mlflow", "alembic", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    uri = mlflow_uri(home)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def experiment_id(home: Path, name: str) -> str:
+    """Id of the MLflow experiment ``name``, created with its artifacts under ``<home>/mlartifacts/<name>``."""
+    import mlflow
+
+    configure(home)
+    existing = mlflow.get_experiment_by_name(name)
+    if existing is not None:
+        return existing.experiment_id
+    location = (artifacts_dir(home) / name).resolve().as_uri()
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def git_commit(path: Path | None = None) -> str | None:
+    """Commit of the source checkout this package runs from, if any (installed wheels have none)."""
+    cwd = path or Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
