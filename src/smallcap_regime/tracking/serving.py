@@ -86,6 +86,8 @@ def ui_command(home: Path, host: str, port: int) -> list[str]:
 def mlflow_env(home: Path) -> dict[str, str]:
     """Environment for MLflow subprocesses: the home's tracking/registry store, no telemetry."""
     env = dict(os.environ)
+    # mlflow starts `uvicorn` by name: make this interpreter's scripts dir win even when the venv is not activated
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update({"MLFLOW_TRACKING_URI": mlflow_uri(home), "MLFLOW_REGISTRY_URI": mlflow_uri(home),
                 "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
     return env

@@ -106,8 +106,6 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
-    from .pyfunc import RegimePyfunc
-
     step = on_step or (lambda _msg: None)
     exp_id = store.experiment_id(home, exp.name)
     commit = store.git_commit()
@@ -157,7 +155,8 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
         with tempfile.TemporaryDirectory() as tmp:
             bundle_dir = model.save(Path(tmp) / "bundle")
             info = mlflow.pyfunc.log_model(
-                name="model", python_model=RegimePyfunc(), artifacts={"bundle": str(bundle_dir)},
+                name="model", python_model=str(Path(__file__).with_name("model_code.py")),
+                artifacts={"bundle": str(bundle_dir)},
                 signature=signature, input_example=example, registered_model_name=exp.model_name)
         version = str(info.registered_model_version)
         decision = registry.decide(result.metrics, exp.primary_metric, exp.name,

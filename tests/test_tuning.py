@@ -1,0 +1,255 @@
+"""Tuning: nested purged walk-forward objective, Optuna studies on journal storage, trials tracked in MLflow.
+
+Runs on the real offline sample with a tiny search space (2 inner folds, 20-60 trees) so the file stays fast.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import optuna
+import pandas as pd
+import pytest
+from optuna.storages import JournalStorage
+from optuna.trial import FixedTrial, TrialState
+
+from smallcap_regime import tuning
+from smallcap_regime.data import Panel, load_panel
+from smallcap_regime.errors import ConfigError, RegimeError
+from smallcap_regime.experiment import load_experiment
+from smallcap_regime.home import mlflow_uri
+from smallcap_regime.models.lgbm import make_regressor
+from smallcap_regime.tracking import store
+
+REPO = Path(__file__).resolve().parents[1]
+WORKER = Path(__file__).with_name("tuning_worker.py")
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+TINY_TUNING = """
+[tuning]
+objective = "relative.regressor"
+metric = "mse"
+inner_folds = 2
+seed = 7
+n_estimators = [20, 60]
+num_leaves = [3, 7]
+learning_rate = [0.03, 0.1]
+min_child_samples = [20, 60]
+lambda_l2 = [0.0, 10.0]
+"""
+
+
+def write_experiment(directory: Path, tuning_section: str = TINY_TUNING, name: str = "tiny") -> Path:
+    """The quickstart experiment (offline sample) with its [tuning] section replaced."""
+    text = (REPO / "experiments" / "quickstart.toml").read_text()
+    path = directory / f"{name}.toml"
+    path.write_text(text[: text.index("[tuning]")] + tuning_section)
+    return path
+
+
+@pytest.fixture(scope="module")
+def panel(tmp_path_factory) -> Panel:
+    return load_panel(tmp_path_factory.mktemp("sample-home"), "sample")
+
+
+@pytest.fixture(scope="module")
+def mlflow_schema(tmp_path_factory) -> Path:
+    """An MLflow store with the schema but no experiment: creating the schema takes seconds, copying it does not."""
+    template = tmp_path_factory.mktemp("mlflow-template")
+    store.configure(template)
+    mlflow.MlflowClient().search_experiments()
+    return Path(mlflow_uri(template).removeprefix("sqlite:///"))
+
+
+@pytest.fixture
+def home(home, mlflow_schema) -> Path:
+    shutil.copy(mlflow_schema, mlflow_uri(home).removeprefix("sqlite:///"))
+    return home
+
+
+def finished_numbers(study: optuna.Study) -> list[int]:
+    return sorted(t.number for t in study.get_trials(states=FINISHED))
+
+
+def test_study_trials_in_mlflow_and_best_params_reach_training(home, tmp_path, panel):
+    path = write_experiment(tmp_path)
+    exp = load_experiment(path)
+    seen = []
+    study = tuning.tune(exp, home, trials=4, on_trial=seen.append, panel=panel)
+
+    assert study.study_name == "tiny-relative.regressor" == tuning.study_name_for(exp)
+    assert finished_numbers(study) == [0, 1, 2, 3] == [t.number for t in seen]
+    assert Path(tuning.default_storage(home)) == home / "tuning" / "journal.log"
+    assert Path(tuning.default_storage(home)).is_file()
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert complete and study.user_attrs["best_params"] == study.best_trial.params
+
+    store.configure(home)
+    client = mlflow.MlflowClient()
+    runs = client.search_runs([store.experiment_id(home, "tiny")])
+    parents = [r for r in runs if r.info.run_name == "tune tiny-relative.regressor"]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = {int(r.data.tags["optuna_trial_number"]): r for r in runs
+                if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert sorted(children) == [0, 1, 2, 3]
+    for trial in study.get_trials(states=FINISHED):
+        run = children[trial.number]
+        assert run.data.tags["state"] == trial.state.name
+        assert run.data.params == {k: str(v) for k, v in trial.params.items()}
+        history = client.get_metric_history(run.info.run_id, "fold_mse")
+        assert {m.step: m.value for m in history} == pytest.approx(trial.intermediate_values)
+        if trial.state == TrialState.COMPLETE:
+            assert run.data.metrics["mse"] == pytest.approx(trial.value)
+    best = study.best_trial
+    assert parent.data.params["best.num_leaves"] == str(best.params["num_leaves"])
+    assert parent.data.metrics["best_mse"] == pytest.approx(best.value)
+    artifact = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/best_params.json")
+    assert artifact["params"] == best.params and artifact["trial"] == best.number
+
+    overrides = tuning.best_params(home, study.study_name)
+    assert overrides == {"relative": {"regressor": best.params}}
+    trained = load_experiment(path, model_overrides=overrides)
+    spec = trained.models["relative"].regressor
+    assert {k: spec[k] for k in best.params} == best.params
+    assert spec["max_bin"] == 63 and spec["seed"] == exp.models["relative"].regressor["seed"]  # untuned: the spec's
+    assert trained.models["relative"].classifier == exp.models["relative"].classifier
+    assert make_regressor(spec).get_params()["n_estimators"] == best.params["n_estimators"]
+
+    # the budget is the study's total: rerunning with the same count does nothing, a larger one resumes
+    assert finished_numbers(tuning.tune(exp, home, trials=4, panel=panel)) == [0, 1, 2, 3]
+    assert finished_numbers(tuning.tune(exp, home, trials=5, panel=panel)) == [0, 1, 2, 3, 4]
+
+
+def test_two_workers_share_one_journal_study(home, tmp_path, panel):
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    path = write_experiment(tmp_path)
+    panel_file = tmp_path / "panel.pkl"
+    panel_file.write_bytes(pickle.dumps(panel))
+    args = [sys.executable, str(WORKER), str(path), str(home), str(panel_file), "6", "shared", str(barrier), "2", "0.5"]
+    workers = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for worker in workers:
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+
+    study = optuna.load_study(study_name="shared", storage=tuning.open_storage(None, home))
+    assert finished_numbers(study) == list(range(6))
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.FAIL))
+    assert len({t.user_attrs["worker"] for t in study.get_trials(states=FINISHED)}) == 2  # both did trials
+
+    store.configure(home)
+    runs = mlflow.MlflowClient().search_runs([store.experiment_id(home, "tiny")])
+    parents = {r.info.run_id for r in runs if r.info.run_name == "tune shared"}
+    assert len(parents) == 2  # one parent run per worker
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in parents]
+    assert sorted(int(r.data.tags["optuna_trial_number"]) for r in children) == list(range(6))
+
+
+def test_tuning_reads_no_row_at_or_after_oos_start(home, tmp_path, panel, monkeypatch):
+    exp = load_experiment(write_experiment(tmp_path))
+    oos = exp.validation.oos_start
+    seen: list[pd.Timestamp] = []
+
+    def spy(func):
+        def wrapper(frame, *args, **kwargs):
+            seen.append(frame.index.max())
+            return func(frame, *args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(tuning, "build_features", spy(tuning.build_features))
+    monkeypatch.setattr(tuning, "build_targets", spy(tuning.build_targets))
+    frame = panel.frame
+    poisoned = frame.copy()
+    later = poisoned.index >= oos
+    assert later.sum() > 100
+    poisoned.loc[later] = 1e6  # any leak of post-out-of-sample rows would move the losses
+    clean = tuning.tune(exp, home, trials=3, study="clean", panel=Panel(frame[frame.index < oos], "sample"))
+    dirty = tuning.tune(exp, home, trials=3, study="dirty", panel=Panel(poisoned, "sample"))
+
+    assert seen and max(seen) < oos
+    for a, b in zip(clean.trials, dirty.trials, strict=True):
+        assert (a.params, a.intermediate_values, a.value) == (b.params, b.intermediate_values, b.value)
+    # every inner target (months t+1..t+h) was realised before oos_start, with the embargo as in the backtest
+    data = tuning.inner_data(exp, frame, tuning.search_space(exp))
+    last = data.features.index[-1]
+    assert last + pd.offsets.MonthEnd(exp.horizon + exp.validation.embargo_months) < oos
+    assert len(data.folds) == 2 and data.y.notna().all()
+    for fold in data.folds:
+        assert fold.train[-1] + exp.horizon + exp.validation.embargo_months < fold.test[0]
+    assert len(data.folds[0].train) >= exp.validation.min_train_months
+    assert len(data.folds[0].test) == len(data.folds[1].test)
+    assert data.folds[1].test[-1] == len(data.features) - 1
+
+
+def test_classifier_objective_scores_log_loss(tmp_path, panel):
+    section = TINY_TUNING.replace('"relative.regressor"', '"absolute.classifier"').replace('"mse"', '"log_loss"')
+    exp = load_experiment(write_experiment(tmp_path, section + "\n[tuning.absolute]\nnum_leaves = [2, 4]\n"))
+    settings = tuning.search_space(exp)
+    assert settings["space"]["num_leaves"] == (2, 4) and settings["metric"] == "log_loss"
+    data = tuning.inner_data(exp, panel.frame, settings)
+    assert set(data.y.unique()) == {0.0, 1.0}
+    params = {"n_estimators": 20, "num_leaves": 3, "learning_rate": 0.05, "min_child_samples": 30, "lambda_l2": 1.0}
+    loss = tuning._objective(data, settings, exp.models["absolute"].classifier)(FixedTrial(params))
+    assert 0.4 < loss < 1.0  # near log(2) = 0.69: probabilities of a hard-to-forecast sign
+
+
+def test_too_little_history_is_a_clear_error(tmp_path, panel):
+    exp = load_experiment(write_experiment(tmp_path, TINY_TUNING.replace("inner_folds = 2", "inner_folds = 200")))
+    with pytest.raises(RegimeError, match=r"origins before oos_start 1975-01 are too few .* 200 inner folds"):
+        tuning.inner_data(exp, panel.frame, tuning.search_space(exp))
+
+
+def test_storage_urls(home, tmp_path, monkeypatch):
+    with pytest.raises(RegimeError, match=r"SQLite is not supported.*journal.*postgresql://"):
+        tuning.open_storage("sqlite:///x.db", home)
+    with pytest.raises(RegimeError, match="SQLite is not supported"):
+        tuning.open_storage("sqlite+pysqlite:///x.db", home)
+    assert isinstance(tuning.open_storage(None, home), JournalStorage)
+    assert (home / "tuning" / "journal.log").is_file()
+    assert isinstance(tuning.open_storage(str(tmp_path / "shared" / "study.log"), home), JournalStorage)
+    assert (tmp_path / "shared" / "study.log").is_file()
+
+    # a database URL goes to Optuna's RDB storage; a failure never shows the password
+    with pytest.raises(RegimeError, match=r"--storage postgresql://u:\*\*\*@localhost:1/db") as err:
+        tuning.open_storage("postgresql://u:secret@localhost:1/db", home)
+    assert "secret" not in str(err.value)
+    opened = []
+    monkeypatch.setattr(tuning, "RDBStorage", lambda url, **kwargs: opened.append(url) or "rdb")
+    assert tuning.open_storage("postgresql://u:p@db.example/optuna", home) == "rdb"
+    assert opened == ["postgresql://u:p@db.example/optuna"]
+
+
+def test_best_params_errors(home):
+    with pytest.raises(RegimeError, match="no tuning studies"):
+        tuning.best_params(home, "tiny-relative.regressor")
+    optuna.create_study(study_name="empty", storage=tuning.open_storage(None, home))
+    with pytest.raises(RegimeError, match=r"no study 'nope' in .*journal.log; studies: empty"):
+        tuning.best_params(home, "nope")
+    with pytest.raises(RegimeError, match="'empty' .* has no completed trial"):
+        tuning.best_params(home, "empty")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda s: "", r"no \[tuning\] section"),
+    (lambda s: s.replace('"relative.regressor"', '"relative.ranker"'), r"\[tuning\]: objective must be one of"),
+    (lambda s: s.replace('"mse"', '"log_loss"'), r"\[tuning\]: metric for a regressor objective must be 'mse'"),
+    (lambda s: s + "num_leafs = [2, 8]\n", r"\[tuning\]: unknown key 'num_leafs'; expected one of: objective"),
+    (lambda s: s.replace("[20, 60]\nnum", "[60, 20]\nnum"), r"\[tuning\]: n_estimators low must be <= high"),
+    (lambda s: s.replace("[20, 60]\nnum", "[20.5, 60]\nnum"), r"n_estimators must be a \[low, high\] pair of int"),
+    (lambda s: s.replace("[0.03, 0.1]", "[0.0, 0.1]"), r"learning_rate bounds must be > 0"),
+    (lambda s: s + "feature_fraction = [0.5, 1.5]\n", r"feature_fraction bounds must be in \(0, 1\]"),
+    (lambda s: s.replace("inner_folds = 2", "inner_folds = 1"), r"inner_folds must be an integer >= 2"),
+    (lambda s: s + "[tuning.smallcap]\nnum_leaves = [2, 4]\n", r"unknown table \[tuning.smallcap\]"),
+    (lambda s: s + "[tuning.relative]\nmax_depth = 3\n", r"\[tuning.relative\]: max_depth must be a \[low, high\]"),
+])
+def test_search_space_errors_name_file_and_key(tmp_path, change, message):
+    path = write_experiment(tmp_path, change(TINY_TUNING))
+    exp = load_experiment(path)
+    with pytest.raises(ConfigError, match=re.escape(str(path)) + ".*" + message):
+        tuning.search_space(exp)
