@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -218,12 +219,34 @@ def test_finra_pull_is_incremental(home, server):
     assert set(data["symbol"]) == {"IWM", "SPY"}
 
 
+def test_finra_pull_after_the_parquet_file_was_deleted_fetches_again(home, server, tmp_path):
+    # regression: the job trusted the manifest's fetched dates and crashed the whole pull with NoDataError
+    # ("... run `regime data pull` first") when the Parquet file had been removed by hand
+    server.serve(finra_path(date(2017, 12, 29)), (200, finra_file(date(2017, 12, 29), 4.0)))
+    assert pull_finra(home, today=date(2018, 1, 20)).ok
+    Cache(home).path(sources.FINRA_KEY).unlink()
+    server.hits.clear()
+
+    again = pull_finra(home, today=date(2018, 1, 20))
+
+    assert (again.ok, again.rows, again.first) == (True, 2, "2017-12-29")
+    assert finra_hits(server) == {finra_path(date(2017, 12, 29)): 1}
+    Cache(home).path(sources.FINRA_KEY).unlink()
+    hand = tmp_path / "shrt20180112.csv"
+    hand.write_bytes(finra_file(date(2018, 1, 12), 4.5))
+    imported = sources.import_short_interest(home, [hand])
+    assert (imported.rows, imported.first, imported.last) == (2, "2018-01-12", "2018-01-12")
+
+
 def test_finra_short_interest_reaches_the_live_panel_with_its_lag(home, server, realdata_dir):
     server.serve_realdata(realdata_dir)
     for day, iwm in ((date(2018, 10, 15), 6.0), (date(2018, 10, 31), 6.5), (date(2018, 11, 15), 7.0),
                      (date(2018, 11, 30), 7.5), (date(2018, 12, 14), 8.0)):
         server.serve(finra_path(day), (200, finra_file(day, iwm)))
-    assert all(r.ok for r in sources.pull(home, ["french"]))
+    policy = RetryPolicy.from_env()
+    ports = next(j for j in sources.plan_pull(["french"]) if j.key == "french/portfolios_me_monthly")
+    with make_client(policy) as client:
+        assert sources.run_job(ports, Cache(home), client, policy).ok
     assert pull_finra(home, today=date(2019, 1, 31)).ok
 
     frame = load_panel(home, "live").frame
@@ -319,7 +342,7 @@ def test_malformed_file_import_is_a_clear_user_error_and_keeps_the_cache(home, t
     assert exc.value.code == 2
     err = " ".join(capsys.readouterr().err.split())
     assert err.startswith(f"error: {bad}: ")
-    assert pytest.importorskip("re").search(message, err), err
+    assert re.search(message, err), err
     assert "Traceback" not in err
     assert state(home, sources.FINRA_KEY) == before, "nothing is written, not even the good file of the same import"
     assert temp_files(home) == []

@@ -1,6 +1,6 @@
 """Tuning: nested purged walk-forward objective, Optuna studies on journal storage, trials tracked in MLflow.
 
-Runs on the real offline sample with a tiny search space (2 inner folds, 20-60 trees) so the file stays fast.
+Runs on the real offline sample with a tiny search space (3 inner folds, 20-60 trees) so the file stays fast.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ TINY_TUNING = """
 [tuning]
 objective = "relative.regressor"
 metric = "mse"
-inner_folds = 2
+inner_folds = 3
 seed = 7
 n_estimators = [20, 60]
 num_leaves = [3, 7]
@@ -124,19 +124,42 @@ def test_study_trials_in_mlflow_and_best_params_reach_training(home, tmp_path, p
     # the budget is the study's total: rerunning with the same count does nothing, a larger one resumes
     assert finished_numbers(tuning.tune(exp, home, trials=4, panel=panel)) == [0, 1, 2, 3]
     assert finished_numbers(tuning.tune(exp, home, trials=5, panel=panel)) == [0, 1, 2, 3, 4]
+    (tmp_path / "other").mkdir()
+    classifier = TINY_TUNING.replace('"relative.regressor"', '"relative.classifier"').replace('"mse"', '"log_loss"')
+    other = write_experiment(tmp_path / "other", classifier)  # same experiment name, another objective
+    with pytest.raises(RegimeError, match="tunes objective 'relative.regressor', not 'relative.classifier'"):
+        tuning.tune(load_experiment(other), home, trials=6, study=study.study_name, panel=panel)
 
 
+def test_a_failing_trial_is_marked_failed_not_left_running(home, tmp_path, panel, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tuning, "_fold_score", broken)
+    exp = load_experiment(write_experiment(tmp_path))
+    with pytest.raises(RuntimeError, match="boom"):
+        tuning.tune(exp, home, trials=2, panel=panel)
+    study = optuna.load_study(study_name=tuning.study_name_for(exp), storage=tuning.open_storage(None, home))
+    assert [t.state for t in study.trials] == [TrialState.FAIL]  # a RUNNING leftover would hold the budget
+
+
+@pytest.mark.slow
 def test_two_workers_share_one_journal_study(home, tmp_path, panel):
     barrier = tmp_path / "barrier"
     barrier.mkdir()
     path = write_experiment(tmp_path)
     panel_file = tmp_path / "panel.pkl"
     panel_file.write_bytes(pickle.dumps(panel))
-    args = [sys.executable, str(WORKER), str(path), str(home), str(panel_file), "6", "shared", str(barrier), "2", "0.5"]
+    args = [sys.executable, str(WORKER), str(path), str(home), str(panel_file), "6", "shared", str(barrier), "2"]
     workers = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    for worker in workers:
-        _, err = worker.communicate(timeout=120)
-        assert worker.returncode == 0, err
+    try:
+        for worker in workers:
+            _, err = worker.communicate(timeout=120)
+            assert worker.returncode == 0, err
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
 
     study = optuna.load_study(study_name="shared", storage=tuning.open_storage(None, home))
     assert finished_numbers(study) == list(range(6))
@@ -149,6 +172,25 @@ def test_two_workers_share_one_journal_study(home, tmp_path, panel):
     assert len(parents) == 2  # one parent run per worker
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") in parents]
     assert sorted(int(r.data.tags["optuna_trial_number"]) for r in children) == list(range(6))
+
+
+def test_a_trial_claimed_beyond_the_budget_goes_back_to_the_queue(tmp_path):
+    storage = tuning.open_storage(str(tmp_path / "journal.log"), tmp_path)
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.add_trial(optuna.trial.create_trial(value=1.0))
+    ask = study.ask
+
+    def ask_after_another_worker() -> optuna.Trial:  # it takes the last slot between our count and our ask
+        storage.create_new_trial(storage.get_study_id_from_name("s"))
+        return ask()
+
+    study.ask = ask_after_another_worker
+    assert tuning._claim(study, storage, budget=2) is None
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING]
+    study.ask = ask
+    assert tuning._claim(study, storage, budget=2) is None  # used up: nothing new is asked
+    assert len(study.trials) == 3
+    assert tuning._claim(study, storage, budget=3).number == 2  # a larger budget reuses the queued trial
 
 
 def test_tuning_reads_no_row_at_or_after_oos_start(home, tmp_path, panel, monkeypatch):
@@ -179,12 +221,30 @@ def test_tuning_reads_no_row_at_or_after_oos_start(home, tmp_path, panel, monkey
     data = tuning.inner_data(exp, frame, tuning.search_space(exp))
     last = data.features.index[-1]
     assert last + pd.offsets.MonthEnd(exp.horizon + exp.validation.embargo_months) < oos
-    assert len(data.folds) == 2 and data.y.notna().all()
+    assert len(data.folds) == 3 and data.y.notna().all()
     for fold in data.folds:
         assert fold.train[-1] + exp.horizon + exp.validation.embargo_months < fold.test[0]
     assert len(data.folds[0].train) >= exp.validation.min_train_months
-    assert len(data.folds[0].test) == len(data.folds[1].test)
-    assert data.folds[1].test[-1] == len(data.features) - 1
+    assert len({len(fold.test) for fold in data.folds}) == 1  # equal test blocks ...
+    assert data.folds[-1].test[-1] == len(data.features) - 1  # ... ending at the last usable origin
+
+
+def test_pruning_compares_mean_loss_over_the_same_folds():
+    study = optuna.create_study(direction="minimize")
+    for folds in ([1.0, 5.0, 3.0], [1.2, 5.2, 3.0], [0.8, 4.8, 3.0]):  # means over folds 0..1: 3.0, 3.2, 2.8
+        study.add_trial(optuna.trial.create_trial(value=sum(folds) / 3, intermediate_values=dict(enumerate(folds))))
+    pruner = tuning.FoldMedianPruner(n_startup_trials=3, n_warmup_steps=1)
+
+    def running(*folds: float) -> optuna.trial.FrozenTrial:
+        return optuna.trial.create_trial(state=TrialState.RUNNING, intermediate_values=dict(enumerate(folds)))
+
+    # best on the easy first fold but bad on the second: mean 3.25 > median 3.0. MedianPruner would keep it (its
+    # best step, 0.5, beats the median at step 1, 5.0).
+    assert pruner.prune(study, running(0.5, 6.0))
+    assert not optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1).prune(study, running(0.5, 6.0))
+    assert not pruner.prune(study, running(1.5, 4.0))  # mean 2.75
+    assert not pruner.prune(study, running(9.0))  # warm-up: fold 0 alone never prunes
+    assert not tuning.FoldMedianPruner(n_startup_trials=4).prune(study, running(0.5, 6.0))  # too few completed
 
 
 def test_classifier_objective_scores_log_loss(tmp_path, panel):
@@ -200,7 +260,7 @@ def test_classifier_objective_scores_log_loss(tmp_path, panel):
 
 
 def test_too_little_history_is_a_clear_error(tmp_path, panel):
-    exp = load_experiment(write_experiment(tmp_path, TINY_TUNING.replace("inner_folds = 2", "inner_folds = 200")))
+    exp = load_experiment(write_experiment(tmp_path, TINY_TUNING.replace("inner_folds = 3", "inner_folds = 200")))
     with pytest.raises(RegimeError, match=r"origins before oos_start 1975-01 are too few .* 200 inner folds"):
         tuning.inner_data(exp, panel.frame, tuning.search_space(exp))
 
@@ -244,9 +304,10 @@ def test_best_params_errors(home):
     (lambda s: s.replace("[20, 60]\nnum", "[20.5, 60]\nnum"), r"n_estimators must be a \[low, high\] pair of int"),
     (lambda s: s.replace("[0.03, 0.1]", "[0.0, 0.1]"), r"learning_rate bounds must be > 0"),
     (lambda s: s + "feature_fraction = [0.5, 1.5]\n", r"feature_fraction bounds must be in \(0, 1\]"),
-    (lambda s: s.replace("inner_folds = 2", "inner_folds = 1"), r"inner_folds must be an integer >= 2"),
+    (lambda s: s.replace("inner_folds = 3", "inner_folds = 1"), r"inner_folds must be an integer >= 2"),
     (lambda s: s + "[tuning.smallcap]\nnum_leaves = [2, 4]\n", r"unknown table \[tuning.smallcap\]"),
     (lambda s: s + "[tuning.relative]\nmax_depth = 3\n", r"\[tuning.relative\]: max_depth must be a \[low, high\]"),
+    (lambda s: s + "[tuning.absolute]\nnum_leafs = [2, 4]\n", r"\[tuning.absolute\]: unknown key 'num_leafs'"),
 ])
 def test_search_space_errors_name_file_and_key(tmp_path, change, message):
     path = write_experiment(tmp_path, change(TINY_TUNING))

@@ -22,8 +22,12 @@ app = typer.Typer(
         "large, large-cap-led rally, or risk-off.\n\n"
         "All state lives in one home dir: --home, else $REGIME_HOME, else ./.regime."
     ),
+    epilog=(
+        "Typical session: `regime quickstart` (offline, ~1 min) -> `regime data pull` -> `regime backtest live` -> "
+        "`regime train live` -> `regime serve` and `regime predict --server http://127.0.0.1:5001` -> `regime ui`."
+    ),
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
 data_app = typer.Typer(help="Download, import and inspect market data (live sources or the offline sample).",
@@ -230,6 +234,49 @@ def train_cmd(
     experiment's primary metric ([registry] primary_metric); --force overrides, and says so.
     """
     _train(experiment, regime_home(home), force, params_from_study, storage)
+
+
+@app.command("tune")
+def tune_cmd(
+    experiment: Annotated[str, typer.Argument(help="Experiment name in experiments/ or a TOML path.")],
+    trials: Annotated[int, typer.Option("--trials", "-n", min=1,
+                                        help="Total finished trials wanted in the study (shared by all workers).")]
+    = 20,
+    storage: Annotated[Optional[str], typer.Option(
+        help="Study storage: default the home's Optuna journal file (safe for local parallel workers); "
+             "postgresql://user:pass@host/db to share a study across machines.")] = None,
+    study: Annotated[Optional[str], typer.Option(help="Study name (default <experiment>-<objective>).")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Start no new trial after this many seconds.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Optuna search of the LightGBM hyperparameters on an inner purged walk-forward.
+
+    Uses only origins whose targets are realised before the experiment's out-of-sample start, so the test period
+    is never seen. Each trial is a nested MLflow run. Run the same command in several terminals (or machines, with
+    --storage postgresql://...) to tune in parallel; then `regime train EXPERIMENT --params-from-study NAME`.
+    """
+    from .experiment import load_experiment
+    from .tuning import study_name_for, tune
+
+    exp = load_experiment(experiment)
+    name = study or study_name_for(exp)
+    with Progress(TextColumn(f"[bold]tune {escape(name)}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("", total=trials)
+
+        def on_trial(trial) -> None:
+            value = "pruned" if trial.value is None else f"{trial.value:.5g}"
+            progress.update(task, advance=1, description=f"trial {trial.number}: {value}")
+
+        result = tune(exp, regime_home(home), trials=trials, storage=storage, study=name, timeout=timeout,
+                      on_trial=on_trial)
+    finished = [t for t in result.trials if t.value is not None]
+    if not finished:
+        raise RegimeError(f"study {name!r} has no completed trial yet")
+    best = result.best_trial
+    console.print(f"best trial {best.number}: {best.value:.6g} with {best.params}")
+    console.print(f"use it: [bold]regime train {escape(experiment)} --params-from-study {escape(name)}"
+                  + (f" --storage {escape(storage)}" if storage else "") + "[/bold]")
 
 
 @app.command("predict")

@@ -132,6 +132,7 @@ def search_space(exp: Experiment) -> dict[str, Any]:
         if name not in TARGETS:
             raise ConfigError(f"{where}: unknown table [tuning.{name}]; per-target tables: {', '.join(TARGETS)}")
     space = _ranges({k: v for k, v in raw.items() if k not in tables}, where, SETTINGS)
+    overrides = {name: _ranges(table, f"{exp.path} [tuning.{name}]", ()) for name, table in tables.items()}
 
     objective = raw.get("objective")
     target, _, model = objective.partition(".") if isinstance(objective, str) else ("", "", "")
@@ -143,12 +144,11 @@ def search_space(exp: Experiment) -> dict[str, Any]:
         raise ConfigError(f"{where}: metric for a {model} objective must be {METRICS[model]!r}, got {metric!r}")
     folds, seed = raw.get("inner_folds", 4), raw.get("seed", DEFAULT_SEED)
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise ConfigError(f"{where}: inner_folds must be an integer >= 2 (pruning compares folds), got {folds!r}")
+        raise ConfigError(f"{where}: inner_folds must be an integer >= 2, got {folds!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"{where}: seed must be an integer >= 0, got {seed!r}")
 
-    if target in tables:
-        space |= _ranges(tables[target], f"{exp.path} [tuning.{target}]", ())
+    space |= overrides.get(target, {})
     if not space:
         raise ConfigError(f"{where}: no parameter ranges; give at least one of: {', '.join(PARAMS)}")
     fixed = getattr(exp.models[target], model)
@@ -173,9 +173,7 @@ def default_storage(home: Path) -> str:
 
 
 def _redacted(url: str) -> str:
-    """The URL without its password (for messages and MLflow tags)."""
-    if "://" not in url:
-        return url
+    """The database URL without its password (for messages and MLflow tags)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -313,6 +311,37 @@ def _suggest(trial: Trial, space: dict[str, tuple[float, float]]) -> dict[str, A
     return out
 
 
+class FoldMedianPruner(optuna.pruners.BasePruner):
+    """Median pruning over walk-forward folds (intermediate value at step k = loss of fold k; minimised).
+
+    A trial is pruned after fold k (k >= ``n_warmup_steps``) when its mean loss over folds 0..k is above the median
+    of the completed trials' mean loss over the same folds, once ``n_startup_trials`` trials have completed.
+    Optuna's ``MedianPruner`` compares a trial's *best* value over steps with the others' values at the current
+    step, which suits learning curves but not folds: fold losses differ by period, so the best fold is usually just
+    the easiest one and a trial that is bad on the later folds would never be pruned.
+    """
+
+    def __init__(self, n_startup_trials: int = 3, n_warmup_steps: int = 1) -> None:
+        self.n_startup_trials = n_startup_trials
+        self.n_warmup_steps = n_warmup_steps
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None or step < self.n_warmup_steps:
+            return False
+
+        def mean_to_step(t: FrozenTrial) -> float | None:
+            values = [t.intermediate_values.get(s) for s in range(step + 1)]
+            return None if None in values else float(np.mean(values))
+
+        done = [m for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if (m := mean_to_step(t)) is not None]
+        current = mean_to_step(trial)
+        if len(done) < self.n_startup_trials or current is None:
+            return False
+        return current > float(np.median(done))
+
+
 def _objective(data: InnerData, settings: dict[str, Any], fixed: dict[str, Any]) -> Callable[[Trial], float]:
     def objective(trial: Trial) -> float:
         params = {**fixed, **_suggest(trial, settings["space"])}
@@ -320,7 +349,8 @@ def _objective(data: InnerData, settings: dict[str, Any], fixed: dict[str, Any])
         for step, fold in enumerate(data.folds):
             scores.append(_fold_score(data, fold, params, settings["model"]))
             trial.report(scores[-1], step)
-            if trial.should_prune():
+            # after the last fold the score is complete: pruning then would save nothing and discard it
+            if step < len(data.folds) - 1 and trial.should_prune():
                 raise optuna.TrialPruned()
         return float(np.mean(scores))
 
@@ -342,29 +372,63 @@ def _claimed(study: optuna.Study, before: int | None = None) -> int:
     return sum(1 for t in trials if before is None or t.number < before)
 
 
-def _release(storage: BaseStorage, study: optuna.Study, trial: Trial) -> None:
-    """Put a trial claimed beyond the budget back in the queue (WAITING) for a later run, unevaluated."""
+def _claim(study: optuna.Study, storage: BaseStorage, budget: int) -> Trial | None:
+    """The next trial to evaluate, or None once finished plus running trials reach ``budget``.
+
+    Workers check the count, then ask for a trial: two of them may both see one free slot. Trial numbers are
+    handed out atomically by the storage, so the count of claimed trials numbered below ours decides without a
+    race; a trial claimed beyond the budget goes back to the queue (WAITING), unevaluated, for a later run.
+    """
+    if _claimed(study) >= budget:
+        return None
+    trial = study.ask()
+    if _claimed(study, before=trial.number) < budget:
+        return trial
     study_id = storage.get_study_id_from_name(study.study_name)
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-    storage.set_trial_state_values(trial_id, TrialState.WAITING)
+    storage.set_trial_state_values(storage.get_trial_id_from_study_id_trial_number(study_id, trial.number),
+                                   TrialState.WAITING)
+    return None
 
 
 def _open_study(exp: Experiment, storage: BaseStorage, name: str, settings: dict[str, Any],
                 label: str) -> optuna.Study:
     study = optuna.create_study(
         storage=storage, study_name=name, sampler=_sampler(settings["seed"], 0), direction="minimize",
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1), load_if_exists=True,
+        pruner=FoldMedianPruner(n_startup_trials=3, n_warmup_steps=1), load_if_exists=True,
     )
     attrs = study.user_attrs
-    for key, ours in (("experiment", exp.name), ("objective", settings["objective"])):
-        if key in attrs and attrs[key] != ours:
-            raise RegimeError(f"study {name!r} in {label} tunes {key} {attrs[key]!r}, not {ours!r} "
+    ours = {"experiment": exp.name, "objective": settings["objective"], "metric": settings["metric"],
+            "space": settings["space"]}
+    for key in ("experiment", "objective"):  # losses of another experiment or objective are not comparable
+        if key in attrs and attrs[key] != ours[key]:
+            raise RegimeError(f"study {name!r} in {label} tunes {key} {attrs[key]!r}, not {ours[key]!r} "
                               f"({exp.path}); pass another --study name")
-    for key, value in (("experiment", exp.name), ("objective", settings["objective"]),
-                       ("metric", settings["metric"]), ("space", settings["space"])):
+    for key, value in ours.items():
         if key not in attrs:
             study.set_user_attr(key, value)
     return study
+
+
+def _mlflow_experiment(home: Path, name: str) -> str:
+    """The MLflow experiment id, created if needed under an inter-process lock: creating the MLflow database runs
+    schema migrations that fail when two local workers start together."""
+    lock = JournalFileOpenLock(str(tuning_dir(home) / "mlflow-init"), grace_period=120)
+    lock.acquire()
+    try:
+        return store.experiment_id(home, name)
+    finally:
+        lock.release()
+
+
+def _run_params(settings: dict[str, Any], data: InnerData, trials: int) -> dict[str, Any]:
+    """Parent-run params: the tuning settings and the inner period (which shows it ends before oos_start)."""
+    index = data.features.index
+    params: dict[str, Any] = {f"tuning.{k}": v for k, v in settings.items() if k != "space"}
+    params |= {f"tuning.space.{k}": f"{lo}..{hi}" for k, (lo, hi) in settings["space"].items()}
+    params |= {"tuning.trials": trials, "inner.first_origin": f"{index[0]:%Y-%m}",
+               "inner.last_origin": f"{index[-1]:%Y-%m}",
+               "inner.test_starts": " ".join(f"{index[f.test[0]]:%Y-%m}" for f in data.folds)}
+    return params
 
 
 def _worker() -> str:
@@ -418,7 +482,7 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     trials : total finished (complete or pruned) trials the study should hold.
     storage : see :func:`open_storage`; default the journal file under ``<home>/tuning``.
     study : study name; default :func:`study_name_for`.
-    timeout : seconds after which this process starts no new trial.
+    timeout : seconds (from the call) after which this process starts no new trial.
     on_trial : called with each trial this process finishes (complete or pruned), e.g. to advance a progress bar.
     panel : a prebuilt panel; default: load it as the experiment says. Only rows before ``oos_start`` are read.
 
@@ -437,6 +501,7 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
 
     if trials < 1:
         raise RegimeError(f"--trials must be >= 1, got {trials}")
+    deadline = None if timeout is None else time.monotonic() + timeout
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = search_space(exp)
     name = study or study_name_for(exp)
@@ -448,31 +513,13 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     fixed = getattr(exp.models[settings["target"]], settings["model"])
     objective = _objective(data, settings, fixed)
     the_study = _open_study(exp, backend, name, settings, label)
-
-    # Creating the MLflow database runs schema migrations that fail if two local workers start together.
-    lock = JournalFileOpenLock(str(tuning_dir(home) / "mlflow-init"), grace_period=120)
-    lock.acquire()
-    try:
-        experiment = store.experiment_id(home, exp.name)
-    finally:
-        lock.release()
-    index = data.features.index
-    run_params = {f"tuning.{k}": v for k, v in settings.items() if k != "space"}
-    run_params |= {f"tuning.space.{k}": f"{lo}..{hi}" for k, (lo, hi) in settings["space"].items()}
-    run_params |= {"tuning.trials": trials, "inner.first_origin": f"{index[0]:%Y-%m}",
-                   "inner.last_origin": f"{index[-1]:%Y-%m}",
-                   "inner.test_starts": " ".join(f"{index[f.test[0]]:%Y-%m}" for f in data.folds)}
+    experiment = _mlflow_experiment(home, exp.name)
     tags = {"optuna_study": name, "optuna_storage": label, "worker": _worker()}
-    deadline = None if timeout is None else time.monotonic() + timeout
     with mlflow.start_run(experiment_id=experiment, run_name=f"tune {name}", tags=tags):
-        mlflow.log_params(run_params)
+        mlflow.log_params(_run_params(settings, data, trials))
         while deadline is None or time.monotonic() < deadline:
-            if _claimed(the_study) >= trials:
-                break
-            trial = the_study.ask()
-            # trial numbers are handed out atomically by the storage: the check against them is race-free
-            if _claimed(the_study, before=trial.number) >= trials:
-                _release(backend, the_study, trial)
+            trial = _claim(the_study, backend, trials)
+            if trial is None:
                 break
             the_study.sampler = _sampler(settings["seed"], trial.number)
             trial.set_user_attr("worker", _worker())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -38,14 +39,34 @@ def parse_duration(text: str, where: str = "duration") -> pd.DateOffset | pd.Tim
     raise ConfigError(f"{where}: {text!r} is not a duration like '12d' or '1m'")
 
 
-@lru_cache(maxsize=None)
-def load_catalog(path: Path = CATALOG_PATH) -> dict:
-    with path.open("rb") as fh:
-        return tomllib.load(fh)
+def catalog_path() -> Path:
+    """The catalogue in use: ``$REGIME_SERIES_FILE`` (your own series list and lags) or the packaged one."""
+    override = os.environ.get("REGIME_SERIES_FILE")
+    return Path(override) if override else CATALOG_PATH
 
 
-def fred_specs(path: Path = CATALOG_PATH) -> list[SeriesSpec]:
+def load_catalog(path: Path | None = None) -> dict:
+    return _read_catalog(path or catalog_path())
+
+
+@lru_cache(maxsize=8)
+def _read_catalog(path: Path) -> dict:
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: series catalogue not found (check REGIME_SERIES_FILE)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    for section in ("french", "finra", "fred"):
+        if section not in raw:
+            raise ConfigError(f"{path}: missing section [{section}]")
+    return raw
+
+
+def fred_specs(path: Path | None = None) -> list[SeriesSpec]:
     """All FRED series of the catalogue, validated."""
+    path = path or catalog_path()
     specs = []
     for series_id, raw in load_catalog(path).get("fred", {}).items():
         where = f"{path.name} [fred.{series_id}]"

@@ -124,7 +124,8 @@ def merge_short_interest(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.Data
 
 def _finra_job(symbols: Sequence[str], first: date, lag_days: int, today: date | None) -> Job:
     def run(cache: Cache, client: httpx.Client, policy: RetryPolicy) -> PullResult:
-        entry = cache.manifest().get(FINRA_KEY)
+        # a manifest entry whose Parquet file is gone (deleted by hand) counts as never pulled: fetch everything again
+        entry = cache.manifest().get(FINRA_KEY) if cache.has(FINRA_KEY) else None
         done = set(entry.extra.get("fetched_dates", [])) if entry else set()
         old = cache.read(FINRA_KEY) if entry else None
         last = (today or date.today()) - timedelta(days=lag_days)
@@ -205,7 +206,7 @@ def import_short_interest(home: Path, files: Sequence[Path]) -> PullResult:
     """Ingest FINRA short-interest files downloaded by hand into the cache (merged with what is there)."""
     cache = Cache(home)
     symbols = tuple(load_catalog()["finra"]["symbols"])
-    entry = cache.manifest().get(FINRA_KEY)
+    entry = cache.manifest().get(FINRA_KEY) if cache.has(FINRA_KEY) else None
     merged = cache.read(FINRA_KEY) if entry else None
     raws = []
     for path in files:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import Panel, load_panel
+from ..errors import ConfigError
 from ..experiment import Experiment
 from ..features.build import build_features, load_feature_spec
 from ..features.targets import build_targets
@@ -150,6 +151,10 @@ def run_backtest(exp: Experiment, home: Path, *, panel: Panel | None = None,
     t_start = time.perf_counter()
     panel = panel or load_panel(home, exp.data_source, small_column=exp.small_column, large_column=exp.large_column)
     spec = load_feature_spec(exp.feature_spec)
+    window = spec.families.get("seasonality", {}).get("window_months")
+    if window is not None and window != exp.horizon:
+        raise ConfigError(f"{spec.path}: [seasonality] window_months = {window} but experiment {exp.name!r} "
+                          f"forecasts {exp.horizon} months; the calendar flags must describe the forecast window")
     features = build_features(panel.frame, spec)
     targets = build_targets(panel.frame, exp.horizon)
     t_features = time.perf_counter()

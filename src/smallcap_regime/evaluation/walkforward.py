@@ -78,6 +78,8 @@ def make_folds(
         raise ValueError(
             f"first_test {index[t0].date()} leaves {max(t0 - gap, 0)} training origins, fewer than min_train={min_train}"
         )
+    if earliest > t0:  # the blocks are laid out backwards from first_test, so none could start on it
+        raise ValueError(f"start {pd.Timestamp(start).date()} is after first_test {index[t0].date()}")
     # block starts: backwards from first_test down to the burn-in start, then forwards to the end
     starts = list(range(t0, earliest - 1, -refit_every))[::-1] + list(range(t0 + refit_every, n, refit_every))
     if starts[0] > earliest:

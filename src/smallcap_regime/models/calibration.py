@@ -71,8 +71,10 @@ def conformal_interval(residuals: np.ndarray, coverage: float) -> tuple[float, f
     r = np.sort(np.asarray(residuals, dtype="float64")[~np.isnan(residuals)])
     n = len(r)
     alpha = (1 - coverage) / 2
-    k_hi = int(np.ceil((n + 1) * (1 - alpha)))
+    # round off the float error of (n + 1) * alpha before floor/ceil: with coverage 0.8, (19 + 1) * 0.1 evaluates
+    # to 1.9999999999999996, whose floor would pick the 1st instead of the 2nd order statistic
+    k_hi = int(np.ceil(round((n + 1) * (1 - alpha), 9)))
     if n == 0 or k_hi > n:
         return float("nan"), float("nan")
-    k_lo = max(int(np.floor((n + 1) * alpha)), 1)
+    k_lo = max(int(np.floor(round((n + 1) * alpha, 9))), 1)
     return float(r[k_lo - 1]), float(r[k_hi - 1])

@@ -1,0 +1,385 @@
+"""Walk-forward folds: purge, embargo, tiling, validation, and post-processing maps that only see the past.
+
+The fold checks run on a realistic month-end index (1949-01..2017-12). The end-to-end checks run a small
+``run_backtest`` (few trees, long refit blocks) on a SYNTHETIC panel built here from a seeded RNG: its numbers mean
+nothing about markets, it only exercises the machinery.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from smallcap_regime.data.panel import Panel
+from smallcap_regime.evaluation import backtest as bt
+from smallcap_regime.evaluation.backtest import _post_process, _realised_before, run_backtest
+from smallcap_regime.evaluation.walkforward import make_folds
+from smallcap_regime.experiment import load_experiment
+
+INDEX = pd.date_range("1949-01-31", "2017-12-31", freq="ME", name="date")
+FIRST_TEST = pd.Timestamp("1975-01-31")
+H = 3
+
+
+def folds_for(embargo: int, **kw):
+    args = dict(horizon=H, first_test=FIRST_TEST, refit_every=12, min_train=120, embargo=embargo)
+    return make_folds(INDEX, **{**args, **kw})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# make_folds
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("embargo", [0, 1])
+def test_training_targets_are_realised_before_every_test_origin(embargo):
+    """Purge: the target months t+1..t+h of every training origin end before the first test origin T0, so no
+    training label contains a test origin date or any month of a test target window T+1..T+h (T >= T0).
+
+    Pinned convention: the last training origin is T0 - h - 1 - embargo (its label ends the month before T0). That is
+    one origin stricter than evaluation.md's "t <= T0 - h" (a label ending at T0 is already realised at T0); the
+    calibration maps and the prevailing mean do use s <= T0 - h. Conservative (it cannot leak); change both
+    together if the project settles on the documented bound."""
+    folds = folds_for(embargo)
+    months = INDEX.to_period("M")  # month numbers (ordinals), so that t + k means k months later
+    for fold in folds:
+        t0 = fold.test[0]
+        assert len(fold.train) >= 120
+        assert fold.train.max() == t0 - H - 1 - embargo, "the purge plus the embargo, no more and no less"
+        train_target_months = {int(months[t].ordinal) + k for t in fold.train for k in range(1, H + 1)}
+        test_target_months = {int(months[t].ordinal) + k for t in fold.test for k in range(1, H + 1)}
+        assert max(train_target_months) == months[t0].ordinal - 1 - embargo
+        assert not train_target_months & test_target_months
+        assert not train_target_months & set(months[fold.test].asi8), "no test origin date inside a training label"
+        # expanding window: everything from the first origin up to the purge
+        np.testing.assert_array_equal(fold.train, np.arange(0, t0 - H - embargo))
+
+
+def test_embargo_removes_exactly_that_many_extra_origins():
+    plain = {tuple(f.test): f.train for f in folds_for(0)}
+    embargoed = {tuple(f.test): f.train for f in folds_for(1)}
+    assert FIRST_TEST in [INDEX[t[0]] for t in set(plain) & set(embargoed)]
+    common = set(plain) & set(embargoed)
+    assert len(common) >= len(embargoed) - 1  # only the burn-in's first (partial) block may differ
+    for test in common:
+        np.testing.assert_array_equal(embargoed[test], plain[test][:-1])
+    e2 = {tuple(f.test): f.train for f in folds_for(2)}
+    for test in set(e2) & set(plain):
+        assert len(plain[test]) - len(e2[test]) == 2
+
+
+@pytest.mark.parametrize("embargo", [0, 1])
+@pytest.mark.parametrize("refit", [1, 12, 24, 36])
+def test_folds_tile_the_forecast_period_and_a_boundary_falls_on_first_test(embargo, refit):
+    folds = folds_for(embargo, refit_every=refit)
+    assert [f.fold_id for f in folds] == list(range(len(folds)))
+    tests = np.concatenate([f.test for f in folds])
+    # contiguous, in order, no overlap, no gap, up to the last origin (whose target is still unknown)
+    np.testing.assert_array_equal(tests, np.arange(folds[0].test[0], len(INDEX)))
+    for f in folds:
+        np.testing.assert_array_equal(f.test, np.arange(f.test[0], f.test[-1] + 1))
+        assert len(f.test) <= refit
+    assert all(len(f.test) == refit for f in folds[1:-1])
+    t0 = INDEX.get_loc(FIRST_TEST)
+    assert t0 in [f.test[0] for f in folds]
+    # burn-in starts as early as min_train allows: the first fold trains on exactly min_train origins
+    assert len(folds[0].train) == 120
+    assert folds[0].test[0] == 120 + H + embargo
+
+
+def test_first_test_between_month_ends_starts_at_the_next_origin():
+    folds = folds_for(0, first_test=pd.Timestamp("1975-01-15"))
+    assert INDEX.get_loc(FIRST_TEST) in [f.test[0] for f in folds]
+
+
+def test_start_limits_the_burn_in_and_keeps_the_boundary_on_first_test():
+    folds = folds_for(1, start=pd.Timestamp("1970-05-31"))
+    assert INDEX[folds[0].test[0]] == pd.Timestamp("1970-05-31")
+    assert INDEX.get_loc(FIRST_TEST) in [f.test[0] for f in folds]
+    same = folds_for(1, start=FIRST_TEST)  # how the tuner calls it: no burn-in at all
+    assert INDEX[same[0].test[0]] == FIRST_TEST
+
+
+def test_horizon_one_and_a_short_index():
+    idx = INDEX[:30]
+    folds = make_folds(idx, horizon=1, first_test=idx[20], refit_every=5, min_train=12, embargo=0)
+    assert [(f.test[0], f.test[-1]) for f in folds] == [(13, 14), (15, 19), (20, 24), (25, 29)]
+    assert [f.train[-1] for f in folds] == [11, 13, 18, 23]  # test start - h - 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"horizon": 0}, "horizon must be >= 1, got 0"),
+        ({"refit_every": 0}, "refit_every must be >= 1, got 0"),
+        ({"embargo": -1}, "embargo must be >= 0, got -1"),
+        ({"first_test": pd.Timestamp("2018-01-31")}, "first_test 2018-01-31 is after the last origin 2017-12-31"),
+        ({"first_test": pd.Timestamp("1959-01-31")}, r"first_test 1959-01-31 leaves 117 training origins, fewer than min_train=120"),
+        ({"min_train": 400}, "fewer than min_train=400"),
+        ({"start": pd.Timestamp("1980-01-31")}, "start 1980-01-31 is after first_test 1975-01-31"),
+    ],
+)
+def test_make_folds_validation(kwargs, message):
+    args = dict(horizon=H, first_test=FIRST_TEST, refit_every=12, min_train=120, embargo=0)
+    with pytest.raises(ValueError, match=message):
+        make_folds(INDEX, **{**args, **kwargs})
+
+
+@pytest.mark.parametrize("bad", [INDEX[::-1], INDEX.append(INDEX[-1:])])
+def test_make_folds_rejects_unsorted_or_duplicated_index(bad):
+    with pytest.raises(ValueError, match="index must be strictly increasing month ends"):
+        make_folds(bad, horizon=H, first_test=FIRST_TEST)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# calibration maps see only pairs realised before the fold starts
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_realised_before_keeps_origins_up_to_start_minus_h():
+    idx = INDEX[:20]
+    everything = np.ones(20, dtype=bool)
+    np.testing.assert_array_equal(np.flatnonzero(_realised_before(idx, everything, 10, 3)), np.arange(0, 8))
+    np.testing.assert_array_equal(np.flatnonzero(_realised_before(idx, everything, 10, 1)), np.arange(0, 10))
+    forecast = np.zeros(20, dtype=bool)
+    forecast[5:] = True  # only forecast origins count; the input mask is not modified
+    np.testing.assert_array_equal(np.flatnonzero(_realised_before(idx, forecast, 12, 3)), np.arange(5, 10))
+    assert forecast.sum() == 15
+    assert not _realised_before(idx, everything, 2, 3).any()
+
+
+def _fake_predictions(folds, seed: int = 0) -> pd.DataFrame:
+    """Raw out-of-sample predictions with some skill, on INDEX (what _raw_predictions would hand over)."""
+    rng = np.random.default_rng(seed)
+    n = len(INDEX)
+    signal = rng.normal(0, 0.03, n)
+    y = pd.Series(signal + rng.normal(0, 0.06, n), index=INDEX)
+    y.iloc[-H:] = np.nan
+    up = (y > 0).astype("float64").where(y.notna())
+    pred = pd.DataFrame(index=INDEX)
+    pred["fold"] = np.nan
+    for f in folds:
+        pred.iloc[f.test, 0] = f.fold_id
+    pred["relative.y"], pred["relative.up"] = y, up
+    pred["relative.hist_mean.f"] = bt.M.prevailing_mean(y, H)
+    pred["relative.hist_mean.p"] = bt.M.prevailing_mean(up, H)
+    for model, noise in (("lgbm", 0.02), ("linear", 0.05)):
+        f = 2.0 * signal + rng.normal(0, noise, n)  # over-dispersed: the shrinkage has work to do
+        pred[f"relative.{model}.f"] = f
+        pred[f"relative.{model}.p"] = 1 / (1 + np.exp(-40 * f))  # over-confident: Platt has work to do
+    forecast = pred["fold"].notna()
+    pred.loc[~forecast, [c for c in pred.columns if c.startswith(("relative.lgbm.", "relative.linear."))]] = np.nan
+    return pred
+
+
+@pytest.fixture(scope="module")
+def quick_exp():
+    exp = load_experiment("quickstart")
+    return dataclasses.replace(exp, validation=dataclasses.replace(exp.validation, oos_start=FIRST_TEST,
+                                                                   refit_every_months=24, embargo_months=1))
+
+
+@pytest.fixture(scope="module")
+def post_processed(quick_exp):
+    """Fake raw predictions on 24-month folds, post-processed, with every fit_maps call recorded (model, mask)."""
+    folds = make_folds(INDEX, horizon=H, first_test=FIRST_TEST, refit_every=24, min_train=120, embargo=1)
+    pred = _fake_predictions(folds)
+    calls = []
+    real_fit_maps = bt.fit_maps
+
+    def spy(frame, target, model, mask, *args):
+        calls.append((model, mask.copy()))
+        return real_fit_maps(frame, target, model, mask, *args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bt, "fit_maps", spy)
+        _post_process(pred, "relative", folds, quick_exp)
+    return folds, pred, calls
+
+
+def test_every_calibration_map_is_fitted_on_origins_realised_before_its_fold(post_processed):
+    folds, pred, calls = post_processed
+    per_fold, final = calls[:-1], calls[-1]
+    assert [model for model, _ in per_fold] == ["lgbm", "linear"] * len(folds)
+    forecast = pred["fold"].notna().to_numpy()
+    for k, fold in enumerate(folds):
+        for model, mask in per_fold[2 * k: 2 * k + 2]:
+            used = np.flatnonzero(mask)
+            if len(used):
+                assert used.max() <= fold.test[0] - H, f"fold {fold.fold_id} {model} used an unrealised target"
+            assert not mask[fold.test].any()
+            # ... and it does use every forecast origin realised by then (no pair thrown away)
+            np.testing.assert_array_equal(used, np.flatnonzero(forecast[: max(fold.test[0] - H + 1, 0)]))
+    # the final map (kept for the next, live forecast): all realised forecast pairs
+    assert final[1].sum() == pred["relative.y"].notna().sum() - folds[0].test[0]
+    # the later folds really were calibrated (not the base-rate fallback), so the checks have teeth
+    assert pred.loc[INDEX[folds[-1].test], "relative.shrink_weight"].between(0.05, 0.95).all()
+
+
+CAL_COLUMNS = [f"relative.{m}_cal.{k}" for m in ("lgbm", "linear") for k in "fp"]
+CAL_COLUMNS += ["relative.lo", "relative.hi", "relative.shrink_weight"]
+
+
+def _scrambled_post_process(folds, fold, positions, exp) -> pd.DataFrame:
+    """Fold ``fold``'s post-processed forecasts after replacing the targets at ``positions`` with absurd values."""
+    pred = _fake_predictions(folds)
+    y = pred["relative.y"].to_numpy().copy()
+    y[positions] = np.random.default_rng(99).normal(0.5, 1.0, len(positions))  # any use would show
+    pred["relative.y"] = y
+    pred["relative.up"] = (pred["relative.y"] > 0).astype("float64").where(pred["relative.y"].notna())
+    _post_process(pred, "relative", [fold], exp)  # each fold's maps depend only on the frame and its own start
+    return pred.loc[INDEX[fold.test], CAL_COLUMNS]
+
+
+@pytest.mark.parametrize("fold_number", [8, 14, 20, -1])
+def test_future_targets_do_not_move_a_folds_calibrated_predictions(quick_exp, post_processed, fold_number):
+    """Scrambling the targets of every origin s > T0 - h leaves fold [T0, T1]'s post-processed forecasts unchanged."""
+    folds, base, _ = post_processed
+    fold = folds[fold_number]
+    expected = base.loc[INDEX[fold.test], CAL_COLUMNS]
+    assert expected.notna().all().all() and fold.test[0] >= INDEX.get_loc(FIRST_TEST)
+    future = np.arange(fold.test[0] - H + 1, len(INDEX) - H)
+    pd.testing.assert_frame_equal(_scrambled_post_process(folds, fold, future, quick_exp), expected, check_exact=True)
+
+
+def test_scrambling_realised_targets_does_move_them(quick_exp, post_processed):
+    """The check above is sensitive: the targets realised by T0 (s <= T0 - h) are used, even the latest one."""
+    folds, base, _ = post_processed
+    fold = folds[14]
+    t0 = fold.test[0]
+    rows = INDEX[fold.test]
+    changed = _scrambled_post_process(folds, fold, np.arange(folds[0].test[0], t0 - H + 1), quick_exp)
+    assert not np.allclose(changed["relative.lgbm_cal.f"], base.loc[rows, "relative.lgbm_cal.f"])
+    assert not np.allclose(changed["relative.lgbm_cal.p"], base.loc[rows, "relative.lgbm_cal.p"])
+    last_only = _scrambled_post_process(folds, fold, np.array([t0 - H]), quick_exp)
+    assert last_only["relative.shrink_weight"].iloc[0] != base.loc[rows[0], "relative.shrink_weight"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# end to end on a small SYNTHETIC backtest
+# ---------------------------------------------------------------------------------------------------------
+
+
+def synthetic_panel(seed: int, start: str = "1950-01", end: str = "1992-12") -> Panel:
+    """SYNTHETIC month-end panel with the offline sample's columns (seeded; no signal planted)."""
+    rng = np.random.default_rng(seed)
+    idx = pd.date_range(pd.Timestamp(start) + pd.offsets.MonthEnd(0), pd.Timestamp(end) + pd.offsets.MonthEnd(0),
+                        freq="ME", name="date")
+    n = len(idx)
+    aaa = np.clip(6.0 + 0.1 * np.cumsum(rng.normal(0, 1, n)), 1.5, None)
+    rf = np.clip(0.003 + 0.0002 * np.cumsum(rng.normal(0, 1, n)), 0.0, None)
+    mkt = 0.006 + rng.normal(0, 0.042, n)
+    large = rf + mkt + rng.normal(0, 0.005, n)
+    small = large + 0.001 + rng.normal(0, 0.03, n)
+    frame = pd.DataFrame(
+        {"small_ret": small, "large_ret": large, "mkt_excess_ret": mkt, "smb": small - large + rng.normal(0, 0.005, n),
+         "hml": rng.normal(0.003, 0.03, n), "rf": rf, "aaa": aaa, "baa": aaa + np.abs(1.0 + 0.05 * np.cumsum(rng.normal(0, 1, n))),
+         "cpi": 30 * np.cumprod(1 + 0.003 + rng.normal(0, 0.002, n))},
+        index=idx,
+    )
+    return Panel(frame=frame, source="synthetic", notes=["SYNTHETIC test panel (seeded RNG), not market data"])
+
+
+MODEL_SPEC = """target = "{target}"
+[regressor]
+n_estimators = 8
+learning_rate = 0.1
+num_leaves = 7
+max_depth = 3
+min_child_samples = 40
+feature_fraction = 0.7
+bagging_fraction = 0.8
+bagging_freq = 1
+max_bin = 63
+seed = {seed}
+[classifier]
+n_estimators = 8
+learning_rate = 0.1
+num_leaves = 7
+max_depth = 3
+min_child_samples = 40
+feature_fraction = 0.7
+bagging_fraction = 0.8
+bagging_freq = 1
+max_bin = 63
+seed = {seed_clf}
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_exp(tmp_path_factory):
+    """A small experiment: 8-tree models, 36-month refits, OOS from 1975, embargo 1."""
+    d = tmp_path_factory.mktemp("tiny_exp")
+    for target, seed in (("relative", 11), ("absolute", 21)):
+        (d / f"{target}.toml").write_text(MODEL_SPEC.format(target=target, seed=seed, seed_clf=seed + 1))
+    (d / "tiny.toml").write_text(f"""description = "walk-forward test experiment (synthetic panel passed in)"
+[data]
+source = "sample"
+[features]
+spec = "sample"
+horizon_months = 3
+[models]
+relative = "{(d / 'relative.toml').as_posix()}"
+absolute = "{(d / 'absolute.toml').as_posix()}"
+[validation]
+oos_start = "1975-01"
+refit_every_months = 36
+min_train_months = 120
+embargo_months = 1
+calibration_min_obs = 24
+""")
+    return load_experiment(d / "tiny.toml")
+
+
+@pytest.fixture(scope="module")
+def tiny_result(tiny_exp, tmp_path_factory):
+    return run_backtest(tiny_exp, tmp_path_factory.mktemp("home"), panel=synthetic_panel(5))
+
+
+def test_backtest_folds_are_purged(tiny_exp, tiny_result):
+    res, h, embargo = tiny_result, tiny_exp.horizon, tiny_exp.validation.embargo_months
+    index = res.features.index
+    folds = make_folds(index, horizon=h, first_test=tiny_exp.validation.oos_start, refit_every=36, min_train=120,
+                       embargo=embargo)
+    expected = pd.Series(np.nan, index=index)
+    for f in folds:
+        expected.iloc[f.test] = f.fold_id
+    pd.testing.assert_series_equal(res.predictions["fold"], expected.dropna(), check_names=False)
+    fm = res.fold_metrics[res.fold_metrics["target"] == "relative"]
+    assert len(fm) >= 5
+    for row in fm.itertuples():
+        train_end, test_start = pd.Period(row.train_end, "M"), pd.Period(row.test_start, "M")
+        assert train_end + h + 1 + embargo == test_start, row  # see the pinned convention above
+        assert train_end + h < test_start  # the last training label ends before the first test origin
+        assert row.n_train == index.get_loc(row.train_end) + 1
+    # a fold boundary on the reported out-of-sample start
+    assert tiny_exp.validation.oos_start in set(fm["test_start"])
+    assert res.predictions.index[res.predictions["oos"]][0] == tiny_exp.validation.oos_start
+
+
+@pytest.mark.slow
+def test_future_data_cannot_change_past_predictions(tiny_exp, tiny_result, tmp_path):
+    """Replace every panel value after D (mid-fold) with other random numbers: the models, maps, features and
+    benchmarks behind the forecasts at origins <= D may only use data up to D, so those rows must not move."""
+    panel = tiny_result.panel.frame
+    cut = pd.Timestamp("1980-06-30")
+    other = synthetic_panel(77).frame
+    changed = panel.copy()
+    later = changed.index > cut
+    changed.loc[later] = other.loc[later].to_numpy()
+    assert not np.allclose(changed.loc[later, "small_ret"], panel.loc[later, "small_ret"])
+    res = run_backtest(tiny_exp, tmp_path, panel=Panel(frame=changed, source="synthetic"))
+    forward_looking = [c for c in res.predictions if c.endswith((".y", ".up")) or c == "tbill"]
+    past_a = tiny_result.predictions.loc[:cut].drop(columns=forward_looking)
+    past_b = res.predictions.loc[:cut].drop(columns=forward_looking)
+    assert past_a.index[-1] == cut and len(past_a) > 200
+    # the targets of origins <= D whose windows reach past D did change; nothing that was forecast did
+    assert not res.predictions.loc[:cut, "relative.y"].equals(tiny_result.predictions.loc[:cut, "relative.y"])
+    pd.testing.assert_frame_equal(past_a, past_b, check_exact=True)
+    later_a = tiny_result.predictions.loc[cut:, "relative.lgbm.f"].iloc[1:]
+    later_b = res.predictions.loc[cut:, "relative.lgbm.f"].iloc[1:]
+    assert not np.allclose(later_a, later_b), "the perturbation must reach the later forecasts"
