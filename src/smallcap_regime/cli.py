@@ -276,7 +276,7 @@ def tune_cmd(
     best = result.best_trial
     console.print(f"best trial {best.number}: {best.value:.6g} with {best.params}")
     console.print(f"use it: [bold]regime train {escape(experiment)} --params-from-study {escape(name)}"
-                  + (f" --storage {escape(storage)}" if storage else "") + "[/bold]")
+                  + (f" --storage {escape(storage)}" if storage else "") + "[/bold]", soft_wrap=True)
 
 
 @app.command("predict")
@@ -379,10 +379,10 @@ def quickstart_cmd(home: HomeOption = None) -> None:
     print_forecast(forecast(home_dir, experiment="quickstart"))
     console.rule("[bold]next")
     console.print(f"- compare runs in the MLflow UI: [bold]regime ui --home {home_dir}[/bold] "
-                  "then open http://127.0.0.1:5000")
+                  "then open http://127.0.0.1:5000", soft_wrap=True)
     console.print("- live data: [bold]regime data pull[/bold], then [bold]regime train live[/bold]")
     console.print("- serve the champion: [bold]regime serve[/bold]; ask it: "
-                  "[bold]regime predict --server http://127.0.0.1:5001[/bold]")
+                  "[bold]regime predict --server http://127.0.0.1:5001[/bold]", soft_wrap=True)
 
 
 def main() -> None:
@@ -390,5 +390,5 @@ def main() -> None:
     try:
         app()
     except RegimeError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise SystemExit(2) from None
