@@ -279,6 +279,9 @@ def test_synthetic_panels_carry_the_planted_signal_and_only_it():
 
 @pytest.mark.slow
 def test_planted_signal_is_detected_by_the_calibrated_lightgbm(planted):
+    """Seed 1 was fixed up front. Over seeds 1-6 (same setup) the calibrated relative forecast had R2_OS 0.09-0.39
+    and Clark-West p < 1e-4; with a weaker plant (0.025, about a quarter of the variance) one seed in five was missed,
+    since LightGBM spreads its splits over ~50 mostly-noise features."""
     m = planted.metrics
     cal, raw = m.loc[("relative", "lgbm_cal")], m.loc[("relative", "lgbm")]
     assert cal["r2_oos"] > 0.05, cal
@@ -338,7 +341,7 @@ def test_the_prevailing_mean_has_exactly_zero_skill_against_itself(noise):
 
 @pytest.mark.slow
 def test_metrics_per_decade_cover_the_out_of_sample_period(noise):
-    d = noise.decade_metrics
+    d = noise.decade_metrics.sort_index()
     assert d.index.names == ["target", "model", "decade"]
     for target in ("relative", "absolute"):
         for model in MODELS:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from ..errors import FetchError
+from ..errors import ConfigError, FetchError
 from .. import __version__
 
 USER_AGENT = f"smallcap-regime/{__version__} (+https://github.com/; research use)"
@@ -33,6 +33,14 @@ class RetryPolicy:
     timeout_s: float = 30.0
     retries: int = 3
     backoff_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.timeout_s > 0:
+            raise ConfigError(f"HTTP timeout must be > 0 seconds, got {self.timeout_s} (REGIME_HTTP_TIMEOUT)")
+        if self.retries < 0:
+            raise ConfigError(f"HTTP retries must be >= 0, got {self.retries} (REGIME_HTTP_RETRIES)")
+        if self.backoff_s < 0:
+            raise ConfigError(f"HTTP backoff must be >= 0 seconds, got {self.backoff_s} (REGIME_HTTP_BACKOFF)")
 
     @classmethod
     def from_env(cls) -> "RetryPolicy":

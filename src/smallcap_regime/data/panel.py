@@ -108,11 +108,10 @@ def monthly_from_daily(daily_returns: pd.Series, prefix: str) -> pd.DataFrame:
     """
     r = daily_returns.dropna()
     month = r.index + pd.offsets.MonthEnd(0)
-    grouped = r.groupby(month)
     return pd.DataFrame(
         {
-            f"{prefix}_rvar": grouped.apply(lambda x: float(np.sum(np.square(x)))),
-            "n_days": grouped.size().astype("float64"),
+            f"{prefix}_rvar": (r * r).groupby(month).sum(),
+            "n_days": r.groupby(month).size().astype("float64"),
         }
     ).rename_axis("date")
 

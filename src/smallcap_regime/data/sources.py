@@ -185,6 +185,9 @@ def run_job(job: Job, cache: Cache, client: httpx.Client, policy: RetryPolicy) -
         return job.run(cache, client, policy)
     except (FetchError, DataFormatError) as exc:
         return PullResult(job.key, False, str(exc))
+    except (httpx.HTTPError, OSError, ValueError, NotImplementedError) as exc:
+        # unexpected, but one bad dataset must not stop the others: report it with its type
+        return PullResult(job.key, False, f"{exc.__class__.__name__}: {exc}")
 
 
 def pull(home: Path, sources: Iterable[str] | None = None, *, policy: RetryPolicy | None = None,
