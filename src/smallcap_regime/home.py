@@ -15,32 +15,32 @@ def regime_home(home: str | os.PathLike | None = None) -> Path:
     return path
 
 
-def data_dir(home: Path) -> Path:
-    """``<home>/data``: Parquet cache and manifest."""
-    path = home / "data"
+def _subdir(home: Path, name: str) -> Path:
+    path = home / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def data_dir(home: Path) -> Path:
+    """``<home>/data``: Parquet cache and manifest."""
+    return _subdir(home, "data")
 
 
 def runs_dir(home: Path) -> Path:
     """``<home>/runs``: backtest predictions and fold metrics written by ``regime backtest``."""
-    path = home / "runs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _subdir(home, "runs")
+
+
+def artifacts_dir(home: Path) -> Path:
+    """``<home>/mlartifacts``: MLflow artifact root."""
+    return _subdir(home, "mlartifacts")
+
+
+def tuning_dir(home: Path) -> Path:
+    """``<home>/tuning``: Optuna journal storage."""
+    return _subdir(home, "tuning")
 
 
 def mlflow_uri(home: Path) -> str:
     """SQLite tracking URI inside the home dir."""
     return f"sqlite:///{home / 'mlflow.db'}"
-
-
-def artifacts_dir(home: Path) -> Path:
-    path = home / "mlartifacts"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def tuning_dir(home: Path) -> Path:
-    path = home / "tuning"
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: figures are files (CLI output dir, MLflow artifacts)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .regime import LARGE_LED_RALLY, NO_CALL, RISK_OFF, SMALL_FALL_LESS, SMALL_LED_RALLY  # noqa: E402
@@ -33,7 +34,11 @@ def plot_strategies(strategy_returns: pd.DataFrame, path: Path) -> Path:
             wealth = (1 + rows.set_index("date")["excess"]).cumprod()
             ax.plot(wealth.index, wealth.values, label=name, lw=2.2 if name == "lgbm_cal" else 1.2)
         ax.set_yscale("log")
-        ax.set_title(f"{target}: cumulative excess return (quarterly, net of costs)")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+        # label the 2s and 5s between decades too, so a 0.5x or 3x move can be read off
+        ax.yaxis.set_minor_formatter(FuncFormatter(
+            lambda v, _: f"{v:g}x" if f"{v:.0e}"[0] in "25" else ""))
+        ax.set_title(f"{target}: growth of 1 in excess of cash (quarterly, net of costs)")
         ax.axhline(1.0, color="black", lw=0.6)
         ax.legend(fontsize=8)
     return _save(fig, path)
@@ -63,19 +68,21 @@ def plot_calibration(predictions: pd.DataFrame, path: Path, bins: int = 10) -> P
 
 
 def plot_regime_timeline(predictions: pd.DataFrame, path: Path) -> Path:
-    """Forecast regime per origin (coloured band) over the realised relative and absolute returns."""
+    """Realised next-quarter returns (top) over a strip of the regime forecast at each origin (bottom)."""
     frame = predictions.dropna(subset=["regime"])
-    fig, ax = plt.subplots(figsize=(13, 4.5))
-    ax.plot(frame.index, frame["relative.y"], color="black", lw=0.8, label="realised relative (next h months)")
-    ax.plot(frame.index, frame["absolute.y"], color="grey", lw=0.6, alpha=0.7, label="realised absolute")
+    fig, (ax, strip) = plt.subplots(2, 1, figsize=(13, 5), sharex=True, gridspec_kw={"height_ratios": [5, 1]})
+    ax.plot(frame.index, frame["relative.y"], color="black", lw=0.8, label="realised relative (small - large)")
+    ax.plot(frame.index, frame["absolute.y"], color="grey", lw=0.6, alpha=0.7, label="realised absolute (small)")
+    ax.axhline(0, color="black", lw=0.5)
+    ax.set_title("Forecast regime at each origin vs the returns realised over the next h months")
+    ax.legend(fontsize=8, loc="upper left")
     width = pd.Timedelta(days=31)
-    low = np.nanmin(frame[["relative.y", "absolute.y"]].to_numpy()) if len(frame) else -0.1
     for regime, colour in REGIME_COLOURS.items():
         rows = frame.index[frame["regime"] == regime]
-        ax.bar(rows, np.full(len(rows), 0.03), bottom=low - 0.05, width=width, color=colour, label=regime)
-    ax.axhline(0, color="black", lw=0.5)
-    ax.set_title("Forecast regime (band) vs realised next-quarter returns")
-    ax.legend(fontsize=7, ncol=3, loc="upper left")
+        if len(rows):
+            strip.bar(rows, np.ones(len(rows)), width=width, color=colour, label=f"{regime} ({len(rows)})")
+    strip.set_yticks([])
+    strip.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.35))
     return _save(fig, path)
 
 

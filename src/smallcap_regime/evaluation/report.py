@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.cache import atomic_write_bytes
+from ..home import runs_dir
 from .backtest import BacktestResult
 from .plots import plot_calibration, plot_regime_timeline, plot_strategies
 
@@ -22,7 +23,7 @@ STRATEGY_COLUMNS = {"sharpe": "Sharpe", "annual_return": "ann ret", "volatility"
 
 def run_dir(home: Path, experiment: str) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = home / "runs" / experiment / stamp
+    path = runs_dir(home) / experiment / stamp
     path.mkdir(parents=True, exist_ok=True)
     return path
 
