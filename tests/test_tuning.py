@@ -220,10 +220,12 @@ def test_tuning_reads_no_row_at_or_after_oos_start(home, tmp_path, panel, monkey
     # every inner target (months t+1..t+h) was realised before oos_start, with the embargo as in the backtest
     data = tuning.inner_data(exp, frame, tuning.search_space(exp))
     last = data.features.index[-1]
-    assert last + pd.offsets.MonthEnd(exp.horizon + exp.validation.embargo_months) < oos
+    # the last usable origin is the last one the first out-of-sample fold trains on: its target ends at
+    # oos_start - embargo, i.e. realised by the out-of-sample start
+    assert last + pd.offsets.MonthEnd(exp.horizon + exp.validation.embargo_months) == oos
     assert len(data.folds) == 3 and data.y.notna().all()
     for fold in data.folds:
-        assert fold.train[-1] + exp.horizon + exp.validation.embargo_months < fold.test[0]
+        assert fold.train[-1] + exp.horizon + exp.validation.embargo_months == fold.test[0]
     assert len(data.folds[0].train) >= exp.validation.min_train_months
     assert len({len(fold.test) for fold in data.folds}) == 1  # equal test blocks ...
     assert data.folds[-1].test[-1] == len(data.features) - 1  # ... ending at the last usable origin

@@ -49,23 +49,24 @@ def test_training_targets_are_realised_before_every_test_origin(embargo):
     """Purge: the target months t+1..t+h of every training origin end before the first test origin T0, so no
     training label contains a test origin date or any month of a test target window T+1..T+h (T >= T0).
 
-    Pinned convention: the last training origin is T0 - h - 1 - embargo (its label ends the month before T0). That is
-    one origin stricter than evaluation.md's "t <= T0 - h" (a label ending at T0 is already realised at T0); the
-    calibration maps and the prevailing mean do use s <= T0 - h. Conservative (it cannot leak); change both
-    together if the project settles on the documented bound."""
+    Convention of evaluation.md: the last training origin is T0 - h - embargo (with no embargo its label ends at
+    T0 itself, which is realised at T0), the same bound the calibration maps and the prevailing mean use."""
     folds = folds_for(embargo)
     months = INDEX.to_period("M")  # month numbers (ordinals), so that t + k means k months later
     for fold in folds:
         t0 = fold.test[0]
         assert len(fold.train) >= 120
-        assert fold.train.max() == t0 - H - 1 - embargo, "the purge plus the embargo, no more and no less"
+        assert fold.train.max() == t0 - H - embargo, "the purge plus the embargo, no more and no less"
         train_target_months = {int(months[t].ordinal) + k for t in fold.train for k in range(1, H + 1)}
         test_target_months = {int(months[t].ordinal) + k for t in fold.test for k in range(1, H + 1)}
-        assert max(train_target_months) == months[t0].ordinal - 1 - embargo
+        assert max(train_target_months) == months[t0].ordinal - embargo
         assert not train_target_months & test_target_months
-        assert not train_target_months & set(months[fold.test].asi8), "no test origin date inside a training label"
+        # a training label may end in the first test origin's own month (its return is known when the forecast is
+        # made, at the end of that month), never later
+        shared = train_target_months & set(months[fold.test].asi8)
+        assert shared == ({months[t0].ordinal} if embargo == 0 else set())
         # expanding window: everything from the first origin up to the purge
-        np.testing.assert_array_equal(fold.train, np.arange(0, t0 - H - embargo))
+        np.testing.assert_array_equal(fold.train, np.arange(0, t0 - H - embargo + 1))
 
 
 def test_embargo_removes_exactly_that_many_extra_origins():
@@ -97,7 +98,7 @@ def test_folds_tile_the_forecast_period_and_a_boundary_falls_on_first_test(embar
     assert t0 in [f.test[0] for f in folds]
     # burn-in starts as early as min_train allows: the first fold trains on exactly min_train origins
     assert len(folds[0].train) == 120
-    assert folds[0].test[0] == 120 + H + embargo
+    assert folds[0].test[0] == 120 + H + embargo - 1
 
 
 def test_first_test_between_month_ends_starts_at_the_next_origin():
@@ -116,8 +117,8 @@ def test_start_limits_the_burn_in_and_keeps_the_boundary_on_first_test():
 def test_horizon_one_and_a_short_index():
     idx = INDEX[:30]
     folds = make_folds(idx, horizon=1, first_test=idx[20], refit_every=5, min_train=12, embargo=0)
-    assert [(f.test[0], f.test[-1]) for f in folds] == [(13, 14), (15, 19), (20, 24), (25, 29)]
-    assert [f.train[-1] for f in folds] == [11, 13, 18, 23]  # test start - h - 1
+    assert [(f.test[0], f.test[-1]) for f in folds] == [(12, 14), (15, 19), (20, 24), (25, 29)]
+    assert [f.train[-1] for f in folds] == [11, 14, 19, 24]  # test start - h
 
 
 @pytest.mark.parametrize(
@@ -128,7 +129,7 @@ def test_horizon_one_and_a_short_index():
         ({"embargo": -1}, "embargo must be >= 0, got -1"),
         ({"first_test": pd.Timestamp("2018-01-31")}, "first_test 2018-01-31 is after the last origin 2017-12-31"),
         ({"first_test": pd.Timestamp("1959-01-31")},
-         "first_test 1959-01-31 leaves 117 training origins, fewer than min_train=120"),
+         "first_test 1959-01-31 leaves 118 training origins, fewer than min_train=120"),
         ({"min_train": 400}, "fewer than min_train=400"),
         ({"start": pd.Timestamp("1980-01-31")}, "start 1980-01-31 is after first_test 1975-01-31"),
     ],
@@ -141,10 +142,10 @@ def test_make_folds_validation(kwargs, message):
 
 def test_min_train_boundary():
     """The earliest allowed first_test leaves exactly min_train training origins; one month earlier is refused."""
-    folds = make_folds(INDEX, horizon=H, first_test=INDEX[123], min_train=120)
-    assert folds[0].test[0] == 123 and len(folds[0].train) == 120
+    folds = make_folds(INDEX, horizon=H, first_test=INDEX[122], min_train=120)
+    assert folds[0].test[0] == 122 and len(folds[0].train) == 120
     with pytest.raises(ValueError, match="leaves 119 training origins"):
-        make_folds(INDEX, horizon=H, first_test=INDEX[122], min_train=120)
+        make_folds(INDEX, horizon=H, first_test=INDEX[121], min_train=120)
 
 
 @pytest.mark.parametrize("bad", [INDEX[::-1], INDEX.append(INDEX[-1:])])
@@ -373,8 +374,8 @@ def test_backtest_folds_are_purged(tiny_exp, tiny_result):
     assert len(fm) >= 5
     for row in fm.itertuples():
         train_end, test_start = pd.Period(row.train_end, "M"), pd.Period(row.test_start, "M")
-        assert train_end + h + 1 + embargo == test_start, row  # see the pinned convention above
-        assert train_end + h < test_start  # the last training label ends before the first test origin
+        assert train_end + h + embargo == test_start, row  # the last training label ends by the first test origin
+        assert train_end + h <= test_start
         assert row.n_train == index.get_loc(row.train_end) + 1
     # a fold boundary on the reported out-of-sample start
     assert tiny_exp.validation.oos_start in set(fm["test_start"])

@@ -269,9 +269,9 @@ def inner_data(exp: Experiment, frame: pd.DataFrame, settings: dict[str, Any]) -
     targets = build_targets(before, h)
     column = f"{settings['target']}_{h}m" + ("_up" if settings["model"] == "classifier" else "")
     # purge at the outer boundary too: the same origins the first out-of-sample fold trains on
-    usable = len(before) - h - val.embargo_months
+    usable = len(before) - h - val.embargo_months + 1
     gap, k = h + val.embargo_months, settings["inner_folds"]
-    block = (usable - val.min_train_months - gap) // k
+    block = (usable - val.min_train_months - gap + 1) // k
     if block < 1:
         raise RegimeError(
             f"{exp.path}: {max(usable, 0)} origins before oos_start {val.oos_start:%Y-%m} are too few for "

@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..data import Panel, load_panel
 from ..errors import ConfigError
@@ -162,7 +163,9 @@ def run_backtest(exp: Experiment, home: Path, *, panel: Panel | None = None,
     val = exp.validation
     folds = make_folds(features.index, horizon=h, first_test=val.oos_start, refit_every=val.refit_every_months,
                        min_train=val.min_train_months, embargo=val.embargo_months)
-    pred = _raw_predictions(exp, features, targets, folds, on_fold)
+    # small linear algebra (ridge, logistic, Platt) pays more for BLAS thread start-up than it gains
+    with threadpool_limits(limits=1):
+        pred = _raw_predictions(exp, features, targets, folds, on_fold)
     t_fit = time.perf_counter()
 
     trailing = trailing_return(panel.frame, h)

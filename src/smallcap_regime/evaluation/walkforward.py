@@ -22,7 +22,7 @@ class Fold:
     Attributes
     ----------
     fold_id : 0, 1, ... in time order.
-    train : positions of training origins (all <= test[0] - horizon - embargo).
+    train : positions of training origins, 0 .. test[0] - horizon - embargo (all targets realised by test[0]).
     test : positions of the origins this fit forecasts (a contiguous block).
     """
 
@@ -70,14 +70,14 @@ def make_folds(
     t0 = int(index.searchsorted(pd.Timestamp(first_test)))
     if t0 >= n:
         raise ValueError(f"first_test {pd.Timestamp(first_test).date()} is after the last origin {index[-1].date()}")
+    # a block starting at position a trains on origins 0 .. a - gap: the target of origin a - horizon ends at a
     gap = horizon + embargo
-    earliest = min_train + gap
+    earliest = min_train + gap - 1
     if start is not None:
         earliest = max(earliest, int(index.searchsorted(pd.Timestamp(start))))
-    if t0 < min_train + gap:
-        raise ValueError(
-            f"first_test {index[t0].date()} leaves {max(t0 - gap, 0)} training origins, fewer than min_train={min_train}"
-        )
+    if t0 < min_train + gap - 1:
+        raise ValueError(f"first_test {index[t0].date()} leaves {max(t0 - gap + 1, 0)} training origins, "
+                         f"fewer than min_train={min_train}")
     if earliest > t0:  # the blocks are laid out backwards from first_test, so none could start on it
         raise ValueError(f"start {pd.Timestamp(start).date()} is after first_test {index[t0].date()}")
     # block starts: backwards from first_test down to the burn-in start, then forwards to the end
@@ -86,5 +86,5 @@ def make_folds(
         starts.insert(0, max(earliest, starts[0] - refit_every))
     folds = []
     for fold_id, (a, b) in enumerate(zip(starts, starts[1:] + [n])):
-        folds.append(Fold(fold_id, np.arange(0, a - gap), np.arange(a, b)))
+        folds.append(Fold(fold_id, np.arange(0, a - gap + 1), np.arange(a, b)))
     return folds
