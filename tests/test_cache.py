@@ -144,7 +144,8 @@ def test_manifest_records_source_url_time_hash_and_range(home, server, realdata_
     records = json.loads((Cache(home).root / MANIFEST).read_text())
     assert set(records) == {"fred/UNRATE", "french/factors_monthly"}
     unrate = records["fred/UNRATE"]
-    assert set(unrate) == {"key", "source", "url", "fetched_at", "sha256", "first", "last", "rows", "extra"}
+    assert set(unrate) == {"key", "source", "url", "fetched_at", "sha256", "first", "last", "rows", "extra", "file"}
+    assert (Cache(home).root / unrate["file"]).is_file() and unrate["file"].startswith("fred/UNRATE.")
     assert unrate["key"] == "fred/UNRATE" and unrate["source"] == "fred"
     assert unrate["url"] == f"{server.url}/graph/fredgraph.csv?id=UNRATE"
     fetched_at = datetime.fromisoformat(unrate["fetched_at"])
@@ -359,3 +360,33 @@ def test_malformed_file_in_a_pull_names_the_file_and_keeps_the_cache(home, serve
     assert result.message == ("shrt20180131.csv: line 3: 'n/a' in column 'daysToCoverQuantity' is not a number")
     assert state(home, sources.FINRA_KEY) == before
     assert temp_files(home) == []
+
+
+def test_new_vintage_gets_a_new_file_and_the_manifest_always_matches_its_file(home, monkeypatch):
+    """Synthetic frames. A crash after the new Parquet is written but before the manifest switches leaves the
+    manifest pointing at the old, intact vintage; a completed write removes the old file."""
+    import smallcap_regime.data.cache as cache_mod
+
+    cache = Cache(home)
+    old = pd.DataFrame({"value": [1.0, 2.0]}, index=pd.DatetimeIndex(["2018-01-01", "2018-02-01"], name="date"))
+    new = pd.DataFrame({"value": [1.0, 2.0, 3.0]},
+                       index=pd.DatetimeIndex(["2018-01-01", "2018-02-01", "2018-03-01"], name="date"))
+    cache.write("fred/TEST", old, source="fred", url="u", raw_sha256="a")
+    old_file = cache.path("fred/TEST")
+
+    def crash(path, payload):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(cache_mod, "atomic_write_bytes", crash)
+    with pytest.raises(OSError, match="disk full"):
+        cache.write("fred/TEST", new, source="fred", url="u", raw_sha256="b")
+    monkeypatch.undo()
+    assert cache.path("fred/TEST") == old_file
+    assert cache.manifest()["fred/TEST"].rows == 2
+    pd.testing.assert_frame_equal(cache.read("fred/TEST"), old)
+
+    cache.write("fred/TEST", new, source="fred", url="u", raw_sha256="b")
+    assert cache.path("fred/TEST") != old_file and not old_file.exists()
+    assert [p.name for p in (cache.root / "fred").glob("TEST.*")] == [cache.path("fred/TEST").name]  # orphan gone
+    assert cache.manifest()["fred/TEST"].rows == 3
+    pd.testing.assert_frame_equal(cache.read("fred/TEST"), new)

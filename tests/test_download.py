@@ -66,7 +66,7 @@ def run(home: Path, key: str) -> sources.PullResult:
 
 
 def snapshot(home: Path, key: str) -> dict:
-    """Everything a failed pull must leave alone: the dataset's bytes and mtime, its manifest entry, the file list."""
+    """Everything a failed pull must leave alone: the dataset's bytes and mtime, its manifest entry, its files."""
     cache = Cache(home)
     path = cache.path(key)
     manifest = json.loads((cache.root / MANIFEST).read_text())
@@ -74,7 +74,7 @@ def snapshot(home: Path, key: str) -> dict:
         "parquet": path.read_bytes(),
         "mtime_ns": path.stat().st_mtime_ns,
         "entry": manifest[key],
-        "files": sorted(str(p.relative_to(cache.root)) for p in cache.root.rglob("*")),
+        "files": sorted(str(p.relative_to(cache.root)) for p in cache.root.glob(f"{key}.*")),
     }
 
 

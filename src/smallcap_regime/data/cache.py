@@ -1,9 +1,11 @@
 """Parquet cache of parsed datasets plus a JSON manifest recording where and when each came from.
 
-Layout under ``<home>/data/``: ``<source>/<dataset>.parquet`` per dataset and ``manifest.json`` with one entry per
-cache key (``fred/DGS10``): source, URL, fetched_at (UTC), sha256 of the raw bytes, first/last date, rows.
-Every write goes to a temporary file in the same directory and is renamed into place, so a crash or a failed
-fetch never leaves a half-written file and the previous vintage stays readable.
+Layout under ``<home>/data/``: ``<source>/<dataset>.<vintage id>.parquet`` per dataset and ``manifest.json`` with
+one entry per cache key (``fred/DGS10``): source, URL, fetched_at (UTC), sha256 of the raw bytes, first/last date,
+rows and the file holding that vintage. Every write goes to a temporary file in the same directory and is renamed
+into place; a new vintage gets a new file and the manifest switches to it in one atomic rename before the old file
+is removed. So a crash or a failed fetch never leaves a half-written file, and the manifest always describes the
+file it points to.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +41,7 @@ class CacheEntry:
     last: str | None
     rows: int
     extra: dict[str, Any] = field(default_factory=dict)
+    file: str = ""
 
 
 def atomic_write_bytes(path: Path, payload: bytes) -> None:
@@ -82,7 +86,9 @@ class Cache:
         self.root = data_dir(home)
 
     def path(self, key: str) -> Path:
-        return self.root / f"{key}.parquet"
+        """File of the current vintage of ``key`` (per the manifest)."""
+        entry = self.manifest().get(key)
+        return self.root / entry.file if entry and entry.file else self.root / f"{key}.parquet"
 
     def manifest(self) -> dict[str, CacheEntry]:
         path = self.root / MANIFEST
@@ -98,6 +104,7 @@ class Cache:
               extra: dict[str, Any] | None = None) -> CacheEntry:
         """Store a validated frame (DatetimeIndex or a ``settlement_date`` column) and record it in the manifest."""
         dates = frame.index if isinstance(frame.index, pd.DatetimeIndex) else pd.DatetimeIndex(frame.iloc[:, 0])
+        file = f"{key}.{uuid.uuid4().hex[:12]}.parquet"
         entry = CacheEntry(
             key=key,
             source=source,
@@ -108,11 +115,16 @@ class Cache:
             last=dates.max().date().isoformat() if len(dates) else None,
             rows=len(frame),
             extra=extra or {},
+            file=file,
         )
-        atomic_write_parquet(self.path(key), frame)
+        atomic_write_parquet(self.root / file, frame)
         records = {k: asdict(v) for k, v in self.manifest().items()}
         records[key] = asdict(entry)
         atomic_write_bytes(self.root / MANIFEST, json.dumps(records, indent=2, sort_keys=True).encode())
+        # older vintages, and any orphan of an interrupted write, are no longer referenced
+        for stale in self.root.glob(f"{key}.*.parquet"):
+            if stale.name != Path(file).name:
+                stale.unlink(missing_ok=True)
         return entry
 
     def read(self, key: str) -> pd.DataFrame:
