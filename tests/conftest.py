@@ -35,40 +35,12 @@ def home(tmp_path, monkeypatch) -> Path:
     return path
 
 
-def write_tiny_experiment(directory: Path, name: str = "tiny") -> Path:
-    """A fast experiment on the offline sample (few trees, refits every 5 years) for MLflow/serving tests."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for target, seed in (("relative", 11), ("absolute", 12)):
-        params = ('objective = "{obj}"\nn_estimators = 25\nlearning_rate = 0.05\nnum_leaves = 5\nmax_depth = 3\n'
-                  'min_child_samples = 40\nfeature_fraction = 0.8\nmax_bin = 63\nseed = {seed}\n')
-        (directory / f"tiny_{target}.toml").write_text(
-            f'target = "{target}"\n\n[regressor]\n' + params.format(obj="regression", seed=seed)
-            + "\n[classifier]\n" + params.format(obj="binary", seed=seed + 100))
-    path = directory / f"{name}.toml"
-    path.write_text(f'''description = "tiny test experiment on the offline sample"
-[data]
-source = "sample"
-[features]
-spec = "sample"
-horizon_months = 3
-[models]
-relative = "{directory / 'tiny_relative.toml'}"
-absolute = "{directory / 'tiny_absolute.toml'}"
-[validation]
-oos_start = "1990-01"
-refit_every_months = 60
-min_train_months = 120
-embargo_months = 1
-calibration_min_obs = 36
-[registry]
-primary_metric = "relative.lgbm_cal.brier_skill"
-''')
-    return path
-
-
 @pytest.fixture(scope="session")
 def tiny_experiment(tmp_path_factory) -> Path:
-    return write_tiny_experiment(tmp_path_factory.mktemp("experiments"))
+    """A fast experiment on the offline sample (25 trees, refits every 5 years) for MLflow/serving/CLI tests."""
+    from helpers import write_experiment
+
+    return write_experiment(tmp_path_factory.mktemp("experiments"), "tiny", seeds=(11, 12))
 
 
 @pytest.fixture(scope="session")

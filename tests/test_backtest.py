@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
+from helpers import synthetic_panel, write_experiment
 from smallcap_regime.data.panel import Panel
 from smallcap_regime.evaluation.backtest import MODELS, run_backtest
 from smallcap_regime.evaluation.regime import (
@@ -152,111 +153,16 @@ def test_regime_rejects_misaligned_inputs():
 PLANTED = 0.035  # monthly small-minus-large mean per pp of Baa-Aaa spread above its 1 pp long-run level
 
 
-def synthetic_panel(seed: int, strength: float, start: str = "1955-01", end: str = "2014-12") -> Panel:
-    """SYNTHETIC month-end panel with the offline sample's columns (features/sample.toml's inputs).
-
-    The Baa-Aaa spread s_t (pp) is a slow AR(1) around 1 pp (persistence 0.97, sd 0.4). The small-minus-large
-    return of month t+1 has mean ``strength * (s_t - 1)`` plus N(0, 3%) noise, so the 3-month relative target at t
-    has a mean proportional to the spread level at t (relative to its long-run level 1 pp). With
-    ``strength = PLANTED`` the spread alone explains roughly a third of that target's variance in sample (a strong
-    signal); with ``strength = 0`` the same draws give a pure-noise relative target. Yields and the bill rate are
-    random walks and the rest is white noise: nuisance inputs a model must learn to ignore.
-    """
-    rng = np.random.default_rng(seed)
-    idx = pd.date_range(pd.Timestamp(start) + pd.offsets.MonthEnd(0), pd.Timestamp(end) + pd.offsets.MonthEnd(0),
-                        freq="ME", name="date")
-    n = len(idx)
-    phi = 0.97
-    shocks = rng.normal(0, 0.4 * np.sqrt(1 - phi**2), n)
-    spread = np.empty(n)
-    spread[0] = 1.0
-    for t in range(1, n):
-        spread[t] = 1.0 + phi * (spread[t - 1] - 1.0) + shocks[t]
-    spread = np.clip(spread, 0.2, None)
-    aaa = np.clip(6.0 + 0.075 * np.cumsum(rng.normal(0, 1, n)), 1.5, None)
-    rf = np.clip(0.003 + 0.0002 * np.cumsum(rng.normal(0, 1, n)), 0.0, None)
-    mkt = 0.006 + rng.normal(0, 0.042, n)
-    large = rf + mkt + rng.normal(0, 0.005, n)
-    relative_mean = np.r_[0.0, strength * (spread[:-1] - 1.0)]  # month t+1's mean is set by the spread at t
-    small = large + 0.001 + relative_mean + rng.normal(0, 0.03, n)
-    frame = pd.DataFrame(
-        {"small_ret": small, "large_ret": large, "mkt_excess_ret": mkt, "smb": small - large + rng.normal(0, 0.005, n),
-         "hml": rng.normal(0.003, 0.03, n), "rf": rf, "aaa": aaa, "baa": aaa + spread,
-         "cpi": 30 * np.cumprod(1 + 0.003 + rng.normal(0, 0.002, n))},
-        index=idx,
-    )
-    label = f"planted spread signal, strength {strength}" if strength else "pure noise"
-    return Panel(frame=frame, source="synthetic", notes=[f"SYNTHETIC test panel (seed {seed}, {label})"])
-
-
-MODEL_SPEC = """target = "{target}"
-[regressor]
-n_estimators = {trees}
-learning_rate = 0.08
-num_leaves = 7
-max_depth = 3
-min_child_samples = 40
-feature_fraction = 0.7
-bagging_fraction = 0.8
-bagging_freq = 1
-lambda_l2 = 5.0
-max_bin = 63
-seed = {seed}
-[classifier]
-n_estimators = {trees}
-learning_rate = 0.08
-num_leaves = 7
-max_depth = 3
-min_child_samples = 40
-feature_fraction = 0.7
-bagging_fraction = 0.8
-bagging_freq = 1
-lambda_l2 = 5.0
-max_bin = 63
-seed = {seed_clf}
-"""
-
-EXPERIMENT = """description = "backtest test experiment; the SYNTHETIC panel is passed in (panel=...)"
-[data]
-source = "sample"
-[features]
-spec = "sample"
-horizon_months = 3
-[models]
-relative = "{relative}"
-absolute = "{absolute}"
-[validation]
-oos_start = "{oos_start}"
-refit_every_months = 36
-min_train_months = 120
-embargo_months = 1
-calibration_min_obs = 48
-interval_coverage = 0.8
-[baselines]
-ridge_alpha = 30.0
-logistic_c = 0.05
-[strategy]
-cost_bp = 10
-relative_short_side = "reverse"
-[regime]
-no_call_band = 0.05
-"""
-
-
-def write_experiment(directory: Path, trees: int, oos_start: str):
-    for target, seed in (("relative", 101), ("absolute", 201)):
-        spec = MODEL_SPEC.format(target=target, trees=trees, seed=seed, seed_clf=seed + 1)
-        (directory / f"{target}.toml").write_text(spec)
-    (directory / "test_experiment.toml").write_text(EXPERIMENT.format(
-        relative=(directory / "relative.toml").as_posix(), absolute=(directory / "absolute.toml").as_posix(),
-        oos_start=oos_start))
-    return load_experiment(directory / "test_experiment.toml")
+def write_test_experiment(directory: Path, trees: int, oos_start: str):
+    return load_experiment(write_experiment(directory, "test_experiment", trees=trees, oos_start=oos_start, refit=36,
+                                            calibration_min_obs=48, description="backtest test experiment; the "
+                                            "SYNTHETIC panel is passed in (panel=...)"))
 
 
 @pytest.fixture(scope="module")
 def exp(tmp_path_factory):
     """40-tree models, 36-month refits, out-of-sample from 1985: 17 folds on 1955-2014 (8 of them burn-in)."""
-    return write_experiment(tmp_path_factory.mktemp("exp"), trees=40, oos_start="1985-01")
+    return write_test_experiment(tmp_path_factory.mktemp("exp"), trees=40, oos_start="1985-01")
 
 
 @pytest.fixture(scope="module")
@@ -370,7 +276,7 @@ def test_metrics_per_decade_cover_the_out_of_sample_period(noise):
 @pytest.mark.slow
 def test_two_runs_are_identical(tmp_path):
     """Same experiment, same panel: bit-identical predictions and metrics (bagging and feature subsampling on)."""
-    small = write_experiment(tmp_path, trees=8, oos_start="1975-01")
+    small = write_test_experiment(tmp_path, trees=8, oos_start="1975-01")
     panel = synthetic_panel(3, PLANTED, end="1990-12")
     first = run_backtest(small, tmp_path / "home", panel=panel)
     second = run_backtest(small, tmp_path / "home", panel=Panel(frame=panel.frame.copy(), source="synthetic"))

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
+from helpers import synthetic_panel, write_experiment
 from smallcap_regime.data.panel import Panel
 from smallcap_regime.evaluation import backtest as bt
 from smallcap_regime.evaluation.backtest import _post_process, _realised_before, run_backtest
@@ -283,81 +284,17 @@ def test_scrambling_realised_targets_does_move_them(quick_exp, post_processed):
 # ---------------------------------------------------------------------------------------------------------
 
 
-def synthetic_panel(seed: int, start: str = "1950-01", end: str = "1992-12") -> Panel:
-    """SYNTHETIC month-end panel with the offline sample's columns (seeded; no signal planted)."""
-    rng = np.random.default_rng(seed)
-    idx = pd.date_range(pd.Timestamp(start) + pd.offsets.MonthEnd(0), pd.Timestamp(end) + pd.offsets.MonthEnd(0),
-                        freq="ME", name="date")
-    n = len(idx)
-    aaa = np.clip(6.0 + 0.1 * np.cumsum(rng.normal(0, 1, n)), 1.5, None)
-    rf = np.clip(0.003 + 0.0002 * np.cumsum(rng.normal(0, 1, n)), 0.0, None)
-    mkt = 0.006 + rng.normal(0, 0.042, n)
-    large = rf + mkt + rng.normal(0, 0.005, n)
-    small = large + 0.001 + rng.normal(0, 0.03, n)
-    spread = np.abs(1.0 + 0.05 * np.cumsum(rng.normal(0, 1, n)))
-    frame = pd.DataFrame(
-        {"small_ret": small, "large_ret": large, "mkt_excess_ret": mkt, "smb": small - large + rng.normal(0, 0.005, n),
-         "hml": rng.normal(0.003, 0.03, n), "rf": rf, "aaa": aaa, "baa": aaa + spread,
-         "cpi": 30 * np.cumprod(1 + 0.003 + rng.normal(0, 0.002, n))},
-        index=idx,
-    )
-    return Panel(frame=frame, source="synthetic", notes=["SYNTHETIC test panel (seeded RNG), not market data"])
-
-
-MODEL_SPEC = """target = "{target}"
-[regressor]
-n_estimators = 8
-learning_rate = 0.1
-num_leaves = 7
-max_depth = 3
-min_child_samples = 40
-feature_fraction = 0.7
-bagging_fraction = 0.8
-bagging_freq = 1
-max_bin = 63
-seed = {seed}
-[classifier]
-n_estimators = 8
-learning_rate = 0.1
-num_leaves = 7
-max_depth = 3
-min_child_samples = 40
-feature_fraction = 0.7
-bagging_fraction = 0.8
-bagging_freq = 1
-max_bin = 63
-seed = {seed_clf}
-"""
-
-
 @pytest.fixture(scope="module")
 def tiny_exp(tmp_path_factory):
     """A small experiment: 8-tree models, 36-month refits, OOS from 1975, embargo 1."""
-    d = tmp_path_factory.mktemp("tiny_exp")
-    for target, seed in (("relative", 11), ("absolute", 21)):
-        (d / f"{target}.toml").write_text(MODEL_SPEC.format(target=target, seed=seed, seed_clf=seed + 1))
-    (d / "tiny.toml").write_text(f"""description = "walk-forward test experiment (synthetic panel passed in)"
-[data]
-source = "sample"
-[features]
-spec = "sample"
-horizon_months = 3
-[models]
-relative = "{(d / 'relative.toml').as_posix()}"
-absolute = "{(d / 'absolute.toml').as_posix()}"
-[validation]
-oos_start = "1975-01"
-refit_every_months = 36
-min_train_months = 120
-embargo_months = 1
-calibration_min_obs = 24
-""")
-    return load_experiment(d / "tiny.toml")
+    return load_experiment(write_experiment(tmp_path_factory.mktemp("tiny_exp"), trees=8, oos_start="1975-01",
+                                            refit=36, calibration_min_obs=24, seeds=(11, 21)))
 
 
 @pytest.fixture(scope="module")
 def tiny_result(tiny_exp, tmp_path_factory):
-    return run_backtest(tiny_exp, tmp_path_factory.mktemp("home"), panel=synthetic_panel(5))
+    panel = synthetic_panel(5, start="1950-01", end="1992-12")
+    return run_backtest(tiny_exp, tmp_path_factory.mktemp("home"), panel=panel)
 
 
 @pytest.mark.slow
@@ -391,7 +328,7 @@ def test_future_data_cannot_change_past_predictions(tiny_exp, tiny_result, tmp_p
     panel = tiny_result.panel.frame
     cut = pd.Timestamp("1978-01-31")
     assert cut in set(tiny_result.fold_metrics["test_start"])
-    other = synthetic_panel(77).frame
+    other = synthetic_panel(77, start="1950-01", end="1992-12").frame
     changed = panel.copy()
     later = changed.index > cut
     changed.loc[later] = other.loc[later].to_numpy()

@@ -1,0 +1,100 @@
+"""Test-only builders shared by several test modules: small experiments and SYNTHETIC panels (never market data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from smallcap_regime.data.panel import Panel
+
+_PARAMS = """n_estimators = {trees}
+learning_rate = {learning_rate}
+num_leaves = 7
+max_depth = 3
+min_child_samples = 40
+feature_fraction = 0.7
+bagging_fraction = 0.8
+bagging_freq = 1
+lambda_l2 = 5.0
+max_bin = 63
+"""
+MODEL_SPEC = ('target = "{target}"\n[regressor]\n' + _PARAMS + "seed = {seed}\n[classifier]\n" + _PARAMS
+              + "seed = {seed_clf}\n")
+
+EXPERIMENT = """description = "{description}"
+[data]
+source = "sample"
+[features]
+spec = "sample"
+horizon_months = 3
+[models]
+relative = "{relative}"
+absolute = "{absolute}"
+[validation]
+oos_start = "{oos_start}"
+refit_every_months = {refit}
+min_train_months = 120
+embargo_months = {embargo}
+calibration_min_obs = {calibration_min_obs}
+interval_coverage = 0.8
+[strategy]
+cost_bp = 10
+relative_short_side = "reverse"
+[registry]
+primary_metric = "relative.lgbm_cal.brier_skill"
+"""
+
+
+def write_experiment(directory: Path, name: str = "tiny", *, trees: int = 25, learning_rate: float = 0.08,
+                     oos_start: str = "1990-01", refit: int = 60, embargo: int = 1, calibration_min_obs: int = 36,
+                     seeds: tuple[int, int] = (101, 201),
+                     description: str = "small test experiment on the offline sample") -> Path:
+    """Write two small model specs and an experiment using them (offline sample data unless a panel is passed)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for target, seed in zip(("relative", "absolute"), seeds):
+        paths[target] = directory / f"{name}_{target}.toml"
+        paths[target].write_text(MODEL_SPEC.format(target=target, trees=trees, learning_rate=learning_rate,
+                                                   seed=seed, seed_clf=seed + 1))
+    path = directory / f"{name}.toml"
+    path.write_text(EXPERIMENT.format(description=description, relative=paths["relative"].as_posix(),
+                                      absolute=paths["absolute"].as_posix(), oos_start=oos_start, refit=refit,
+                                      embargo=embargo, calibration_min_obs=calibration_min_obs))
+    return path
+
+
+def synthetic_panel(seed: int, strength: float = 0.0, start: str = "1955-01", end: str = "2014-12") -> Panel:
+    """SYNTHETIC month-end panel with the offline sample's columns (features/sample.toml's inputs).
+
+    The Baa-Aaa spread s_t (pp) is a slow AR(1) around 1 pp (persistence 0.97, sd 0.4). The small-minus-large
+    return of month t+1 has mean ``strength * (s_t - 1)`` plus N(0, 3%) noise, so the 3-month relative target at t
+    has a mean proportional to the spread level at t. With ``strength = 0`` the relative target is pure noise.
+    Yields and the bill rate are random walks and the rest is white noise: nuisance inputs a model must ignore.
+    """
+    rng = np.random.default_rng(seed)
+    idx = pd.date_range(pd.Timestamp(start) + pd.offsets.MonthEnd(0), pd.Timestamp(end) + pd.offsets.MonthEnd(0),
+                        freq="ME", name="date")
+    n = len(idx)
+    phi = 0.97
+    shocks = rng.normal(0, 0.4 * np.sqrt(1 - phi**2), n)
+    spread = np.empty(n)
+    spread[0] = 1.0
+    for t in range(1, n):
+        spread[t] = 1.0 + phi * (spread[t - 1] - 1.0) + shocks[t]
+    spread = np.clip(spread, 0.2, None)
+    aaa = np.clip(6.0 + 0.075 * np.cumsum(rng.normal(0, 1, n)), 1.5, None)
+    rf = np.clip(0.003 + 0.0002 * np.cumsum(rng.normal(0, 1, n)), 0.0, None)
+    mkt = 0.006 + rng.normal(0, 0.042, n)
+    large = rf + mkt + rng.normal(0, 0.005, n)
+    relative_mean = np.r_[0.0, strength * (spread[:-1] - 1.0)]  # month t+1's mean is set by the spread at t
+    small = large + 0.001 + relative_mean + rng.normal(0, 0.03, n)
+    frame = pd.DataFrame(
+        {"small_ret": small, "large_ret": large, "mkt_excess_ret": mkt, "smb": small - large + rng.normal(0, 0.005, n),
+         "hml": rng.normal(0.003, 0.03, n), "rf": rf, "aaa": aaa, "baa": aaa + spread,
+         "cpi": 30 * np.cumprod(1 + 0.003 + rng.normal(0, 0.002, n))},
+        index=idx,
+    )
+    label = f"planted spread signal, strength {strength}" if strength else "pure noise"
+    return Panel(frame=frame, source="synthetic", notes=[f"SYNTHETIC test panel (seed {seed}, {label})"])
