@@ -224,8 +224,8 @@ def train_cmd(
                                         "(recorded on the run and the model version).")] = False,
     params_from_study: Annotated[Optional[str], typer.Option(
         "--params-from-study", help="Use the best parameters of this Optuna study (see `regime tune`).")] = None,
-    storage: Annotated[Optional[str], typer.Option(help="Study storage URL (default: the home's journal file).")]
-    = None,
+    storage: Annotated[Optional[str], typer.Option(
+        envvar="REGIME_TUNING_STORAGE", help="Study storage URL (default: the home's journal file).")] = None,
     home: HomeOption = None,
 ) -> None:
     """Backtest, fit the four LightGBM models, log everything to MLflow and register `smallcap-regime`.
@@ -243,8 +243,10 @@ def tune_cmd(
                                         help="Total finished trials wanted in the study (shared by all workers).")]
     = 20,
     storage: Annotated[Optional[str], typer.Option(
+        envvar="REGIME_TUNING_STORAGE",
         help="Study storage: default the home's Optuna journal file (safe for local parallel workers); "
-             "postgresql://user:pass@host/db to share a study across machines.")] = None,
+             "postgresql://user:pass@host/db to share a study across machines (prefer the env var, so the "
+             "password stays out of shell history and `ps`).")] = None,
     study: Annotated[Optional[str], typer.Option(help="Study name (default <experiment>-<objective>).")] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Start no new trial after this many seconds.")] = None,
     home: HomeOption = None,
@@ -275,8 +277,8 @@ def tune_cmd(
         raise RegimeError(f"study {name!r} has no completed trial yet")
     best = result.best_trial
     console.print(f"best trial {best.number}: {best.value:.6g} with {best.params}")
-    console.print(f"use it: [bold]regime train {escape(experiment)} --params-from-study {escape(name)}"
-                  + (f" --storage {escape(storage)}" if storage else "") + "[/bold]", soft_wrap=True)
+    console.print(f"use it: [bold]regime train {escape(experiment)} --params-from-study {escape(name)}[/bold]"
+                  + (" (with the same --storage / REGIME_TUNING_STORAGE)" if storage else ""), soft_wrap=True)
 
 
 @app.command("predict")
