@@ -406,3 +406,22 @@ def test_spec_file_errors_name_the_file(tmp_path):
     path.write_text('description = "nothing"\n')
     with pytest.raises(ConfigError, match="no enabled family"):
         load_feature_spec(path)
+
+
+def test_offline_sample_features_have_the_coverage_the_catalogue_states(sample_spec):
+    """Real offline sample: every feature has data, and the catalogue's coverage columns are the measured ones."""
+    from smallcap_regime.data.sample import load_sample_panel
+
+    panel = load_sample_panel()
+    features = build_features(panel.frame, sample_spec)
+    cov = coverage(features, sample_spec)
+    assert cov["first_valid"].notna().all(), "no all-NaN feature on the offline sample"
+    # warm-ups: 12-month windows start by 1950-01; inflation YoY needs core CPI (from 1957) plus a year
+    assert cov["first_valid"].max() == pd.Timestamp("1958-02-28")
+    assert (cov.drop(index="cpi_yoy_pct")["first_valid"] <= pd.Timestamp("1950-01-31")).all()
+    assert (cov["last_valid"] == pd.Timestamp("2017-03-31")).all()
+    md = catalogue_markdown(sample_spec, features)
+    for name, row in cov.iterrows():
+        stated = f"| {row['first_valid']:%Y-%m} | {100 * row['share_missing']:.1f} % |"
+        line = next(line for line in md.splitlines() if line.startswith(f"| `{name}` |"))
+        assert line.endswith(stated), (name, line, stated)
