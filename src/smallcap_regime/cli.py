@@ -57,7 +57,8 @@ def data_pull(
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("", total=total)
         results = pull(home_dir, source, on_result=lambda r: progress.update(
-            task, advance=1, description=f"{r.key} {'ok' if r.ok else '[red]failed'}"))
+            task, advance=1, description=f"{r.key} {'ok' if r.ok else '[red]failed'}"),
+            on_note=lambda msg: progress.update(task, description=msg))
     import pandas as pd
 
     frame = pd.DataFrame([{"dataset": r.key, "status": "ok" if r.ok else "FAILED", "detail": r.message}

@@ -122,7 +122,8 @@ def merge_short_interest(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.Data
     return merged.sort_values(["settlement_date", "symbol"]).reset_index(drop=True)
 
 
-def _finra_job(symbols: Sequence[str], first: date, lag_days: int, today: date | None) -> Job:
+def _finra_job(symbols: Sequence[str], first: date, lag_days: int, today: date | None,
+               on_note: Callable[[str], None] | None = None) -> Job:
     def run(cache: Cache, client: httpx.Client, policy: RetryPolicy) -> PullResult:
         # a manifest entry whose Parquet file is gone (deleted by hand) counts as never pulled: fetch everything again
         entry = cache.manifest().get(FINRA_KEY) if cache.has(FINRA_KEY) else None
@@ -133,7 +134,9 @@ def _finra_job(symbols: Sequence[str], first: date, lag_days: int, today: date |
         if not todo:
             return PullResult(FINRA_KEY, True, f"up to date ({entry.rows} rows)", entry.rows, entry.first, entry.last)
         frames, fetched, failures, digests = [], [], [], []
-        for d in todo:
+        for i, d in enumerate(todo, start=1):
+            if on_note:  # one file per settlement date: hundreds on a first pull
+                on_note(f"{FINRA_KEY} {d} ({i}/{len(todo)})")
             # a settlement date on an exchange holiday moves one more business day back
             for candidate in (d, d - timedelta(days=3 if d.weekday() == 0 else 1)):
                 try:
@@ -160,8 +163,12 @@ def _finra_job(symbols: Sequence[str], first: date, lag_days: int, today: date |
     return Job(FINRA_KEY, run)
 
 
-def plan_pull(sources: Iterable[str] | None = None, *, today: date | None = None) -> list[Job]:
-    """The jobs of a pull, in a stable order. ``sources`` is a subset of ``french``, ``fred``, ``finra``."""
+def plan_pull(sources: Iterable[str] | None = None, *, today: date | None = None,
+              on_note: Callable[[str], None] | None = None) -> list[Job]:
+    """The jobs of a pull, in a stable order. ``sources`` is a subset of ``french``, ``fred``, ``finra``.
+
+    ``on_note`` receives progress messages from jobs that make many requests (FINRA: one per settlement date).
+    """
     chosen = list(sources) if sources else list(SOURCES)
     unknown = sorted(set(chosen) - set(SOURCES))
     if unknown:
@@ -175,7 +182,7 @@ def plan_pull(sources: Iterable[str] | None = None, *, today: date | None = None
         cfg = load_catalog()["finra"]
         lag_days = parse_duration(cfg["lag"]).days
         first = date.fromisoformat(cfg["first_settlement"])
-        jobs.append(_finra_job(tuple(cfg["symbols"]), first, lag_days, today))
+        jobs.append(_finra_job(tuple(cfg["symbols"]), first, lag_days, today, on_note))
     return jobs
 
 
@@ -191,13 +198,14 @@ def run_job(job: Job, cache: Cache, client: httpx.Client, policy: RetryPolicy) -
 
 
 def pull(home: Path, sources: Iterable[str] | None = None, *, policy: RetryPolicy | None = None,
-         on_result: Callable[[PullResult], None] | None = None, today: date | None = None) -> list[PullResult]:
+         on_result: Callable[[PullResult], None] | None = None, today: date | None = None,
+         on_note: Callable[[str], None] | None = None) -> list[PullResult]:
     """Download, validate and cache the chosen sources; returns one result per cache key."""
     policy = policy or RetryPolicy.from_env()
     cache = Cache(home)
     results = []
     with make_client(policy) as client:
-        for job in plan_pull(sources, today=today):
+        for job in plan_pull(sources, today=today, on_note=on_note):
             result = run_job(job, cache, client, policy)
             results.append(result)
             if on_result:

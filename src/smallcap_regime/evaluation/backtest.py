@@ -31,7 +31,7 @@ from . import metrics as M
 from .regime import regime_labels
 from .walkforward import Fold, make_folds
 
-# model name -> (point-forecast column kind, probability column kind)
+# every model is reported with a point forecast (.f) and a probability (.p); FITTED ones are refitted per fold
 MODELS = ("lgbm", "lgbm_cal", "linear", "linear_cal", "hist_mean", "momentum")
 FITTED = ("lgbm", "linear")
 
