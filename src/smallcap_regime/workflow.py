@@ -9,15 +9,13 @@ import pandas as pd
 
 from .data import Panel, load_panel
 from .data.cache import Cache
+from .data.sources import PORTFOLIOS_KEY
 from .errors import RegimeError
 from .features.build import FeatureSpec, build_features, load_feature_spec
 
-LIVE_MARKER = "french/portfolios_me_monthly"
-
-
 def default_source(home: Path) -> str:
     """``live`` when live data has been pulled into this home, else the offline ``sample``."""
-    return "live" if Cache(home).has(LIVE_MARKER) else "sample"
+    return "live" if Cache(home).has(PORTFOLIOS_KEY) else "sample"
 
 
 @dataclass

@@ -10,7 +10,7 @@ from ..errors import NoDataError
 from .cache import Cache
 from .catalog import fred_specs, load_catalog
 from .panel import Panel, RawSeries, assemble_panel, monthly_from_daily
-from .sources import FINRA_KEY
+from .sources import FINRA_KEY, PORTFOLIOS_KEY
 
 FACTOR_NAMES = {"Mkt-RF": "mkt_excess_ret", "SMB": "smb", "HML": "hml", "RF": "rf"}
 
@@ -34,13 +34,13 @@ def load_live_panel(home: Path, small_column: str | None = None, large_column: s
     large_column = large_column or cfg["large_column"]
     cache = Cache(home)
     manifest = cache.manifest()
-    if "french/portfolios_me_monthly" not in manifest:
+    if PORTFOLIOS_KEY not in manifest:
         raise NoDataError(
             "no live data in the cache (Portfolios_Formed_on_ME missing); run `regime data pull` "
             "or use the offline sample (data source \"sample\")"
         )
-    ports = cache.read("french/portfolios_me_monthly")
-    _leg_columns(ports, small_column, large_column, "french/portfolios_me_monthly")
+    ports = cache.read(PORTFOLIOS_KEY)
+    _leg_columns(ports, small_column, large_column, PORTFOLIOS_KEY)
     returns = pd.DataFrame({"small_ret": ports[small_column], "large_ret": ports[large_column]})
     if "french/factors_monthly" in manifest:
         returns = returns.join(cache.read("french/factors_monthly").rename(columns=FACTOR_NAMES), how="left")

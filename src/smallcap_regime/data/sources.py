@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import DataFormatError, FetchError, RegimeError
 from . import finra, french, fred
-from .cache import Cache, sha256_hex
+from .cache import Cache, CacheEntry, sha256_hex
 from .catalog import fred_specs, load_catalog, parse_duration
 from .http import RetryPolicy, fetch_bytes, make_client
 
@@ -28,9 +28,10 @@ DEFAULT_BASES = {
     "fred": "https://fred.stlouisfed.org",
     "finra": "https://cdn.finra.org",
 }
+PORTFOLIOS_KEY = "french/portfolios_me_monthly"  # the legs' returns: without it there is no live panel
 # cache key -> (dataset file name on the French site, daily?, parser)
 FRENCH_DATASETS = {
-    "french/portfolios_me_monthly": ("Portfolios_Formed_on_ME", False, french.parse_portfolios_me),
+    PORTFOLIOS_KEY: ("Portfolios_Formed_on_ME", False, french.parse_portfolios_me),
     "french/portfolios_me_daily": ("Portfolios_Formed_on_ME_Daily", True, french.parse_portfolios_me),
     "french/factors_monthly": ("F-F_Research_Data_Factors", False, french.parse_factors),
     "french/factors_daily": ("F-F_Research_Data_Factors_daily", True, french.parse_factors),
@@ -122,13 +123,21 @@ def merge_short_interest(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.Data
     return merged.sort_values(["settlement_date", "symbol"]).reset_index(drop=True)
 
 
+def _cached_short_interest(cache: Cache) -> tuple[CacheEntry | None, pd.DataFrame | None, set[str]]:
+    """Manifest entry, cached frame and settlement dates already fetched.
+
+    A manifest entry whose Parquet file is gone (deleted by hand) counts as never pulled.
+    """
+    entry = cache.manifest().get(FINRA_KEY) if cache.has(FINRA_KEY) else None
+    if entry is None:
+        return None, None, set()
+    return entry, cache.read(FINRA_KEY), set(entry.extra.get("fetched_dates", []))
+
+
 def _finra_job(symbols: Sequence[str], first: date, lag_days: int, today: date | None,
                on_note: Callable[[str], None] | None = None) -> Job:
     def run(cache: Cache, client: httpx.Client, policy: RetryPolicy) -> PullResult:
-        # a manifest entry whose Parquet file is gone (deleted by hand) counts as never pulled: fetch everything again
-        entry = cache.manifest().get(FINRA_KEY) if cache.has(FINRA_KEY) else None
-        done = set(entry.extra.get("fetched_dates", [])) if entry else set()
-        old = cache.read(FINRA_KEY) if entry else None
+        entry, old, done = _cached_short_interest(cache)
         last = (today or date.today()) - timedelta(days=lag_days)
         todo = [d for d in settlement_dates(first, last) if d.isoformat() not in done]
         if not todo:
@@ -217,15 +226,13 @@ def import_short_interest(home: Path, files: Sequence[Path]) -> PullResult:
     """Ingest FINRA short-interest files downloaded by hand into the cache (merged with what is there)."""
     cache = Cache(home)
     symbols = tuple(load_catalog()["finra"]["symbols"])
-    entry = cache.manifest().get(FINRA_KEY) if cache.has(FINRA_KEY) else None
-    merged = cache.read(FINRA_KEY) if entry else None
+    _, merged, done = _cached_short_interest(cache)
     raws = []
     for path in files:
         raw = Path(path).read_bytes()
         merged = merge_short_interest(merged, finra.parse_short_interest(raw, str(path), symbols))
         raws.append(raw)
     dates = {d.date().isoformat() for d in pd.to_datetime(merged["settlement_date"])}
-    done = set(entry.extra.get("fetched_dates", [])) if entry else set()
     extra = {"fetched_dates": sorted(done | dates), "symbols": list(symbols)}
     url = "file://" + ",".join(str(Path(p).resolve()) for p in files)
     return _store(cache, FINRA_KEY, merged, url, b"".join(raws), extra)

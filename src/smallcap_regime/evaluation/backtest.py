@@ -23,6 +23,7 @@ from ..data import Panel, load_panel
 from ..errors import ConfigError
 from ..experiment import Experiment
 from ..features.build import build_features, load_feature_spec
+from ..features.families import compound
 from ..features.targets import build_targets
 from ..models.baselines import make_logistic, make_ridge
 from ..models.calibration import Platt, conformal_interval, fit_platt, fit_shrinkage
@@ -75,9 +76,8 @@ def target_columns(horizon: int) -> dict[str, str]:
 
 def trailing_return(panel: pd.DataFrame, horizon: int) -> pd.DataFrame:
     """Compounded returns over the ``horizon`` months ending at each origin (known at the origin)."""
-    small = (1 + panel["small_ret"]).rolling(horizon, min_periods=horizon).apply(np.prod, raw=True)
-    large = (1 + panel["large_ret"]).rolling(horizon, min_periods=horizon).apply(np.prod, raw=True)
-    return pd.DataFrame({"relative": small - large, "absolute": small - 1})
+    small, large = compound(panel["small_ret"], horizon), compound(panel["large_ret"], horizon)
+    return pd.DataFrame({"relative": small - large, "absolute": small})
 
 
 def _usable_columns(x: pd.DataFrame) -> list[str]:
