@@ -2,7 +2,7 @@
 
     python benchmarks/run.py [--only sample|live] [--out benchmarks/results]
 
-The live path serves ../shared/realdata/ (real files to 2018-12, test data only) from a loopback HTTP server, runs
+The live path serves tests/data/realdata/ (real files to 2018-12, test data only) from a loopback HTTP server, runs
 the real `pull` into a temporary home, then backtests experiments/live.toml. Speed and memory targets live here,
 not in timed tests.
 """
@@ -73,7 +73,7 @@ def main() -> None:
         if args.only in (None, "sample"):
             report["sample"] = bench("sample", home, timings)
         if args.only in (None, "live"):
-            realdata = REPO.parent / "shared" / "realdata"
+            realdata = REPO / "tests" / "data" / "realdata"
             server = LoopbackServer()
             server.serve_realdata(realdata)
             with server:

@@ -1,4 +1,4 @@
-"""Shared fixtures. Real-format excerpts and full real files live in ../shared beside the repo (test data only)."""
+"""Shared fixtures. Real-format excerpts and full real files live in tests/data (public data, test use only)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,19 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
 def formats_dir() -> Path:
-    path = SHARED / "formats"
-    if not path.is_dir():
-        pytest.fail(f"real-format excerpts not found at {path} (the repo expects ../shared beside it)")
-    return path
+    """Short real excerpts of every source format (docs/formats.md describes each)."""
+    return DATA / "formats"
 
 
 @pytest.fixture(scope="session")
 def realdata_dir() -> Path:
-    path = SHARED / "realdata"
-    if not path.is_dir():
-        pytest.fail(f"real data files not found at {path} (the repo expects ../shared beside it)")
-    return path
+    """Full-length real Ken French and FRED files to 2018-12, laid out as the live sites serve them."""
+    return DATA / "realdata"
 
 
 @pytest.fixture

@@ -58,7 +58,7 @@ class LoopbackServer:
         self.routes[path] = list(responses)
 
     def serve_realdata(self, realdata: Path) -> None:
-        """Lay out ../shared/realdata like the live sites (README of that folder)."""
+        """Lay out tests/data/realdata like the live sites (README of that folder)."""
         for zip_path in sorted((realdata / "french").glob("*.zip")):
             self.serve(f"/ftp/{zip_path.name}", (200, zip_path.read_bytes()))
         for csv_path in sorted((realdata / "fred").glob("*.csv")):

@@ -1,9 +1,9 @@
 """The Parquet cache and its manifest, and FINRA short interest (incremental pulls and hand imports).
 
 SYNTHETIC DATA (FINRA only): no real FINRA short-interest file was available, so the FINRA files below are built
-by hand in the layout hypothesised in ../shared/formats/README.md, section 6 (pipe-delimited despite `.csv`,
+by hand in the layout hypothesised in docs/formats.md, section 6 (pipe-delimited despite `.csv`,
 14-column camelCase header, `accountingYearMonthNumber` as YYYYMMDD, `settlementDate` as YYYY-MM-DD, empty flag
-fields). Every FINRA number is made up. FRED and French data come from ../shared/realdata (real files).
+fields). Every FINRA number is made up. FRED and French data come from tests/data/realdata (real files).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Downloads through the real code path (`sources.pull` / `run_job` -> `http.fetch_bytes` -> parsers -> `Cache`).
 
 A loopback HTTP server stands in for the Ken French and FRED sites and serves the real files from
-../shared/realdata (via the `realdata_dir` fixture) with scripted faults: HTTP 500, slow responses, an HTML page
+tests/data/realdata (via the `realdata_dir` fixture) with scripted faults: HTTP 500, slow responses, an HTML page
 with status 200, a truncated zip. Whatever goes wrong, a failed dataset is reported with the URL or file name and
 the reason, the cache keeps its previous vintage byte for byte, and the other datasets still update.
 """

@@ -1,6 +1,6 @@
 """Point-in-time alignment of raw series onto the month-end panel, and the features built on it.
 
-The look-ahead tests use real history: the full files in ../shared/realdata (French monthly and daily size
+The look-ahead tests use real history: the full files in tests/data/realdata (French monthly and daily size
 portfolios and factors, every FRED series of the catalogue that is there: daily, weekly and monthly) parsed with
 the project's parsers. Two inputs have no real file and are SYNTHETIC (made-up random walks, labelled as such):
 a quarterly series standing in for `mmf_assets` (MMMFFAQ027S) and semi-monthly FINRA short interest.

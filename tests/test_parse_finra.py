@@ -1,7 +1,7 @@
 """FINRA short-interest parser.
 
 SYNTHETIC DATA: no real FINRA file was available, so every file here is built by hand in the layout hypothesised
-in shared/formats/README.md, section 6 (pipe-delimited, 14-column header, `settlementDate` as YYYY-MM-DD,
+in docs/formats.md, section 6 (pipe-delimited, 14-column header, `settlementDate` as YYYY-MM-DD,
 `accountingYearMonthNumber` as YYYYMMDD, empty flag fields). The numbers are made up.
 """
 

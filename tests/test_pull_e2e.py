@@ -1,6 +1,6 @@
 """End to end on real history: `regime data pull` -> `regime data status` -> `load_panel(home, "live")`.
 
-A loopback server serves ../shared/realdata (full real files, everything ends 2018-12) in the live sites' URL
+A loopback server serves tests/data/realdata (full real files, everything ends 2018-12) in the live sites' URL
 layout; series it lacks (DGS1, DGS3MO, DFF, MMMFFAQ027S and all FINRA files) get HTTP 404 as from the real sites.
 The pull runs once per module through the CLI; the tests below inspect the result.
 

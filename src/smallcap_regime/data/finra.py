@@ -1,7 +1,7 @@
 """Parser for FINRA bi-monthly equity short-interest files (`shrtYYYYMMDD.csv`).
 
 No real file was available when this was written: the layout follows the hypothesis in
-`shared/formats/README.md`, section 6 (pipe-delimited despite `.csv`, a 14-column header with camelCase names,
+`docs/formats.md`, section 6 (pipe-delimited despite `.csv`, a 14-column header with camelCase names,
 `settlementDate` as `YYYY-MM-DD`). The parser therefore checks the columns it needs by name, reports the
 header it found when they differ, and also accepts a comma-delimited copy with the same header.
 """

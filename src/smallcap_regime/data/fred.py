@@ -1,6 +1,6 @@
 """Parser for single FRED series as downloaded from `fredgraph.csv` (or third-party dumps of the same shape).
 
-Three layouts are in circulation (`shared/formats/README.md`, section 5): `observation_date,<ID>` with empty
+Three layouts are in circulation (`docs/formats.md`, section 5): `observation_date,<ID>` with empty
 fields for missing values (current fredgraph), `DATE,<ID>` with `.` for missing values (older fredgraph), and
 `date,<ID>` with missing rows simply absent (API dumps). Dates are ISO `YYYY-MM-DD`.
 """

@@ -2,7 +2,7 @@
 
 The library serves `<dataset>_CSV.zip` archives holding one text file made of sections: an optional title
 line, a column-header line whose first cell is empty (or `Date`), then one row per period. Layouts differ
-between vintages (see `shared/formats/README.md`, sections 1-3), so sections are found by their content rather
+between vintages (see `docs/formats.md`, sections 1-3), so sections are found by their content rather
 than by fixed line numbers. Both parsers return **decimal** returns; the files hold percent.
 """
 

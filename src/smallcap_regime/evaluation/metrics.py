@@ -1,6 +1,6 @@
 """Forecast-evaluation metrics: pure functions over month-end indexed pandas Series.
 
-Definitions follow ``shared/docs/evaluation.md``. Conventions used throughout:
+Definitions follow ``docs/evaluation.md``. Conventions used throughout:
 
 * Inputs are ``pd.Series`` indexed by month-end origins ``t`` (sorted, unique), values are decimal
   returns (0.01 = 1 %) or probabilities in [0, 1].
