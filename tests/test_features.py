@@ -23,7 +23,8 @@ from smallcap_regime.features.catalogue import (
     feature_catalogue,
     input_lags,
 )
-from smallcap_regime.features.families import FAMILIES, PANEL_COLUMNS
+from smallcap_regime.data.schema import panel_columns
+from smallcap_regime.features.families import FAMILIES
 
 SAMPLE_COLUMNS = ["small_ret", "large_ret", "rf", "mkt_excess_ret", "smb", "hml", "aaa", "baa", "cpi"]
 
@@ -51,7 +52,7 @@ def synthetic_rich_panel(n: int = 216, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     index = pd.date_range("2005-01-31", periods=n, freq="ME", name="date")
     frame = {}
-    for name in PANEL_COLUMNS:
+    for name in panel_columns():
         if name.endswith("_ret") or name in ("smb", "hml"):
             frame[name] = rng.normal(0.008, 0.05, n)
         elif name == "rf":
@@ -326,7 +327,7 @@ def test_catalogue_lags_come_from_the_live_lag_table(default_spec):
     assert "approximation" in entries["implied_cuts_1y_count"]["note"]
     assert not any(e["proxy"] for e in entries.values())
     lags = input_lags()
-    assert set(PANEL_COLUMNS) <= set(lags), "every panel column needs a publication lag"
+    assert set(panel_columns()) <= set(lags), "every panel column needs a publication lag"
 
 
 def test_coverage_per_feature_and_family(default_spec):

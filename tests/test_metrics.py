@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from smallcap_regime.evaluation.metrics import (
-    absolute_strategy_returns,
     auc,
     balanced_accuracy,
     brier,
@@ -21,12 +20,11 @@ from smallcap_regime.evaluation.metrics import (
     log_loss,
     newey_west_se,
     non_overlapping,
-    performance,
     prevailing_mean,
     r2_oos,
     regression_report,
-    relative_strategy_returns,
 )
+from smallcap_regime.evaluation.strategies import absolute_strategy_returns, performance, relative_strategy_returns
 
 NAN = float("nan")
 

@@ -9,7 +9,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from smallcap_regime.cli import app
-from smallcap_regime.evaluation.regime import REGIMES
+from smallcap_regime.models.regime import REGIMES
 from smallcap_regime.tracking import store
 
 

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from smallcap_regime.evaluation.regime import REGIMES
+from smallcap_regime.models.regime import REGIMES
 from smallcap_regime.models.bundle import OUTPUT_COLUMNS
 from smallcap_regime.tracking.serving import mlflow_env, predict_remote, serve_command
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from smallcap_regime.evaluation.regime import REGIMES
+from smallcap_regime.models.regime import REGIMES
 from smallcap_regime.experiment import load_experiment
 from smallcap_regime.models.bundle import OUTPUT_COLUMNS
 from smallcap_regime.tracking import registry, store

@@ -20,6 +20,7 @@ from optuna.storages import JournalStorage
 from optuna.trial import FixedTrial, TrialState
 
 from smallcap_regime import tuning
+from smallcap_regime.tuning import objective, storage as tuning_storage, study as tuning_study
 from smallcap_regime.data import Panel, load_panel
 from smallcap_regime.errors import ConfigError, RegimeError
 from smallcap_regime.experiment import load_experiment
@@ -135,7 +136,7 @@ def test_a_failing_trial_is_marked_failed_not_left_running(home, tmp_path, panel
     def broken(*args):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(tuning, "_fold_score", broken)
+    monkeypatch.setattr(objective, "_fold_score", broken)
     exp = load_experiment(write_experiment(tmp_path))
     with pytest.raises(RuntimeError, match="boom"):
         tuning.tune(exp, home, trials=2, panel=panel)
@@ -185,12 +186,12 @@ def test_a_trial_claimed_beyond_the_budget_goes_back_to_the_queue(tmp_path):
         return ask()
 
     study.ask = ask_after_another_worker
-    assert tuning._claim(study, storage, budget=2) is None
+    assert tuning_study._claim(study, storage, budget=2) is None
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING]
     study.ask = ask
-    assert tuning._claim(study, storage, budget=2) is None  # used up: nothing new is asked
+    assert tuning_study._claim(study, storage, budget=2) is None  # used up: nothing new is asked
     assert len(study.trials) == 3
-    assert tuning._claim(study, storage, budget=3).number == 2  # a larger budget reuses the queued trial
+    assert tuning_study._claim(study, storage, budget=3).number == 2  # a larger budget reuses the queued trial
 
 
 def test_tuning_reads_no_row_at_or_after_oos_start(home, tmp_path, panel, monkeypatch):
@@ -204,8 +205,8 @@ def test_tuning_reads_no_row_at_or_after_oos_start(home, tmp_path, panel, monkey
             return func(frame, *args, **kwargs)
         return wrapper
 
-    monkeypatch.setattr(tuning, "build_features", spy(tuning.build_features))
-    monkeypatch.setattr(tuning, "build_targets", spy(tuning.build_targets))
+    monkeypatch.setattr(objective, "build_features", spy(objective.build_features))
+    monkeypatch.setattr(objective, "build_targets", spy(objective.build_targets))
     frame = panel.frame
     poisoned = frame.copy()
     later = poisoned.index >= oos
@@ -218,7 +219,7 @@ def test_tuning_reads_no_row_at_or_after_oos_start(home, tmp_path, panel, monkey
     for a, b in zip(clean.trials, dirty.trials, strict=True):
         assert (a.params, a.intermediate_values, a.value) == (b.params, b.intermediate_values, b.value)
     # every inner target (months t+1..t+h) was realised before oos_start, with the embargo as in the backtest
-    data = tuning.inner_data(exp, frame, tuning.search_space(exp))
+    data = objective.inner_data(exp, frame, tuning.search_space(exp))
     last = data.features.index[-1]
     # the last usable origin is the last one the first out-of-sample fold trains on: its target ends at
     # oos_start - embargo, i.e. realised by the out-of-sample start
@@ -235,7 +236,7 @@ def test_pruning_compares_mean_loss_over_the_same_folds():
     study = optuna.create_study(direction="minimize")
     for folds in ([1.0, 5.0, 3.0], [1.2, 5.2, 3.0], [0.8, 4.8, 3.0]):  # means over folds 0..1: 3.0, 3.2, 2.8
         study.add_trial(optuna.trial.create_trial(value=sum(folds) / 3, intermediate_values=dict(enumerate(folds))))
-    pruner = tuning.FoldMedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    pruner = objective.FoldMedianPruner(n_startup_trials=3, n_warmup_steps=1)
 
     def running(*folds: float) -> optuna.trial.FrozenTrial:
         return optuna.trial.create_trial(state=TrialState.RUNNING, intermediate_values=dict(enumerate(folds)))
@@ -246,7 +247,7 @@ def test_pruning_compares_mean_loss_over_the_same_folds():
     assert not optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1).prune(study, running(0.5, 6.0))
     assert not pruner.prune(study, running(1.5, 4.0))  # mean 2.75
     assert not pruner.prune(study, running(9.0))  # warm-up: fold 0 alone never prunes
-    assert not tuning.FoldMedianPruner(n_startup_trials=4).prune(study, running(0.5, 6.0))  # too few completed
+    assert not objective.FoldMedianPruner(n_startup_trials=4).prune(study, running(0.5, 6.0))  # too few completed
 
 
 def test_classifier_objective_scores_log_loss(tmp_path, panel):
@@ -254,17 +255,17 @@ def test_classifier_objective_scores_log_loss(tmp_path, panel):
     exp = load_experiment(write_experiment(tmp_path, section + "\n[tuning.absolute]\nnum_leaves = [2, 4]\n"))
     settings = tuning.search_space(exp)
     assert settings["space"]["num_leaves"] == (2, 4) and settings["metric"] == "log_loss"
-    data = tuning.inner_data(exp, panel.frame, settings)
+    data = objective.inner_data(exp, panel.frame, settings)
     assert set(data.y.unique()) == {0.0, 1.0}
     params = {"n_estimators": 20, "num_leaves": 3, "learning_rate": 0.05, "min_child_samples": 30, "lambda_l2": 1.0}
-    loss = tuning._objective(data, settings, exp.models["absolute"].classifier)(FixedTrial(params))
+    loss = objective.make_objective(data, settings, exp.models["absolute"].classifier)(FixedTrial(params))
     assert 0.4 < loss < 1.0  # near log(2) = 0.69: probabilities of a hard-to-forecast sign
 
 
 def test_too_little_history_is_a_clear_error(tmp_path, panel):
     exp = load_experiment(write_experiment(tmp_path, TINY_TUNING.replace("inner_folds = 3", "inner_folds = 200")))
     with pytest.raises(RegimeError, match=r"origins before oos_start 1975-01 are too few .* 200 inner folds"):
-        tuning.inner_data(exp, panel.frame, tuning.search_space(exp))
+        objective.inner_data(exp, panel.frame, tuning.search_space(exp))
 
 
 def test_storage_urls(home, tmp_path, monkeypatch):
@@ -282,7 +283,7 @@ def test_storage_urls(home, tmp_path, monkeypatch):
         tuning.open_storage("postgresql://u:secret@localhost:1/db", home)
     assert "secret" not in str(err.value)
     opened = []
-    monkeypatch.setattr(tuning, "RDBStorage", lambda url, **kwargs: opened.append(url) or "rdb")
+    monkeypatch.setattr(tuning_storage, "RDBStorage", lambda url, **kwargs: opened.append(url) or "rdb")
     assert tuning.open_storage("postgresql://u:p@db.example/optuna", home) == "rdb"
     assert opened == ["postgresql://u:p@db.example/optuna"]
 

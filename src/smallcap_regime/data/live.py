@@ -10,6 +10,7 @@ from ..errors import NoDataError
 from .cache import Cache
 from .catalog import fred_specs, load_catalog
 from .panel import Panel, RawSeries, assemble_panel, monthly_from_daily
+from .schema import SHORT_INTEREST_FIELDS, short_interest_column
 from .sources import FINRA_KEY, PORTFOLIOS_KEY
 
 FACTOR_NAMES = {"Mkt-RF": "mkt_excess_ret", "SMB": "smb", "HML": "hml", "RF": "rf"}
@@ -62,8 +63,8 @@ def load_live_panel(home: Path, small_column: str | None = None, large_column: s
         si = cache.read(FINRA_KEY)
         for symbol, rows in si.groupby("symbol"):
             rows = rows.set_index(pd.DatetimeIndex(rows["settlement_date"]))
-            for column, name in (("days_to_cover", "days_to_cover"), ("short_shares", "short_shares")):
-                raws.append(RawSeries(f"si_{symbol.lower()}_{name}", rows[column].astype("float64"), "daily",
+            for field in SHORT_INTEREST_FIELDS:
+                raws.append(RawSeries(short_interest_column(symbol, field), rows[field].astype("float64"), "daily",
                                       finra_cfg["lag"], finra_cfg["max_age"], origin=FINRA_KEY))
     frame = assemble_panel(returns, raws)
     vintages = {key: {"source": e.source, "url": e.url, "fetched_at": e.fetched_at, "sha256": e.sha256,

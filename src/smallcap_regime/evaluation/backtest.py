@@ -23,13 +23,14 @@ from ..data import Panel, load_panel
 from ..errors import ConfigError
 from ..experiment import Experiment
 from ..features.build import build_features, load_feature_spec
-from ..features.families import compound
+from ..features.ops import compound
 from ..features.targets import build_targets
 from ..models.baselines import make_logistic, make_ridge
 from ..models.calibration import Platt, conformal_interval, fit_platt, fit_shrinkage
 from ..models.lgbm import TARGETS, make_classifier, make_regressor
 from . import metrics as M
-from .regime import regime_labels
+from . import strategies
+from ..models.regime import regime_labels
 from .walkforward import Fold, make_folds
 
 # every model is reported with a point forecast (.f) and a probability (.p); FITTED ones are refitted per fold
@@ -283,13 +284,13 @@ def _evaluate(pred: pd.DataFrame, exp: Experiment):
         for name in STRATEGIES:
             p = _strategy_p(oos, target, name)
             if target == "relative":
-                r = M.relative_strategy_returns(oos["relative.y"], p, h, exp.cost_bp, exp.relative_short_side)
+                r = strategies.relative_strategy_returns(oos["relative.y"], p, h, exp.cost_bp, exp.relative_short_side)
                 excess = r["net"]
             else:
-                r = M.absolute_strategy_returns(oos["absolute.y"], p, oos["tbill"], h, exp.cost_bp)
+                r = strategies.absolute_strategy_returns(oos["absolute.y"], p, oos["tbill"], h, exp.cost_bp)
                 excess = r["excess"]
             returns.append(r.assign(target=target, strategy=name, excess=excess).reset_index())
-            perf = M.performance(excess, ppy, r["position"])
+            perf = strategies.performance(excess, ppy, r["position"])
             perf["cost_bp_total"] = float(r["cost"].sum() * 1e4)
             stats.append({"target": target, "strategy": name, **perf})
     return (metrics, decade, pd.concat(returns, ignore_index=True),

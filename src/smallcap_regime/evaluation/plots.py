@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .regime import LARGE_LED_RALLY, NO_CALL, RISK_OFF, SMALL_FALL_LESS, SMALL_LED_RALLY  # noqa: E402
+from ..models.regime import LARGE_LED_RALLY, NO_CALL, RISK_OFF, SMALL_FALL_LESS, SMALL_LED_RALLY  # noqa: E402
 
 REGIME_COLOURS = {SMALL_LED_RALLY: "#2ca02c", SMALL_FALL_LESS: "#98df8a", LARGE_LED_RALLY: "#1f77b4",
                   RISK_OFF: "#d62728", NO_CALL: "#bbbbbb"}

@@ -17,7 +17,8 @@ import pandas as pd
 
 from ..configs import load_config
 from ..errors import ConfigError
-from .families import FAMILIES, KNOWN_INPUTS, Feature, Key, check_monthly_index
+from .families import FAMILIES, Feature, Key, known_inputs
+from .ops import check_monthly_index
 
 TOP_LEVEL_KEYS = ("description", "proxies")
 
@@ -78,11 +79,11 @@ def _check_value(value: Any, key: Key, label: str) -> Any:
         return isinstance(x, int) and not isinstance(x, bool) and x >= key.min_value
 
     def known(x: Any) -> bool:
-        return isinstance(x, str) and x in KNOWN_INPUTS
+        return isinstance(x, str) and x in known_inputs()
 
     if key.kind == "column":
         if not known(value):
-            raise ConfigError(f"{label}: unknown panel column {value!r}; known: {', '.join(sorted(KNOWN_INPUTS))}")
+            raise ConfigError(f"{label}: unknown panel column {value!r}; known: {', '.join(sorted(known_inputs()))}")
     elif key.kind == "columns":
         if not isinstance(value, list) or not value or len(set(map(str, value))) != len(value):
             raise ConfigError(f"{label}: must be a non-empty list of distinct panel columns, got {value!r}")
@@ -142,8 +143,8 @@ def _proxies(raw: Any, where: str) -> dict[str, str]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: [proxies] must be a table of input = \"explanation\", got {raw!r}")
     for name, text in raw.items():
-        if name not in KNOWN_INPUTS:
-            known = ", ".join(sorted(KNOWN_INPUTS))
+        if name not in known_inputs():
+            known = ", ".join(sorted(known_inputs()))
             raise ConfigError(f"{where}: [proxies] unknown panel column {name!r}; known: {known}")
         if not isinstance(text, str) or not text.strip():
             raise ConfigError(f"{where}: [proxies] {name}: must be a non-empty explanation string, got {text!r}")

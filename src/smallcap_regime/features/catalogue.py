@@ -13,7 +13,8 @@ import pandas as pd
 
 from ..data.catalog import fred_specs, load_catalog
 from .build import FeatureSpec
-from .families import DERIVED, FAMILIES, PANEL_COLUMNS, Feature
+from ..data.schema import panel_columns
+from .families import DERIVED, FAMILIES, Feature
 
 MARKET_COLUMNS = ("small_ret", "large_ret", "rf", "mkt_excess_ret", "smb", "hml", "small_rvar", "large_rvar",
                   "n_days")
@@ -183,7 +184,7 @@ def catalogue_markdown(spec: FeatureSpec, features: pd.DataFrame | None = None) 
     used = list(dict.fromkeys(column for feature in spec.features for column in source_series(feature)))
     lines += ["## Inputs", "", "Panel columns read by this spec and when the live data publish them:", ""]
     lines += [*_table(["column", "description", "publication lag"],
-                      [[f"`{c}`", PANEL_COLUMNS[c], lags.get(c, "unknown")] for c in used]), ""]
+                      [[f"`{c}`", panel_columns()[c], lags.get(c, "unknown")] for c in used]), ""]
 
     if spec.proxies:
         lines += ["## Proxies", "", "Inputs standing in for the live series (features using them are marked "

@@ -20,44 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, DataFormatError
+from ..data.schema import panel_columns
+from ..errors import ConfigError
+from .ops import change, check_monthly_index, compound, pct_change
 
 Compute = Callable[[pd.DataFrame], pd.Series]
-
-#: Columns the data layer may put in the monthly panel, with their units (used to validate specs and to
-#: describe inputs in the catalogue).
-PANEL_COLUMNS: dict[str, str] = {
-    "small_ret": "small-cap leg monthly total return, decimal",
-    "large_ret": "large-cap leg monthly total return, decimal",
-    "rf": "1-month T-bill return over the month (Fama-French), decimal",
-    "mkt_excess_ret": "Fama-French market excess return, decimal",
-    "smb": "Fama-French small-minus-big factor return, decimal",
-    "hml": "Fama-French high-minus-low factor return, decimal",
-    "small_rvar": "small leg sum of squared daily returns in the month, decimal^2",
-    "large_rvar": "large leg sum of squared daily returns in the month, decimal^2",
-    "n_days": "trading days in the month",
-    "yield_10y": "10-year Treasury yield, percent p.a.",
-    "yield_2y": "2-year Treasury yield, percent p.a.",
-    "yield_1y": "1-year Treasury yield, percent p.a.",
-    "yield_3m": "3-month Treasury bill yield, percent p.a.",
-    "fed_funds": "effective federal funds rate, percent p.a.",
-    "aaa": "Moody's Aaa corporate bond yield, percent p.a.",
-    "baa": "Moody's Baa corporate bond yield, percent p.a.",
-    "baa_10y_spread": "Moody's Baa yield minus 10-year Treasury, percent",
-    "hy_oas": "ICE BofA US high-yield option-adjusted spread, percent",
-    "unrate": "unemployment rate, percent",
-    "vix": "CBOE VIX, index points",
-    "nfci": "Chicago Fed National Financial Conditions Index, standard deviations (positive = tighter)",
-    "usd_broad": "broad trade-weighted US dollar index",
-    "umcsent": "University of Michigan consumer sentiment, index",
-    "cpi": "consumer price index, index level",
-    "mmf_assets": "money-market fund total financial assets, USD millions",
-    "si_iwm_days_to_cover": "IWM short interest / average daily volume, days",
-    "si_spy_days_to_cover": "SPY short interest / average daily volume, days",
-    "si_iwm_short_shares": "IWM shares sold short",
-    "si_spy_short_shares": "SPY shares sold short",
-}
-
 
 @dataclass(frozen=True)
 class Derived:
@@ -78,7 +45,11 @@ DERIVED: dict[str, Derived] = {
     ),
 }
 
-KNOWN_INPUTS: frozenset[str] = frozenset(PANEL_COLUMNS) | frozenset(DERIVED)
+
+
+def known_inputs() -> frozenset[str]:
+    """Names a feature spec may read: the panel's columns (from the data layer's schema) and derived series."""
+    return frozenset(panel_columns()) | frozenset(DERIVED)
 
 
 @dataclass(frozen=True)
@@ -119,29 +90,6 @@ class Feature:
 # Backward-looking building blocks
 
 
-def check_monthly_index(panel: pd.DataFrame, who: str) -> None:
-    """Raise DataFormatError unless the panel index is strictly consecutive month ends.
-
-    Every ``shift(k)`` in the features and targets means "k months", which only holds on such an index.
-    """
-    index = panel.index
-    if not isinstance(index, pd.DatetimeIndex):
-        raise DataFormatError("monthly panel", f"{who} needs a DatetimeIndex of month ends, got {type(index).__name__}")
-    if len(index) == 0:
-        return
-    if not index.is_month_end.all() or (index != index.normalize()).any():
-        bad = index[~index.is_month_end | (index != index.normalize())][0]
-        raise DataFormatError("monthly panel", f"{who} needs month-end dates at midnight; found {bad}")
-    steps = np.diff(index.to_period("M").asi8)
-    if (steps != 1).any():
-        at = int(np.flatnonzero(steps != 1)[0])
-        raise DataFormatError(
-            "monthly panel",
-            f"{who} needs consecutive months (sorted, no gaps or duplicates); {index[at].date()} is followed by "
-            f"{index[at + 1].date()}",
-        )
-
-
 def column(panel: pd.DataFrame, name: str) -> pd.Series:
     """A panel column or derived series as float64; all-NaN if the panel lacks it (never zero-filled)."""
     if name in DERIVED:
@@ -149,28 +97,6 @@ def column(panel: pd.DataFrame, name: str) -> pd.Series:
     if name in panel.columns:
         return panel[name].astype("float64")
     return pd.Series(np.nan, index=panel.index, name=name, dtype="float64")
-
-
-def change(series: pd.Series, months: int) -> pd.Series:
-    """Difference over ``months``: ``x[t] - x[t-months]`` (same unit as x)."""
-    return series - series.shift(months)
-
-
-def pct_change(series: pd.Series, months: int) -> pd.Series:
-    """Percent change over ``months``: ``100 * (x[t] / x[t-months] - 1)``; NaN stays NaN (no forward fill)."""
-    return 100.0 * (series / series.shift(months) - 1.0)
-
-
-def compound(returns: pd.Series, months: int) -> pd.Series:
-    """Compounded return over the last ``months`` months ending at t, decimal: ``prod(1 + r[t-k]) - 1``.
-
-    An exact product of shifted gross returns, so any missing month in the window gives NaN.
-    """
-    gross = 1.0 + returns
-    total = gross
-    for lag in range(1, months):
-        total = total * gross.shift(lag)
-    return total - 1.0
 
 
 def relative_strength(panel: pd.DataFrame, small: str, large: str) -> pd.Series:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..errors import DataFormatError
-from .families import check_monthly_index, compound
+from .ops import check_monthly_index, compound
 
 REQUIRED = ("small_ret", "large_ret", "rf")
 

@@ -16,7 +16,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from ..evaluation.regime import regime_labels
+from .regime import regime_labels
 from .calibration import Platt
 from .lgbm import TARGETS, make_classifier, make_regressor
 

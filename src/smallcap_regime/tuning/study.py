@@ -1,0 +1,244 @@
+"""Running a study: workers claim trials until the budget is met, each trial is a nested MLflow run."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.storages import BaseStorage
+from optuna.storages.journal import JournalFileOpenLock
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from ..data import Panel, load_panel
+from ..errors import RegimeError
+from ..experiment import Experiment
+from ..home import tuning_dir
+from ..tracking import store
+from .objective import FoldMedianPruner, InnerData, inner_data, make_objective
+from .space import search_space, study_name_for
+from .storage import default_storage, open_storage, storage_label
+
+# Trials that use up the budget: finished ones, and running ones (another worker is evaluating them).
+CLAIMED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+
+def _sampler(seed: int, number: int) -> optuna.samplers.TPESampler:
+    """TPE seeded per trial number: a single-process rerun repeats its trials, and parallel workers do not draw
+    the same random start-up points (they would with one shared seed)."""
+    return optuna.samplers.TPESampler(seed=int(np.random.SeedSequence([seed, number]).generate_state(1)[0]))
+
+
+def _claimed(study: optuna.Study, before: int | None = None) -> int:
+    """Trials counting against the budget (finished or running), among those numbered below ``before``."""
+    trials = study.get_trials(deepcopy=False, states=CLAIMED)
+    return sum(1 for t in trials if before is None or t.number < before)
+
+
+def _claim(study: optuna.Study, storage: BaseStorage, budget: int) -> Trial | None:
+    """The next trial to evaluate, or None once finished plus running trials reach ``budget``.
+
+    Workers check the count, then ask for a trial: two of them may both see one free slot. Trial numbers are
+    handed out atomically by the storage, so the count of claimed trials numbered below ours decides without a
+    race; a trial claimed beyond the budget goes back to the queue (WAITING), unevaluated, for a later run.
+    """
+    if _claimed(study) >= budget:
+        return None
+    trial = study.ask()
+    if _claimed(study, before=trial.number) < budget:
+        return trial
+    study_id = storage.get_study_id_from_name(study.study_name)
+    storage.set_trial_state_values(storage.get_trial_id_from_study_id_trial_number(study_id, trial.number),
+                                   TrialState.WAITING)
+    return None
+
+
+def _open_study(exp: Experiment, storage: BaseStorage, name: str, settings: dict[str, Any],
+                label: str) -> optuna.Study:
+    study = optuna.create_study(
+        storage=storage, study_name=name, sampler=_sampler(settings["seed"], 0), direction="minimize",
+        pruner=FoldMedianPruner(n_startup_trials=3, n_warmup_steps=1), load_if_exists=True,
+    )
+    attrs = study.user_attrs
+    ours = {"experiment": exp.name, "objective": settings["objective"], "metric": settings["metric"],
+            "space": settings["space"]}
+    for key in ("experiment", "objective"):  # losses of another experiment or objective are not comparable
+        if key in attrs and attrs[key] != ours[key]:
+            raise RegimeError(f"study {name!r} in {label} tunes {key} {attrs[key]!r}, not {ours[key]!r} "
+                              f"({exp.path}); pass another --study name")
+    for key, value in ours.items():
+        if key not in attrs:
+            study.set_user_attr(key, value)
+    return study
+
+
+def _mlflow_experiment(home: Path, name: str) -> str:
+    """The MLflow experiment id, created if needed under an inter-process lock: creating the MLflow database runs
+    schema migrations that fail when two local workers start together."""
+    lock = JournalFileOpenLock(str(tuning_dir(home) / "mlflow-init"), grace_period=120)
+    lock.acquire()
+    try:
+        return store.experiment_id(home, name)
+    finally:
+        lock.release()
+
+
+def _run_params(settings: dict[str, Any], data: InnerData, trials: int) -> dict[str, Any]:
+    """Parent-run params: the tuning settings and the inner period (which shows it ends before oos_start)."""
+    index = data.features.index
+    params: dict[str, Any] = {f"tuning.{k}": v for k, v in settings.items() if k != "space"}
+    params |= {f"tuning.space.{k}": f"{lo}..{hi}" for k, (lo, hi) in settings["space"].items()}
+    params |= {"tuning.trials": trials, "inner.first_origin": f"{index[0]:%Y-%m}",
+               "inner.last_origin": f"{index[-1]:%Y-%m}",
+               "inner.test_starts": " ".join(f"{index[f.test[0]]:%Y-%m}" for f in data.folds)}
+    return params
+
+
+def _worker() -> str:
+    """This process, as recorded on its trials and runs (which worker ran what)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _log_trial(frozen: FrozenTrial, metric: str, experiment: str) -> None:
+    """One nested MLflow run per trial: params, objective (complete trials), fold scores by step, state."""
+    import mlflow
+
+    tags = {"optuna_trial_number": str(frozen.number), "state": frozen.state.name, "worker": _worker()}
+    with mlflow.start_run(experiment_id=experiment, run_name=f"trial {frozen.number}", nested=True, tags=tags):
+        mlflow.log_params(frozen.params)
+        for step, score in sorted(frozen.intermediate_values.items()):
+            mlflow.log_metric(f"fold_{metric}", score, step=step)
+        if frozen.state == TrialState.COMPLETE:
+            mlflow.log_metric(metric, float(frozen.value))
+
+
+def _record_best(study: optuna.Study, settings: dict[str, Any]) -> None:
+    """Best trial so far -> study user attrs and the active (parent) MLflow run."""
+    import mlflow
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return
+    best = study.best_trial
+    study.set_user_attr("best_params", best.params)
+    study.set_user_attr("best_value", best.value)
+    study.set_user_attr("best_trial", best.number)
+    mlflow.log_dict({"objective": settings["objective"], "metric": settings["metric"], "value": best.value,
+                     "trial": best.number, "params": best.params}, "best_params.json")
+    mlflow.log_params({f"best.{k}": v for k, v in best.params.items()})
+    mlflow.log_metric(f"best_{settings['metric']}", float(best.value))
+    mlflow.set_tag("best_trial", str(best.number))
+
+
+def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None, study: str | None = None,
+         timeout: float | None = None, on_trial: Callable[[FrozenTrial], None] | None = None,
+         panel: Panel | None = None) -> optuna.Study:
+    """Run (or join) the experiment's tuning study until it holds ``trials`` finished trials.
+
+    Several processes may call this with the same ``study`` and ``storage``: each claims trials until the study's
+    finished plus running trials reach ``trials``, so together they complete exactly ``trials`` (a trial claimed
+    beyond that in a race is put back as WAITING, unevaluated). Rerunning with a larger ``trials`` resumes.
+
+    Parameters
+    ----------
+    exp : the experiment; its ``[tuning]`` section gives the objective, metric, inner folds, seed and ranges.
+    home : home dir (MLflow store, default journal storage, live data cache).
+    trials : total finished (complete or pruned) trials the study should hold.
+    storage : see :func:`open_storage`; default the journal file under ``<home>/tuning``.
+    study : study name; default :func:`study_name_for`.
+    timeout : seconds (from the call) after which this process starts no new trial.
+    on_trial : called with each trial this process finishes (complete or pruned), e.g. to advance a progress bar.
+    panel : a prebuilt panel; default: load it as the experiment says. Only rows before ``oos_start`` are read.
+
+    Returns
+    -------
+    optuna.Study
+        The study, best parameters recorded as user attrs ``best_params``/``best_value``/``best_trial``.
+
+    Raises
+    ------
+    ConfigError, RegimeError
+        Invalid ``[tuning]`` section, unusable storage, a study name used for another experiment/objective, or
+        too little pre-out-of-sample data.
+    """
+    import mlflow
+
+    if trials < 1:
+        raise RegimeError(f"--trials must be >= 1, got {trials}")
+    deadline = None if timeout is None else time.monotonic() + timeout
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    settings = search_space(exp)
+    name = study or study_name_for(exp)
+    label = storage_label(storage, home)
+    backend = open_storage(storage, home)
+    if panel is None:
+        panel = load_panel(home, exp.data_source, small_column=exp.small_column, large_column=exp.large_column)
+    data = inner_data(exp, panel.frame, settings)
+    fixed = getattr(exp.models[settings["target"]], settings["model"])
+    objective = make_objective(data, settings, fixed)
+    the_study = _open_study(exp, backend, name, settings, label)
+    experiment = _mlflow_experiment(home, exp.name)
+    tags = {"optuna_study": name, "optuna_storage": label, "worker": _worker()}
+    with mlflow.start_run(experiment_id=experiment, run_name=f"tune {name}", tags=tags):
+        mlflow.log_params(_run_params(settings, data, trials))
+        while deadline is None or time.monotonic() < deadline:
+            trial = _claim(the_study, backend, trials)
+            if trial is None:
+                break
+            the_study.sampler = _sampler(settings["seed"], trial.number)
+            trial.set_user_attr("worker", _worker())
+            try:
+                value = objective(trial)
+            except optuna.TrialPruned:
+                frozen = the_study.tell(trial, state=TrialState.PRUNED)
+            except BaseException:  # errors and Ctrl-C: never leave the trial RUNNING (it would hold the budget)
+                _log_trial(the_study.tell(trial, state=TrialState.FAIL), settings["metric"], experiment)
+                raise
+            else:
+                frozen = the_study.tell(trial, value)
+            _log_trial(frozen, settings["metric"], experiment)
+            if on_trial:
+                on_trial(frozen)
+        _record_best(the_study, settings)
+    return the_study
+
+
+def best_params(home: Path, study: str, storage: str | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """The best trial's parameters, shaped for ``load_experiment(..., model_overrides=...)``.
+
+    Parameters
+    ----------
+    home : home dir (default journal storage).
+    study : study name.
+    storage : see :func:`open_storage`.
+
+    Returns
+    -------
+    dict
+        ``{target: {"regressor"|"classifier": {param: value}}}`` with only the tuned parameters; the model spec's
+        other settings (seed, max_bin, ...) stay as they are.
+
+    Raises
+    ------
+    RegimeError
+        No such storage or study, or the study has no completed trial yet.
+    """
+    label = storage_label(storage, home)
+    if storage is None and not Path(default_storage(home)).is_file():
+        raise RegimeError(f"no tuning studies in {home} yet ({label} does not exist); run `regime tune` first")
+    backend = open_storage(storage, home)
+    try:
+        loaded = optuna.load_study(study_name=study, storage=backend)
+    except KeyError:
+        names = optuna.get_all_study_names(backend)
+        raise RegimeError(f"no study {study!r} in {label}; studies: {', '.join(names) or 'none'}") from None
+    if not loaded.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise RegimeError(f"study {study!r} in {label} has no completed trial yet; run `regime tune` first")
+    if "objective" not in loaded.user_attrs:
+        raise RegimeError(f"study {study!r} in {label} was not created by `regime tune` (no objective recorded)")
+    target, _, model = loaded.user_attrs["objective"].partition(".")
+    return {target: {model: dict(loaded.best_trial.params)}}
