@@ -15,7 +15,8 @@ from threadpoolctl import threadpool_limits
 
 from helpers import synthetic_panel, write_experiment
 from smallcap_regime.data.panel import Panel
-from smallcap_regime.evaluation.backtest import MODELS, run_backtest
+from smallcap_regime.evaluation.backtest import run_backtest
+from smallcap_regime.evaluation.columns import MODELS
 from smallcap_regime.models.regime import (
     LARGE_LED_RALLY,
     NO_CALL,

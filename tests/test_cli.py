@@ -34,7 +34,7 @@ def test_as_of_resolution():
     assert as_of_month_end(index, "1995-06") == pd.Timestamp("1995-06-30")
     assert as_of_month_end(index, "1995-06-15") == pd.Timestamp("1995-05-31")
     assert as_of_month_end(index, "1995-06-30") == pd.Timestamp("1995-06-30")
-    with pytest.raises(RegimeError, match=r"--as-of 1800-01 is outside the data \(1990-01-31..2000-12-31\)"):
+    with pytest.raises(RegimeError, match=r"as_of 1800-01 is outside the data \(1990-01-31..2000-12-31\)"):
         as_of_month_end(index, "1800-01")
     with pytest.raises(RegimeError, match="is not a date like"):
         as_of_month_end(index, "soon")

@@ -426,3 +426,19 @@ def test_offline_sample_features_have_the_coverage_the_catalogue_states(sample_s
         stated = f"| {row['first_valid']:%Y-%m} | {100 * row['share_missing']:.1f} % |"
         line = next(line for line in md.splitlines() if line.startswith(f"| `{name}` |"))
         assert line.endswith(stated), (name, line, stated)
+
+
+def test_a_series_added_to_the_series_table_is_a_panel_column_specs_may_use(tmp_path, monkeypatch):
+    from smallcap_regime.data.catalog import CATALOG_PATH
+
+    spec = tmp_path / "move.toml"
+    spec.write_text('description = "MOVE index as the volatility input"\n'
+                    '[macro]\nvix = "move_index"\nchanges_months = [1]\n')
+    with pytest.raises(ConfigError, match=r"\[macro\] vix: unknown panel column 'move_index'"):
+        load_feature_spec(spec)
+    table = tmp_path / "series.toml"
+    table.write_text(CATALOG_PATH.read_text() + '\n[fred.MOVE]\nname = "move_index"\nunit = "index points"\n'
+                     'freq = "daily"\nlag = "1d"\nmax_age = "10d"\nrange = [0, 500]\n')
+    monkeypatch.setenv("REGIME_SERIES_FILE", str(table))
+    assert panel_columns()["move_index"] == "index points (FRED MOVE)"
+    assert any("move_index" in f.inputs for f in load_feature_spec(spec).features)

@@ -19,7 +19,8 @@ import pytest
 from optuna.storages import JournalStorage
 from optuna.trial import FixedTrial, TrialState
 
-from smallcap_regime import tuning
+from smallcap_regime import dataset, tuning
+from smallcap_regime.dataset import build_dataset
 from smallcap_regime.tuning import objective, storage as tuning_storage, study as tuning_study
 from smallcap_regime.data import Panel, load_panel
 from smallcap_regime.errors import ConfigError, RegimeError
@@ -194,6 +195,16 @@ def test_a_trial_claimed_beyond_the_budget_goes_back_to_the_queue(tmp_path):
     assert tuning_study._claim(study, storage, budget=3).number == 2  # a larger budget reuses the queued trial
 
 
+def pre_oos(exp, panel):
+    return build_dataset(exp, panel=panel, before=exp.validation.oos_start)
+
+
+def test_inner_data_refuses_data_reaching_oos_start(tmp_path, panel):
+    exp = load_experiment(write_experiment(tmp_path, TINY_TUNING))
+    with pytest.raises(RegimeError, match="tuning data must end before oos_start 1975-01; build it with before="):
+        objective.inner_data(build_dataset(exp, panel=panel), tuning.search_space(exp))
+
+
 def test_tuning_reads_no_row_at_or_after_oos_start(home, tmp_path, panel, monkeypatch):
     exp = load_experiment(write_experiment(tmp_path))
     oos = exp.validation.oos_start
@@ -205,8 +216,8 @@ def test_tuning_reads_no_row_at_or_after_oos_start(home, tmp_path, panel, monkey
             return func(frame, *args, **kwargs)
         return wrapper
 
-    monkeypatch.setattr(objective, "build_features", spy(objective.build_features))
-    monkeypatch.setattr(objective, "build_targets", spy(objective.build_targets))
+    monkeypatch.setattr(dataset, "build_features", spy(dataset.build_features))
+    monkeypatch.setattr(dataset, "build_targets", spy(dataset.build_targets))
     frame = panel.frame
     poisoned = frame.copy()
     later = poisoned.index >= oos
@@ -219,7 +230,7 @@ def test_tuning_reads_no_row_at_or_after_oos_start(home, tmp_path, panel, monkey
     for a, b in zip(clean.trials, dirty.trials, strict=True):
         assert (a.params, a.intermediate_values, a.value) == (b.params, b.intermediate_values, b.value)
     # every inner target (months t+1..t+h) was realised before oos_start, with the embargo as in the backtest
-    data = objective.inner_data(exp, frame, tuning.search_space(exp))
+    data = objective.inner_data(pre_oos(exp, panel), tuning.search_space(exp))
     last = data.features.index[-1]
     # the last usable origin is the last one the first out-of-sample fold trains on: its target ends at
     # oos_start - embargo, i.e. realised by the out-of-sample start
@@ -255,7 +266,7 @@ def test_classifier_objective_scores_log_loss(tmp_path, panel):
     exp = load_experiment(write_experiment(tmp_path, section + "\n[tuning.absolute]\nnum_leaves = [2, 4]\n"))
     settings = tuning.search_space(exp)
     assert settings["space"]["num_leaves"] == (2, 4) and settings["metric"] == "log_loss"
-    data = objective.inner_data(exp, panel.frame, settings)
+    data = objective.inner_data(pre_oos(exp, panel), settings)
     assert set(data.y.unique()) == {0.0, 1.0}
     params = {"n_estimators": 20, "num_leaves": 3, "learning_rate": 0.05, "min_child_samples": 30, "lambda_l2": 1.0}
     loss = objective.make_objective(data, settings, exp.models["absolute"].classifier)(FixedTrial(params))
@@ -265,7 +276,7 @@ def test_classifier_objective_scores_log_loss(tmp_path, panel):
 def test_too_little_history_is_a_clear_error(tmp_path, panel):
     exp = load_experiment(write_experiment(tmp_path, TINY_TUNING.replace("inner_folds = 3", "inner_folds = 200")))
     with pytest.raises(RegimeError, match=r"origins before oos_start 1975-01 are too few .* 200 inner folds"):
-        objective.inner_data(exp, panel.frame, tuning.search_space(exp))
+        objective.inner_data(pre_oos(exp, panel), tuning.search_space(exp))
 
 
 def test_storage_urls(home, tmp_path, monkeypatch):
@@ -298,8 +309,14 @@ def test_best_params_errors(home):
         tuning.best_params(home, "empty")
 
 
+def test_experiment_without_tuning_loads_but_cannot_be_tuned(tmp_path):
+    path = write_experiment(tmp_path, "")
+    exp = load_experiment(path)
+    with pytest.raises(ConfigError, match=re.escape(str(path)) + r".*no \[tuning\] section"):
+        tuning.search_space(exp)
+
+
 @pytest.mark.parametrize(("change", "message"), [
-    (lambda s: "", r"no \[tuning\] section"),
     (lambda s: s.replace('"relative.regressor"', '"relative.ranker"'), r"\[tuning\]: objective must be one of"),
     (lambda s: s.replace('"mse"', '"log_loss"'), r"\[tuning\]: metric for a regressor objective must be 'mse'"),
     (lambda s: s + "num_leafs = [2, 8]\n", r"\[tuning\]: unknown key 'num_leafs'; expected one of: objective"),
@@ -314,6 +331,5 @@ def test_best_params_errors(home):
 ])
 def test_search_space_errors_name_file_and_key(tmp_path, change, message):
     path = write_experiment(tmp_path, change(TINY_TUNING))
-    exp = load_experiment(path)
-    with pytest.raises(ConfigError, match=re.escape(str(path)) + ".*" + message):
-        tuning.search_space(exp)
+    with pytest.raises(ConfigError, match=re.escape(str(path)) + ".*" + message):  # at load, before any work
+        load_experiment(path)

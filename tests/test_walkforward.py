@@ -18,7 +18,7 @@ from helpers import synthetic_panel, write_experiment
 from smallcap_regime.data.panel import Panel
 from smallcap_regime.evaluation import backtest as bt
 from smallcap_regime.evaluation.backtest import _post_process, _realised_before, run_backtest
-from smallcap_regime.evaluation.walkforward import make_folds
+from smallcap_regime.evaluation.walkforward import PurgedWalkForward, make_folds
 from smallcap_regime.experiment import load_experiment
 
 
@@ -344,3 +344,48 @@ def test_future_data_cannot_change_past_predictions(tiny_exp, tiny_result, tmp_p
     later_a = tiny_result.predictions.loc[cut:, "relative.lgbm.f"].iloc[1:]
     later_b = res.predictions.loc[cut:, "relative.lgbm.f"].iloc[1:]
     assert not np.allclose(later_a, later_b), "the perturbation must reach the later forecasts"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the splitter object
+
+
+def test_splitter_yields_the_folds_as_position_pairs():
+    cv = PurgedWalkForward(horizon=H, first_test=FIRST_TEST, refit_every=24, min_train=120, embargo=1)
+    x = pd.DataFrame({"a": np.arange(len(INDEX))}, index=INDEX)
+    pairs = list(cv.split(x))
+    folds = make_folds(INDEX, horizon=H, first_test=FIRST_TEST, refit_every=24, min_train=120, embargo=1)
+    assert cv.get_n_splits(x) == len(pairs) == len(folds)
+    for (train, test), fold in zip(pairs, folds, strict=True):
+        np.testing.assert_array_equal(train, fold.train)
+        np.testing.assert_array_equal(test, fold.test)
+        assert train[-1] + H + 1 == test[0]  # purge + embargo
+
+
+def test_splitter_works_where_scikit_learn_takes_a_cv():
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import cross_val_score
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"a": rng.normal(size=len(INDEX))}, index=INDEX)
+    y = pd.Series(rng.normal(size=len(INDEX)), index=INDEX)
+    cv = PurgedWalkForward(horizon=H, first_test=FIRST_TEST, refit_every=60)
+    scores = cross_val_score(Ridge(), x, y, cv=cv, scoring="neg_mean_squared_error")
+    assert len(scores) == cv.get_n_splits(x) and np.isfinite(scores).all()
+
+
+def test_splitter_prints_its_fold_plan():
+    cv = PurgedWalkForward(horizon=H, first_test=FIRST_TEST, refit_every=120, min_train=120, embargo=1)
+    plan = cv.plan(INDEX)
+    assert list(plan.columns) == ["train_from", "train_to", "n_train", "test_from", "test_to", "n_test"]
+    assert (plan["test_from"] > plan["train_to"]).all() and plan["n_test"].sum() <= len(INDEX)
+    assert pd.Timestamp(FIRST_TEST).date() in set(plan["test_from"])
+    assert repr(cv).startswith("PurgedWalkForward(embargo=1, first_test=")
+
+
+def test_splitter_needs_dated_rows():
+    cv = PurgedWalkForward(horizon=H, first_test=FIRST_TEST)
+    with pytest.raises(TypeError, match="needs X indexed by month-end dates"):
+        next(cv.split(np.zeros((10, 2))))
+    with pytest.raises(ValueError, match="get_n_splits needs X"):
+        cv.get_n_splits()

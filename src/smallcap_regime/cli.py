@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -152,24 +154,21 @@ def backtest_cmd(
     the timing strategies, raw and calibrated side by side; writes predictions, per-fold and per-decade metrics
     and plots under <home>/runs/<experiment>/<time>/.
     """
-    from .evaluation.report import run_dir, save_backtest
-    from .experiment import load_experiment
+    from .workflow import backtest
 
-    result = _run_backtest_with_progress(load_experiment(experiment), regime_home(home))
-    out = run_dir(regime_home(home), result.experiment.name)
-    save_backtest(result, out)
+    with _fold_progress("walk-forward") as on_fold:
+        result, out = backtest(experiment, regime_home(home), on_fold=on_fold)
     print_backtest(result)
     console.print(f"\nwrote predictions, fold and decade metrics, strategy returns and plots to [bold]{out}[/bold]")
 
 
-def _run_backtest_with_progress(exp, home_dir: Path):
-    from .evaluation.backtest import run_backtest
-
-    with Progress(TextColumn("[bold]walk-forward"), BarColumn(), MofNCompleteColumn(), TextColumn("folds"),
+@contextmanager
+def _fold_progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar over walk-forward folds; yields the ``on_fold(done, total)`` callback."""
+    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("folds"),
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("", total=None)
-        return run_backtest(exp, home_dir, on_fold=lambda done, total: progress.update(task, completed=done,
-                                                                                          total=total))
+        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 def print_backtest(result) -> None:
@@ -193,23 +192,17 @@ def print_backtest(result) -> None:
 
 
 def _train(experiment: str, home_dir: Path, force: bool, params_from_study: str | None, storage: str | None):
-    from .experiment import load_experiment
-    from .tracking.train import train
+    from .workflow import train_experiment
 
-    overrides, source = None, None
     if params_from_study:
-        from .tuning import best_params
-
-        overrides = best_params(home_dir, params_from_study, storage)
-        source = f"optuna study {params_from_study}"
-        console.print(f"using tuned parameters from study [bold]{params_from_study}[/bold]: {overrides}")
-    exp = load_experiment(experiment, model_overrides=overrides)
+        console.print(f"using the best parameters of study [bold]{escape(params_from_study)}[/bold]")
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         task = progress.add_task("train", total=None)
-        result = train(exp, home_dir, force=force, params_source=source,
-                       on_fold=lambda done, total: progress.update(task, completed=done, total=total),
-                       on_step=lambda msg: progress.update(task, description=msg))
+        result = train_experiment(
+            experiment, home_dir, force=force, params_from_study=params_from_study, storage=storage,
+            on_fold=lambda done, total: progress.update(task, completed=done, total=total),
+            on_step=lambda msg: progress.update(task, description=msg))
     print_backtest(result.backtest)
     colour = "green" if result.decision.promote else "yellow"
     console.print(f"registered [bold]{result.model_uri}[/bold] (run {result.run_id})")
@@ -325,28 +318,26 @@ def serve_cmd(
     port: Annotated[int, typer.Option(help="Port.")] = 5001,
     host: Annotated[str, typer.Option(help="Interface; keep 127.0.0.1 unless you mean to expose it.")] = "127.0.0.1",
     version: Annotated[Optional[str], typer.Option(help="Serve this version instead of @champion.")] = None,
+    experiment: Annotated[Optional[str], typer.Option(
+        help="Experiment whose [registry] model_name to serve (default: live if pulled, else quickstart).")] = None,
     home: HomeOption = None,
 ) -> None:
     """Serve the champion over REST with MLflow (POST /invocations, GET /ping).
 
-    Runs `mlflow models serve -m models:/smallcap-regime@champion --env-manager local`. Ask it with
+    Runs `mlflow models serve -m models:/<model_name>@champion --env-manager local`. Ask it with
     `regime predict --server http://127.0.0.1:5001` or curl (README).
     """
     import subprocess
 
     from .tracking.serving import mlflow_env, serve_command
+    from .workflow import champion
 
     home_dir = regime_home(home)
-    if version:
-        uri = f"models:/smallcap-regime/{version}"
-    else:
-        from .tracking.serving import choose_model
-
-        choice = choose_model(home_dir)
-        if "champion" not in choice.note:
-            raise RegimeError(f"no champion to serve ({choice.note}); serve a version with --version "
-                              f"{choice.version}, or make one champion with `regime train --force`")
-        uri = "models:/smallcap-regime@champion"
+    choice = champion(home_dir, experiment, version)
+    if not version and "champion" not in choice.note:
+        raise RegimeError(f"no champion to serve ({choice.note}); serve a version with --version "
+                          f"{choice.version}, or make one champion with `regime train --force`")
+    uri = choice.uri if version else choice.uri.rsplit("/", 1)[0] + "@champion"
     console.print(f"serving {uri} on http://{host}:{port} (Ctrl-C stops)")
     raise typer.Exit(subprocess.call(serve_command(home_dir, uri, host, port), env=mlflow_env(home_dir)))
 

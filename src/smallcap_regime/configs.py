@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import ConfigError
 
@@ -63,3 +65,50 @@ def load_config(kind: str, name_or_path: str | Path) -> tuple[dict[str, Any], Pa
     """Resolve and read a config; returns the parsed dict and the file it came from."""
     path = resolve_config(kind, name_or_path)
     return load_toml(path), path
+
+
+class Section(BaseModel):
+    """Base of every config schema: unknown keys are errors, TOML types are taken as they are (no coercion)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+SchemaT = TypeVar("SchemaT", bound=Section)
+
+
+def _fields_at(schema: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the (nested) table at ``loc``."""
+    model: Any = schema
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return []
+        model = field.annotation
+    return list(model.model_fields)
+
+
+def _describe(error: dict[str, Any], schema: type[BaseModel], where: str) -> str:
+    loc = tuple(error["loc"])
+    table, key = loc[:-1], loc[-1] if loc else ""
+    prefix = f"{where} [{'.'.join(map(str, table))}]" if table else where
+    if error["type"] == "extra_forbidden":
+        return f"{prefix}: unknown key {key!r}; expected one of: {', '.join(_fields_at(schema, table))}"
+    if error["type"] == "missing":
+        return f"{prefix}: missing section [{key}]" if _fields_at(schema, loc) else f"{prefix}: missing key {key!r}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{prefix}: {key} = {error['input']!r}: {message}"
+
+
+def validate(schema: type[SchemaT], raw: dict[str, Any], path: Path) -> SchemaT:
+    """Validate a parsed config against its schema; every problem is named by file, table and key.
+
+    Raises
+    ------
+    ConfigError
+        One line per problem, e.g. ``experiments/x.toml [validation]: unknown key 'refit_every_month'; expected
+        one of: oos_start, refit_every_months, ...``.
+    """
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_describe(e, schema, str(path)) for e in exc.errors())) from None

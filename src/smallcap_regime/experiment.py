@@ -1,20 +1,104 @@
 """Experiment configs (``experiments/*.toml``): one file = one MLflow experiment.
 
 An experiment names its data source, feature set, the model spec per target, the validation scheme, strategy
-costs, the registry gate and the tuning space. Everything is validated here, with messages naming file and key.
+costs, the registry gate and the tuning space. The whole file is validated when it loads, against one schema
+(:class:`ExperimentFile`), before any work starts: an unknown key, a value of the wrong type or out of range, an
+unknown ``primary_metric`` or a bad ``[tuning]`` section is a :class:`~smallcap_regime.errors.ConfigError` that
+names the file, the table and the key. ``extends = "quickstart"`` starts from another experiment and overrides
+only the keys given (tables merge key by key).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
+from pydantic import Field, field_validator
 
-from .configs import load_config
+from .configs import Section, load_config, validate
 from .errors import ConfigError
+from .evaluation.columns import MODEL_METRICS, MODELS
 from .models.lgbm import TARGETS, ModelSpec, load_model_spec
+
+class DataSection(Section):
+    source: Literal["live", "sample"]
+    small_column: str | None = None
+    large_column: str | None = None
+
+
+class FeaturesSection(Section):
+    spec: str
+    horizon_months: int = Field(3, ge=1)
+
+
+class ModelsSection(Section):
+    relative: str
+    absolute: str
+
+
+class ValidationSection(Section):
+    oos_start: str
+    refit_every_months: int = Field(12, ge=1)
+    min_train_months: int = Field(120, ge=1)
+    embargo_months: int = Field(0, ge=0)
+    calibration_min_obs: int = Field(48, ge=2)
+    interval_coverage: float = Field(0.8, gt=0, lt=1)
+
+    @field_validator("oos_start")
+    @classmethod
+    def _month(cls, value: str) -> str:
+        try:
+            pd.Timestamp(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a month like '1990-01'") from None
+        return value
+
+
+class BaselinesSection(Section):
+    ridge_alpha: float = Field(30.0, gt=0)
+    logistic_c: float = Field(0.05, gt=0)
+
+
+class StrategySection(Section):
+    cost_bp: float = Field(10.0, ge=0)
+    relative_short_side: Literal["reverse", "flat"] = "reverse"
+
+
+class RegimeSection(Section):
+    no_call_band: float = Field(0.05, ge=0, lt=0.5)
+
+
+class RegistrySection(Section):
+    model_name: str = Field("smallcap-regime", min_length=1)
+    primary_metric: str = "relative.lgbm_cal.brier_skill"
+
+    @field_validator("primary_metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        target, _, rest = value.partition(".")
+        model, _, metric = rest.partition(".")
+        if target not in TARGETS or model not in MODELS or metric not in MODEL_METRICS:
+            raise ValueError(f"{value!r} is not '<target>.<model>.<metric>' with target in {', '.join(TARGETS)}; "
+                             f"model in {', '.join(MODELS)}; metric in {', '.join(MODEL_METRICS)}")
+        return value
+
+
+class ExperimentFile(Section):
+    """The schema of an experiment file (after ``extends`` is resolved)."""
+
+    description: str = ""
+    data: DataSection
+    features: FeaturesSection
+    models: ModelsSection
+    validation: ValidationSection
+    baselines: BaselinesSection = BaselinesSection()
+    strategy: StrategySection = StrategySection()
+    regime: RegimeSection = RegimeSection()
+    registry: RegistrySection = RegistrySection()
+    # checked by tuning.space.search_space, which knows the hyperparameters and the model specs
+    tuning: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -29,7 +113,7 @@ class Validation:
 
 @dataclass(frozen=True)
 class Experiment:
-    """A parsed experiment config."""
+    """A parsed, validated experiment config."""
 
     name: str
     path: Path
@@ -69,43 +153,51 @@ class Experiment:
         return out
 
 
-def _get(section: dict, key: str, kind: type, where: str, default: Any = ...) -> Any:
-    if key not in section:
-        if default is ...:
-            raise ConfigError(f"{where}: missing key '{key}'")
-        return default
-    value = section[key]
-    if kind is float and isinstance(value, int):
-        value = float(value)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise ConfigError(f"{where}: '{key}' must be {kind.__name__}, got {value!r}")
-    return value
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``; tables merge key by key, other values replace."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
-def load_experiment(name_or_path: str | Path, *, model_overrides: dict[str, dict[str, dict]] | None = None) -> Experiment:
+def _resolve_extends(name_or_path: str | Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Path]:
+    raw, path = load_config("experiments", name_or_path)
+    if path in seen:
+        chain = " -> ".join(p.stem for p in (*seen, path))
+        raise ConfigError(f"{path}: extends forms a cycle ({chain})")
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw, path
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: extends must be the name or path of another experiment, got {parent!r}")
+    base, _ = _resolve_extends(parent, (*seen, path))
+    return _merge(base, raw), path
+
+
+def load_experiment(name_or_path: str | Path, *,
+                    model_overrides: dict[str, dict[str, dict]] | None = None) -> Experiment:
     """Read and validate an experiment.
 
     Parameters
     ----------
+    name_or_path : a name in ``experiments/`` (``quickstart``, ``live``) or a TOML path.
     model_overrides : ``{target: {"regressor"|"classifier": {param: value}}}`` applied on top of the model specs
         (how tuned parameters reach training).
+
+    Raises
+    ------
+    ConfigError
+        The file, an ``extends`` parent or a model spec is missing or invalid; the message names the file, the
+        table and the key.
     """
-    raw, path = load_config("experiments", name_or_path)
+    raw, path = _resolve_extends(name_or_path)
+    cfg = validate(ExperimentFile, raw, path)
     where = str(path)
-    for section in ("data", "features", "models", "validation"):
-        if not isinstance(raw.get(section), dict):
-            raise ConfigError(f"{where}: missing section [{section}]")
-    data, feats, val = raw["data"], raw["features"], raw["validation"]
-    source = _get(data, "source", str, f"{where} [data]")
-    if source not in ("live", "sample"):
-        raise ConfigError(f"{where} [data]: source {source!r} must be 'live' or 'sample'")
-    horizon = _get(feats, "horizon_months", int, f"{where} [features]", 3)
-    if horizon < 1:
-        raise ConfigError(f"{where} [features]: horizon_months must be >= 1, got {horizon}")
 
     models = {}
     for target in TARGETS:
-        spec_name = _get(raw["models"], target, str, f"{where} [models]")
+        spec_name = getattr(cfg.models, target)
         spec = load_model_spec(spec_name)
         if spec.target != target:
             raise ConfigError(f"{where} [models]: {target} = {spec_name!r} is a model for target {spec.target!r}")
@@ -116,45 +208,37 @@ def load_experiment(name_or_path: str | Path, *, model_overrides: dict[str, dict
                              spec.path, spec.description)
         models[target] = spec
 
-    vwhere = f"{where} [validation]"
-    oos = _get(val, "oos_start", str, vwhere)
-    try:
-        oos_start = pd.Timestamp(oos) + pd.offsets.MonthEnd(0)
-    except ValueError:
-        raise ConfigError(f"{vwhere}: oos_start {oos!r} is not a month like '1990-01'") from None
-    validation = Validation(
-        oos_start=oos_start,
-        refit_every_months=_get(val, "refit_every_months", int, vwhere, 12),
-        min_train_months=_get(val, "min_train_months", int, vwhere, 120),
-        embargo_months=_get(val, "embargo_months", int, vwhere, 0),
-        calibration_min_obs=_get(val, "calibration_min_obs", int, vwhere, 48),
-        interval_coverage=_get(val, "interval_coverage", float, vwhere, 0.8),
-    )
-    if not 0 < validation.interval_coverage < 1:
-        raise ConfigError(f"{vwhere}: interval_coverage must be in (0, 1), got {validation.interval_coverage}")
-    base, strat = raw.get("baselines", {}), raw.get("strategy", {})
-    short_side = _get(strat, "relative_short_side", str, f"{where} [strategy]", "reverse")
-    if short_side not in ("reverse", "flat"):
-        raise ConfigError(f"{where} [strategy]: relative_short_side must be 'reverse' or 'flat', got {short_side!r}")
-    reg = raw.get("registry", {})
-    return Experiment(
+    val = cfg.validation
+    exp = Experiment(
         name=path.stem,
         path=path,
-        description=raw.get("description", "").strip(),
-        data_source=source,
-        small_column=data.get("small_column"),
-        large_column=data.get("large_column"),
-        feature_spec=_get(feats, "spec", str, f"{where} [features]"),
-        horizon=horizon,
+        description=cfg.description.strip(),
+        data_source=cfg.data.source,
+        small_column=cfg.data.small_column,
+        large_column=cfg.data.large_column,
+        feature_spec=cfg.features.spec,
+        horizon=cfg.features.horizon_months,
         models=models,
-        validation=validation,
-        ridge_alpha=_get(base, "ridge_alpha", float, f"{where} [baselines]", 30.0),
-        logistic_c=_get(base, "logistic_c", float, f"{where} [baselines]", 0.05),
-        cost_bp=_get(strat, "cost_bp", float, f"{where} [strategy]", 10.0),
-        relative_short_side=short_side,
-        no_call_band=_get(raw.get("regime", {}), "no_call_band", float, f"{where} [regime]", 0.05),
-        model_name=_get(reg, "model_name", str, f"{where} [registry]", "smallcap-regime"),
-        primary_metric=_get(reg, "primary_metric", str, f"{where} [registry]", "relative.lgbm_cal.brier_skill"),
-        tuning=dict(raw.get("tuning", {})),
+        validation=Validation(
+            oos_start=pd.Timestamp(val.oos_start) + pd.offsets.MonthEnd(0),
+            refit_every_months=val.refit_every_months,
+            min_train_months=val.min_train_months,
+            embargo_months=val.embargo_months,
+            calibration_min_obs=val.calibration_min_obs,
+            interval_coverage=val.interval_coverage,
+        ),
+        ridge_alpha=cfg.baselines.ridge_alpha,
+        logistic_c=cfg.baselines.logistic_c,
+        cost_bp=cfg.strategy.cost_bp,
+        relative_short_side=cfg.strategy.relative_short_side,
+        no_call_band=cfg.regime.no_call_band,
+        model_name=cfg.registry.model_name,
+        primary_metric=cfg.registry.primary_metric,
+        tuning=dict(cfg.tuning),
         raw=raw,
     )
+    if exp.tuning:
+        from .tuning.space import search_space
+
+        search_space(exp)
+    return exp

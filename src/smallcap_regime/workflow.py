@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from .data import Panel, load_panel
 from .data.cache import Cache
 from .data.sources import PORTFOLIOS_KEY
+from .dataset import build_dataset
 from .errors import RegimeError
+from .experiment import Experiment, load_experiment
 from .features.build import FeatureSpec, build_features, load_feature_spec
+
+if TYPE_CHECKING:
+    from .evaluation.backtest import BacktestResult
+    from .tracking.serving import ModelChoice
+    from .tracking.train import TrainResult
 
 def default_source(home: Path) -> str:
     """``live`` when live data has been pulled into this home, else the offline ``sample``."""
@@ -49,14 +58,19 @@ def as_of_month_end(index: pd.DatetimeIndex, as_of: str) -> pd.Timestamp:
     try:
         when = pd.Timestamp(as_of)
     except ValueError:
-        raise RegimeError(f"--as-of {as_of!r} is not a date like 2016-06-30 or 2016-06") from None
+        raise RegimeError(f"as_of {as_of!r} is not a date like 2016-06-30 or 2016-06") from None
     if len(as_of.strip()) <= 7:  # a month ("2016-06"): its month end
         month_end = when + pd.offsets.MonthEnd(0)
     else:  # a day: the last month end on or before it
         month_end = when if when.is_month_end else when - pd.offsets.MonthEnd(1)
     if month_end < index[0] or month_end > index[-1]:
-        raise RegimeError(f"--as-of {as_of} is outside the data ({index[0].date()}..{index[-1].date()})")
+        raise RegimeError(f"as_of {as_of} is outside the data ({index[0].date()}..{index[-1].date()})")
     return month_end
+
+
+def default_experiment(home: Path) -> str:
+    """``live`` when live data has been pulled into this home, else ``quickstart`` (the offline sample)."""
+    return "live" if default_source(home) == "live" else "quickstart"
 
 
 @dataclass
@@ -71,22 +85,85 @@ class Forecast:
     notes: list[str]
 
 
+def champion(home: Path, experiment: str | None = None, version: str | None = None) -> ModelChoice:
+    """The registered model an experiment serves: ``[registry] model_name`` at alias champion (or ``version``).
+
+    Raises
+    ------
+    RegimeError
+        Nothing registered under the experiment's model name, or no such version.
+    """
+    from .tracking.serving import choose_model
+
+    exp = load_experiment(experiment or default_experiment(home))
+    return choose_model(home, exp.model_name, version=version)
+
+
 def forecast(home: Path, *, as_of: str | None = None, server: str | None = None, version: str | None = None,
              experiment: str | None = None) -> Forecast:
-    """Build the feature row the model was trained on (same spec and data source) and ask the model.
+    """Build the feature row exactly as the model's experiment was trained on, and ask the model.
 
-    The model is the registry's champion (or ``version``); with ``server`` the request goes over REST to a
-    running ``regime serve``, otherwise the model is loaded in process.
+    Parameters
+    ----------
+    home : home dir (data cache, MLflow store).
+    as_of : month (``2016-06``) or date; default the latest month end the data covers.
+    server : URL of a running ``regime serve``; default: load the model in this process.
+    version : model version; default the champion of the experiment's ``[registry] model_name``.
+    experiment : experiment whose data, features and model name to use; default: the one the model was trained on
+        (the model's ``experiment`` tag), else ``live`` when pulled, else ``quickstart``.
     """
-    from .experiment import load_experiment
     from .tracking.serving import choose_model, predict_local, predict_remote
 
-    choice = choose_model(home, version=version)
-    exp = load_experiment(experiment or choice.experiment or ("live" if default_source(home) == "live" else
-                                                              "quickstart"))
-    snap = feature_snapshot(home, spec=exp.feature_spec, source=exp.data_source, as_of=as_of)
-    row = snap.features.loc[[snap.as_of]]
+    exp = load_experiment(experiment or default_experiment(home))
+    choice = choose_model(home, exp.model_name, version=version)
+    if experiment is None and choice.experiment and choice.experiment != exp.name:
+        exp = load_experiment(choice.experiment)
+    data = build_dataset(exp, home=home)
+    when = data.features.index[-1] if as_of is None else as_of_month_end(data.features.index, as_of)
+    row = data.features.loc[[when]]
     output = predict_remote(server, row) if server else predict_local(choice.uri, row)
     where = f"server {server}" if server else "in-process"
-    return Forecast(snap.as_of, output.iloc[0], row.iloc[0], f"{choice.uri} [{choice.note}] via {where}",
-                    snap.panel.source, list(snap.panel.notes))
+    return Forecast(when, output.iloc[0], row.iloc[0], f"{choice.uri} [{choice.note}] via {where}",
+                    data.panel.source, list(data.panel.notes))
+
+
+def backtest(experiment: str | Path | Experiment, home: Path, *,
+             on_fold: Callable[[int, int], None] | None = None) -> tuple[BacktestResult, Path]:
+    """Run an experiment's backtest and write it under ``<home>/runs/<experiment>/<time>/``.
+
+    Returns
+    -------
+    (result, directory written to)
+    """
+    from .evaluation.backtest import run_backtest
+    from .evaluation.report import run_dir, save_backtest
+
+    exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
+    result = run_backtest(exp, home, on_fold=on_fold)
+    out = run_dir(home, exp.name)
+    save_backtest(result, out)
+    return result, out
+
+
+def train_experiment(experiment: str | Path, home: Path, *, force: bool = False,
+                     params_from_study: str | None = None, storage: str | None = None,
+                     on_fold: Callable[[int, int], None] | None = None,
+                     on_step: Callable[[str], None] | None = None) -> TrainResult:
+    """Train an experiment, optionally with the best parameters of an Optuna study.
+
+    Parameters
+    ----------
+    experiment : name in ``experiments/`` or a TOML path.
+    home : home dir.
+    force : make the new model champion even if the registry gate says no (recorded).
+    params_from_study : name of a ``regime tune`` study whose best trial's parameters override the model spec.
+    storage : that study's storage URL; default the home's journal file.
+    on_fold, on_step : progress callbacks (folds done/total; a description of the current step).
+    """
+    from .tracking.train import train
+    from .tuning import best_params
+
+    overrides = best_params(home, params_from_study, storage) if params_from_study else None
+    exp = load_experiment(experiment, model_overrides=overrides)
+    source = f"optuna study {params_from_study}: {overrides}" if params_from_study else None
+    return train(exp, home, force=force, params_source=source, on_fold=on_fold, on_step=on_step)

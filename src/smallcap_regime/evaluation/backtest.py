@@ -19,23 +19,18 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from ..data import Panel, load_panel
-from ..errors import ConfigError
+from ..data import Panel
+from ..dataset import Dataset, build_dataset
 from ..experiment import Experiment
-from ..features.build import build_features, load_feature_spec
 from ..features.ops import compound
-from ..features.targets import build_targets
 from ..models.baselines import make_logistic, make_ridge
 from ..models.calibration import Platt, conformal_interval, fit_platt, fit_shrinkage
 from ..models.lgbm import TARGETS, make_classifier, make_regressor
 from . import metrics as M
 from . import strategies
 from ..models.regime import regime_labels
-from .walkforward import Fold, make_folds
-
-# every model is reported with a point forecast (.f) and a probability (.p); FITTED ones are refitted per fold
-MODELS = ("lgbm", "lgbm_cal", "linear", "linear_cal", "hist_mean", "momentum")
-FITTED = ("lgbm", "linear")
+from .columns import FITTED, MODELS, col
+from .walkforward import Fold, PurgedWalkForward
 
 
 @dataclass
@@ -69,10 +64,6 @@ class BacktestResult:
     def oos(self) -> pd.DataFrame:
         """Predictions at reported out-of-sample origins (realised or not)."""
         return self.predictions[self.predictions["oos"]]
-
-
-def target_columns(horizon: int) -> dict[str, str]:
-    return {t: f"{t}_{horizon}m" for t in TARGETS}
 
 
 def trailing_return(panel: pd.DataFrame, horizon: int) -> pd.DataFrame:
@@ -118,17 +109,17 @@ def fit_maps(pred: pd.DataFrame, target: str, model: str, mask: np.ndarray, min_
     Too few pairs -> the conservative fallback: forecast = prevailing mean (w = 0), probability = base rate
     (Platt with a = 0 and b = logit(base rate)), no interval.
     """
-    p = f"{target}.{model}"
-    cols = [f"{p}.f", f"{p}.p", f"{target}.y", f"{target}.up", f"{target}.hist_mean.f", f"{target}.hist_mean.p"]
+    f, p = col(target, model, "f"), col(target, model, "p")
+    cols = [f, p, col(target, "y"), col(target, "up"), col(target, "hist_mean", "f"), col(target, "hist_mean", "p")]
     pairs = pred.loc[mask, cols].dropna()
     if len(pairs) < min_obs:
-        base = pred.loc[mask, f"{target}.hist_mean.p"].dropna()
+        base = pred.loc[mask, col(target, "hist_mean", "p")].dropna()
         rate = float(np.clip(base.iloc[-1], 1e-3, 1 - 1e-3)) if len(base) else 0.5
         return CalibrationMaps(0.0, Platt(0.0, float(np.log(rate / (1 - rate)))), n_pairs=len(pairs))
-    y, m = pairs[f"{target}.y"].to_numpy(), pairs[f"{target}.hist_mean.f"].to_numpy()
-    w = fit_shrinkage(pairs[f"{p}.f"].to_numpy(), m, y)
-    shrunk = m + w * (pairs[f"{p}.f"].to_numpy() - m)
-    platt = fit_platt(pairs[f"{p}.p"].to_numpy(), pairs[f"{target}.up"].to_numpy())
+    y, m = pairs[col(target, "y")].to_numpy(), pairs[col(target, "hist_mean", "f")].to_numpy()
+    w = fit_shrinkage(pairs[f].to_numpy(), m, y)
+    shrunk = m + w * (pairs[f].to_numpy() - m)
+    platt = fit_platt(pairs[p].to_numpy(), pairs[col(target, "up")].to_numpy())
     return CalibrationMaps(w, platt, conformal_interval(y - shrunk, coverage), len(pairs))
 
 
@@ -139,45 +130,47 @@ def _realised_before(index: pd.DatetimeIndex, forecast_mask: np.ndarray, start_p
     return mask
 
 
-def run_backtest(exp: Experiment, home: Path, *, panel: Panel | None = None,
-                 on_fold: Callable[[int, int], None] | None = None) -> BacktestResult:
+def walk_forward(exp: Experiment) -> PurgedWalkForward:
+    """The experiment's purged walk-forward splitter (refit cadence, minimum history, embargo, OOS start)."""
+    val = exp.validation
+    return PurgedWalkForward(horizon=exp.horizon, first_test=val.oos_start, refit_every=val.refit_every_months,
+                             min_train=val.min_train_months, embargo=val.embargo_months)
+
+
+def run_backtest(exp: Experiment, home: Path | None = None, *, panel: Panel | None = None,
+                 dataset: Dataset | None = None, on_fold: Callable[[int, int], None] | None = None) -> BacktestResult:
     """Run the purged walk-forward for both targets.
 
     Parameters
     ----------
     exp : the experiment (data source, features, models, validation, costs).
     home : home dir (live data are read from its cache).
-    panel : a prebuilt panel (tests, tuning); default: load it as the experiment says.
+    panel : a prebuilt panel (tests); default: load it as the experiment says.
+    dataset : prebuilt features and targets (:func:`~smallcap_regime.dataset.build_dataset`); default: build them.
     on_fold : progress callback ``(done, total)`` called after each fold.
     """
     t_start = time.perf_counter()
-    panel = panel or load_panel(home, exp.data_source, small_column=exp.small_column, large_column=exp.large_column)
-    spec = load_feature_spec(exp.feature_spec)
-    window = spec.families.get("seasonality", {}).get("window_months")
-    if window is not None and window != exp.horizon:
-        raise ConfigError(f"{spec.path}: [seasonality] window_months = {window} but experiment {exp.name!r} "
-                          f"forecasts {exp.horizon} months; the calendar flags must describe the forecast window")
-    features = build_features(panel.frame, spec)
-    targets = build_targets(panel.frame, exp.horizon)
+    data = dataset or build_dataset(exp, home=home, panel=panel)
+    features, targets = data.features, data.targets
     t_features = time.perf_counter()
     h = exp.horizon
     val = exp.validation
-    folds = make_folds(features.index, horizon=h, first_test=val.oos_start, refit_every=val.refit_every_months,
-                       min_train=val.min_train_months, embargo=val.embargo_months)
+    folds = walk_forward(exp).folds(features.index)
     # small linear algebra (ridge, logistic, Platt) pays more for BLAS thread start-up than it gains
     with threadpool_limits(limits=1):
-        pred = _raw_predictions(exp, features, targets, folds, on_fold)
+        pred = _raw_predictions(exp, data, folds, on_fold)
     t_fit = time.perf_counter()
 
-    trailing = trailing_return(panel.frame, h)
+    trailing = trailing_return(data.panel.frame, h)
     pred["tbill"] = targets[f"tbill_{h}m"]
     final_maps = {}
-    for target, column in target_columns(h).items():
-        pred[f"{target}.momentum.f"] = trailing[target]
-        pred[f"{target}.momentum.p"] = (trailing[target] > 0).astype("float64").where(trailing[target].notna())
+    for target in TARGETS:
+        pred[col(target, "momentum", "f")] = trailing[target]
+        pred[col(target, "momentum", "p")] = (trailing[target] > 0).astype("float64").where(trailing[target].notna())
         final_maps[target] = _post_process(pred, target, folds, exp)
 
-    regimes = regime_labels(pred["relative.lgbm_cal.p"], pred["absolute.lgbm_cal.p"], exp.no_call_band)
+    regimes = regime_labels(pred[col("relative", "lgbm_cal", "p")], pred[col("absolute", "lgbm_cal", "p")],
+                            exp.no_call_band)
     pred = pred.join(regimes)
     pred["oos"] = pred.index >= val.oos_start
     pred = pred[pred["fold"].notna()]
@@ -186,33 +179,33 @@ def run_backtest(exp: Experiment, home: Path, *, panel: Panel | None = None,
     fold_metrics = _fold_metrics(pred, folds, features.index, exp)
     timings = {"features_s": t_features - t_start, "fit_s": t_fit - t_features,
                "total_s": time.perf_counter() - t_start, "folds": float(len(folds))}
-    return BacktestResult(exp, panel, features, targets, pred, metrics, decade, fold_metrics, strat_returns,
+    return BacktestResult(exp, data.panel, features, targets, pred, metrics, decade, fold_metrics, strat_returns,
                           strat_metrics, final_maps, timings)
 
 
-def _raw_predictions(exp: Experiment, features: pd.DataFrame, targets: pd.DataFrame, folds: list[Fold],
+def _raw_predictions(exp: Experiment, data: Dataset, folds: list[Fold],
                      on_fold: Callable[[int, int], None] | None) -> pd.DataFrame:
-    h = exp.horizon
+    h, features = exp.horizon, data.features
     pred = pd.DataFrame(index=features.index)
     pred["fold"] = np.nan
-    for target, column in target_columns(h).items():
-        pred[f"{target}.y"] = targets[column]
-        pred[f"{target}.up"] = targets[f"{column}_up"]
-        pred[f"{target}.hist_mean.f"] = M.prevailing_mean(targets[column], h)
-        pred[f"{target}.hist_mean.p"] = M.prevailing_mean(targets[f"{column}_up"], h)
+    for target in TARGETS:
+        y, y_up = data.target(target), data.target(target, label=True)
+        pred[col(target, "y")] = y
+        pred[col(target, "up")] = y_up
+        pred[col(target, "hist_mean", "f")] = M.prevailing_mean(y, h)
+        pred[col(target, "hist_mean", "p")] = M.prevailing_mean(y_up, h)
         for model in FITTED:
-            pred[f"{target}.{model}.f"] = np.nan
-            pred[f"{target}.{model}.p"] = np.nan
+            pred[col(target, model, "f")] = np.nan
+            pred[col(target, model, "p")] = np.nan
     for done, fold in enumerate(folds, start=1):
         pred.iloc[fold.test, pred.columns.get_loc("fold")] = fold.fold_id
         x_test = features.iloc[fold.test]
-        for target, column in target_columns(h).items():
-            train = targets.iloc[fold.train]
-            keep = train[column].notna().to_numpy()
-            x = features.iloc[fold.train][keep]
-            fitted = fit_fold_models(x, train[column][keep], train[f"{column}_up"][keep], exp, target)
+        for target in TARGETS:
+            y, y_up = data.target(target).iloc[fold.train], data.target(target, label=True).iloc[fold.train]
+            keep = y.notna().to_numpy()
+            fitted = fit_fold_models(features.iloc[fold.train][keep], y[keep], y_up[keep], exp, target)
             for name, values in predict_fold_models(fitted, x_test).items():
-                pred.iloc[fold.test, pred.columns.get_loc(f"{target}.{name}")] = values
+                pred.iloc[fold.test, pred.columns.get_loc(col(target, name))] = values
         if on_fold:
             on_fold(done, len(folds))
     return pred
@@ -223,33 +216,35 @@ def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Exper
     h, val = exp.horizon, exp.validation
     forecast_mask = pred["fold"].notna().to_numpy()
     for model in FITTED:
-        pred[f"{target}.{model}_cal.f"] = np.nan
-        pred[f"{target}.{model}_cal.p"] = np.nan
-    pred[f"{target}.lo"] = np.nan
-    pred[f"{target}.hi"] = np.nan
-    pred[f"{target}.shrink_weight"] = np.nan
+        pred[col(target, f"{model}_cal", "f")] = np.nan
+        pred[col(target, f"{model}_cal", "p")] = np.nan
+    pred[col(target, "lo")] = np.nan
+    pred[col(target, "hi")] = np.nan
+    pred[col(target, "shrink_weight")] = np.nan
     for fold in folds:
         mask = _realised_before(pred.index, forecast_mask, int(fold.test[0]), h)
         for model in FITTED:
             maps = fit_maps(pred, target, model, mask, val.calibration_min_obs, val.interval_coverage)
             rows = pred.index[fold.test]
-            m = pred.loc[rows, f"{target}.hist_mean.f"]
-            shrunk = m + maps.shrink_weight * (pred.loc[rows, f"{target}.{model}.f"] - m)
-            pred.loc[rows, f"{target}.{model}_cal.f"] = shrunk
-            pred.loc[rows, f"{target}.{model}_cal.p"] = maps.platt(pred.loc[rows, f"{target}.{model}.p"].to_numpy())
+            m = pred.loc[rows, col(target, "hist_mean", "f")]
+            shrunk = m + maps.shrink_weight * (pred.loc[rows, col(target, model, "f")] - m)
+            pred.loc[rows, col(target, f"{model}_cal", "f")] = shrunk
+            raw_p = pred.loc[rows, col(target, model, "p")].to_numpy()
+            pred.loc[rows, col(target, f"{model}_cal", "p")] = maps.platt(raw_p)
             if model == "lgbm":
-                pred.loc[rows, f"{target}.lo"] = shrunk + maps.interval[0]
-                pred.loc[rows, f"{target}.hi"] = shrunk + maps.interval[1]
-                pred.loc[rows, f"{target}.shrink_weight"] = maps.shrink_weight
-    everything = forecast_mask & pred[f"{target}.y"].notna().to_numpy()
+                pred.loc[rows, col(target, "lo")] = shrunk + maps.interval[0]
+                pred.loc[rows, col(target, "hi")] = shrunk + maps.interval[1]
+                pred.loc[rows, col(target, "shrink_weight")] = maps.shrink_weight
+    everything = forecast_mask & pred[col(target, "y")].notna().to_numpy()
     return fit_maps(pred, target, "lgbm", everything, val.calibration_min_obs, val.interval_coverage)
 
 
 def model_report(frame: pd.DataFrame, target: str, model: str, horizon: int) -> dict[str, float]:
     """Regression and classification metrics of one model on the rows of ``frame``."""
-    p = f"{target}.{model}"
-    reg = M.regression_report(frame[f"{target}.y"], frame[f"{p}.f"], frame[f"{target}.hist_mean.f"], horizon)
-    clf = M.classification_report(frame[f"{target}.up"], frame[f"{p}.p"], frame[f"{target}.hist_mean.p"])
+    reg = M.regression_report(frame[col(target, "y")], frame[col(target, model, "f")],
+                              frame[col(target, "hist_mean", "f")], horizon)
+    clf = M.classification_report(frame[col(target, "up")], frame[col(target, model, "p")],
+                                  frame[col(target, "hist_mean", "p")])
     out = {k: v for k, v in reg.items() if k not in ("n", "n_nonoverlap")}
     out["hit_rate_sign"] = out.pop("hit_rate")
     out.update({k: v for k, v in clf.items() if k != "n"})
@@ -260,7 +255,7 @@ def model_report(frame: pd.DataFrame, target: str, model: str, horizon: int) -> 
 def _strategy_p(frame: pd.DataFrame, target: str, name: str) -> pd.Series:
     if name == "buy_and_hold":
         return pd.Series(1.0, index=frame.index)
-    return frame[f"{target}.{name}.p"]
+    return frame[col(target, name, "p")]
 
 
 STRATEGIES = ("lgbm_cal", "linear_cal", "momentum", "hist_mean", "buy_and_hold")
@@ -284,10 +279,11 @@ def _evaluate(pred: pd.DataFrame, exp: Experiment):
         for name in STRATEGIES:
             p = _strategy_p(oos, target, name)
             if target == "relative":
-                r = strategies.relative_strategy_returns(oos["relative.y"], p, h, exp.cost_bp, exp.relative_short_side)
+                r = strategies.relative_strategy_returns(oos[col("relative", "y")], p, h, exp.cost_bp,
+                                                         exp.relative_short_side)
                 excess = r["net"]
             else:
-                r = strategies.absolute_strategy_returns(oos["absolute.y"], p, oos["tbill"], h, exp.cost_bp)
+                r = strategies.absolute_strategy_returns(oos[col("absolute", "y")], p, oos["tbill"], h, exp.cost_bp)
                 excess = r["excess"]
             returns.append(r.assign(target=target, strategy=name, excess=excess).reset_index())
             perf = strategies.performance(excess, ppy, r["position"])
@@ -304,10 +300,10 @@ def _fold_metrics(pred: pd.DataFrame, folds: list[Fold], index: pd.DatetimeIndex
         if not block["oos"].any():
             continue
         for target in TARGETS:
-            realised = block[block[f"{target}.y"].notna()]
+            realised = block[block[col(target, "y")].notna()]
             row = {"fold": fold.fold_id, "target": target, "test_start": index[fold.test[0]],
                    "test_end": index[fold.test[-1]], "train_end": index[fold.train[-1]], "n_train": len(fold.train),
-                   "n_test": len(realised), "shrink_weight": float(block[f"{target}.shrink_weight"].iloc[0])}
+                   "n_test": len(realised), "shrink_weight": float(block[col(target, "shrink_weight")].iloc[0])}
             for model in ("lgbm", "lgbm_cal", "linear_cal"):
                 if len(realised):
                     rep = model_report(realised, target, model, exp.horizon)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+# Figure objects, not pyplot: no global backend or figure registry is touched (safe in notebooks and servers)
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
-matplotlib.use("Agg")  # headless: figures are files (CLI output dir, MLflow artifacts)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from ..models.regime import LARGE_LED_RALLY, NO_CALL, RISK_OFF, SMALL_FALL_LESS, SMALL_LED_RALLY  # noqa: E402
+from ..models.regime import LARGE_LED_RALLY, NO_CALL, RISK_OFF, SMALL_FALL_LESS, SMALL_LED_RALLY
 
 REGIME_COLOURS = {SMALL_LED_RALLY: "#2ca02c", SMALL_FALL_LESS: "#98df8a", LARGE_LED_RALLY: "#1f77b4",
                   RISK_OFF: "#d62728", NO_CALL: "#bbbbbb"}
@@ -22,13 +20,13 @@ def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 def plot_strategies(strategy_returns: pd.DataFrame, path: Path) -> Path:
     """Cumulative excess wealth of each timing strategy vs its baselines, one panel per target."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    fig = Figure(figsize=(13, 4.5))
+    axes = fig.subplots(1, 2)
     for ax, (target, block) in zip(axes, strategy_returns.groupby("target", sort=False)):
         for name, rows in block.groupby("strategy", sort=False):
             wealth = (1 + rows.set_index("date")["excess"]).cumprod()
@@ -46,7 +44,8 @@ def plot_strategies(strategy_returns: pd.DataFrame, path: Path) -> Path:
 
 def plot_calibration(predictions: pd.DataFrame, path: Path, bins: int = 10) -> Path:
     """Reliability diagram: realised frequency vs forecast probability, raw and calibrated LightGBM."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig = Figure(figsize=(11, 4.5))
+    axes = fig.subplots(1, 2)
     for ax, target in zip(axes, ("relative", "absolute")):
         ax.plot([0, 1], [0, 1], color="black", lw=0.6, ls="--")
         for model in ("lgbm", "lgbm_cal", "linear_cal"):
@@ -70,7 +69,8 @@ def plot_calibration(predictions: pd.DataFrame, path: Path, bins: int = 10) -> P
 def plot_regime_timeline(predictions: pd.DataFrame, path: Path) -> Path:
     """Realised next-quarter returns (top) over a strip of the regime forecast at each origin (bottom)."""
     frame = predictions.dropna(subset=["regime"])
-    fig, (ax, strip) = plt.subplots(2, 1, figsize=(13, 5), sharex=True, gridspec_kw={"height_ratios": [5, 1]})
+    fig = Figure(figsize=(13, 5))
+    ax, strip = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [5, 1]})
     ax.plot(frame.index, frame["relative.y"], color="black", lw=0.8, label="realised relative (small - large)")
     ax.plot(frame.index, frame["absolute.y"], color="grey", lw=0.6, alpha=0.7, label="realised absolute (small)")
     ax.axhline(0, color="black", lw=0.5)
@@ -89,7 +89,8 @@ def plot_regime_timeline(predictions: pd.DataFrame, path: Path) -> Path:
 def plot_importance(importance: pd.DataFrame, path: Path, top: int = 20) -> Path:
     """Horizontal bars of mean |contribution| per feature, one panel per model."""
     models = list(importance.columns)
-    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 0.3 * top + 1.5))
+    fig = Figure(figsize=(5 * len(models), 0.3 * top + 1.5))
+    axes = fig.subplots(1, len(models))
     for ax, model in zip(np.atleast_1d(axes), models):
         top_rows = importance[model].sort_values().tail(top)
         ax.barh(top_rows.index, top_rows.values)

@@ -9,10 +9,12 @@ therefore see nothing but past out-of-sample behaviour.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import BaseCrossValidator
 
 
 @dataclass(frozen=True)
@@ -88,3 +90,59 @@ def make_folds(
     for fold_id, (a, b) in enumerate(zip(starts, starts[1:] + [n])):
         folds.append(Fold(fold_id, np.arange(0, a - gap + 1), np.arange(a, b)))
     return folds
+
+
+class PurgedWalkForward(BaseCrossValidator):
+    """Expanding, purged walk-forward splitter over month-end origins (scikit-learn cross-validator API).
+
+    Parameters are those of :func:`make_folds`; the origins are the index of the ``X`` passed to :meth:`split`.
+
+    Examples
+    --------
+    >>> cv = PurgedWalkForward(horizon=3, first_test="1990-01-31", refit_every=12, embargo=1)
+    >>> for train, test in cv.split(features):  # positions, like any scikit-learn splitter
+    ...     model.fit(features.iloc[train], y.iloc[train])
+    >>> print(cv.plan(features.index))          # one row per fold: training span, test span, sizes
+    """
+
+    def __init__(self, horizon: int, first_test: pd.Timestamp | str, refit_every: int = 12, min_train: int = 120,
+                 embargo: int = 0, start: pd.Timestamp | str | None = None) -> None:
+        self.horizon = horizon
+        self.first_test = first_test
+        self.refit_every = refit_every
+        self.min_train = min_train
+        self.embargo = embargo
+        self.start = start
+
+    def folds(self, index: pd.DatetimeIndex) -> list[Fold]:
+        """The folds over ``index`` (month-end origins, sorted)."""
+        return make_folds(index, horizon=self.horizon, first_test=pd.Timestamp(self.first_test),
+                          refit_every=self.refit_every, min_train=self.min_train, embargo=self.embargo,
+                          start=None if self.start is None else pd.Timestamp(self.start))
+
+    def split(self, X: pd.DataFrame | pd.Series, y: object = None,
+              groups: object = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(train, test)`` position arrays, one pair per fold, in time order.
+
+        Parameters
+        ----------
+        X : DataFrame or Series indexed by month-end origins (the feature frame).
+        """
+        if not isinstance(getattr(X, "index", None), pd.DatetimeIndex):
+            raise TypeError("PurgedWalkForward.split needs X indexed by month-end dates (a DatetimeIndex)")
+        for fold in self.folds(X.index):
+            yield fold.train, fold.test
+
+    def get_n_splits(self, X: pd.DataFrame | pd.Series | None = None, y: object = None,
+                     groups: object = None) -> int:
+        """Number of folds (needs ``X``: the count depends on the origins)."""
+        if X is None:
+            raise ValueError("PurgedWalkForward.get_n_splits needs X: the number of folds depends on its dates")
+        return len(self.folds(X.index))
+
+    def plan(self, index: pd.DatetimeIndex) -> pd.DataFrame:
+        """The fold plan: per fold, first/last training origin, first/last test origin and their counts."""
+        rows = [{"fold": f.fold_id, "train_from": index[f.train[0]].date(), "train_to": index[f.train[-1]].date(),
+                 "n_train": len(f.train), "test_from": index[f.test[0]].date(),
+                 "test_to": index[f.test[-1]].date(), "n_test": len(f.test)} for f in self.folds(index)]
+        return pd.DataFrame(rows).set_index("fold")

@@ -64,7 +64,11 @@ class FeatureSpec:
 
     @property
     def categorical(self) -> list[str]:
-        """Features holding integer category codes (to pass to LightGBM as categorical)."""
+        """Features holding integer category codes (month, presidential-cycle year).
+
+        They reach LightGBM as ordinary numbers (split as ordered values); the same calendar facts also enter as
+        sin/cos and 0/1 flag features, which carry their cyclic and categorical views.
+        """
         return [f.name for f in self.features if f.categorical]
 
     def family_of(self) -> dict[str, str]:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..data.schema import panel_columns
 from ..errors import ConfigError
-from .ops import change, check_monthly_index, compound, pct_change
+from .ops import change, compound, pct_change
 
 Compute = Callable[[pd.DataFrame], pd.Series]
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import lightgbm as lgb
+from pydantic import field_validator
 
-from ..configs import load_config
-from ..errors import ConfigError
+from ..configs import Section, load_config, validate
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 TARGETS = ("relative", "absolute")
 # Settings that make a rerun bit-identical; a spec may not switch them off.
@@ -26,28 +28,41 @@ class ModelSpec:
     classifier: dict[str, Any]
     path: Path | None = None
     description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ModelSpecFile(Section):
+    """The schema of a model spec file; ``[regressor]``/``[classifier]`` hold LightGBM parameters."""
+
+    description: str = ""
+    target: Literal["relative", "absolute"]
+    regressor: dict[str, Any]
+    classifier: dict[str, Any]
+
+    @field_validator("regressor", "classifier")
+    @classmethod
+    def _seeded(cls, params: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(params.get("seed"), int):
+            raise ValueError("needs an integer 'seed' so reruns are identical")
+        return params
 
 
 def load_model_spec(name_or_path: str | Path) -> ModelSpec:
+    """Load ``models/<name>.toml`` (or a path) as a validated :class:`ModelSpec`."""
     raw, path = load_config("models", name_or_path)
-    where = str(path)
-    for key in ("target", "regressor", "classifier"):
-        if key not in raw:
-            raise ConfigError(f"{where}: missing [{key}]" if key != "target" else f"{where}: missing key 'target'")
-    if raw["target"] not in TARGETS:
-        raise ConfigError(f"{where}: target {raw['target']!r} is not one of {', '.join(TARGETS)}")
-    for section in ("regressor", "classifier"):
-        if "seed" not in raw[section]:
-            raise ConfigError(f"{where}: [{section}] needs a fixed 'seed' so reruns are identical")
-    return ModelSpec(name=path.stem, target=raw["target"], regressor=dict(raw["regressor"]),
-                     classifier=dict(raw["classifier"]), path=path, description=raw.get("description", ""))
+    cfg = validate(ModelSpecFile, raw, path)
+    return ModelSpec(name=path.stem, target=cfg.target, regressor=dict(cfg.regressor),
+                     classifier=dict(cfg.classifier), path=path, description=cfg.description)
 
 
 def make_regressor(params: dict[str, Any]) -> lgb.LGBMRegressor:
     """LightGBM regressor with the spec's params and the deterministic settings on top."""
+    import lightgbm as lgb
+
     return lgb.LGBMRegressor(**{"objective": "regression", **params, **DETERMINISTIC})
 
 
 def make_classifier(params: dict[str, Any]) -> lgb.LGBMClassifier:
+    """LightGBM binary classifier with the spec's params and the deterministic settings on top."""
+    import lightgbm as lgb
+
     return lgb.LGBMClassifier(**{"objective": "binary", **params, **DETERMINISTIC})

@@ -9,12 +9,15 @@ from pathlib import Path
 
 from ..home import artifacts_dir, mlflow_uri
 
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-
 
 def configure(home: Path) -> str:
-    """Point MLflow at the home's store (quietly); returns the tracking URI."""
+    """Point MLflow at the home's store (quietly); returns the tracking URI.
+
+    Called when MLflow is about to be used, never at import: only then are MLflow's progress bars and GitPython's
+    missing-git warning switched off (unless the user set those variables).
+    """
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     import mlflow
 
     for name in ("mlflow", "alembic", "urllib3"):

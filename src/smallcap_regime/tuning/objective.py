@@ -13,10 +13,8 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from sklearn.metrics import log_loss
 
 from ..errors import RegimeError
-from ..evaluation.walkforward import Fold, make_folds
-from ..experiment import Experiment
-from ..features.build import build_features, load_feature_spec
-from ..features.targets import build_targets
+from ..dataset import Dataset
+from ..evaluation.walkforward import Fold, PurgedWalkForward
 from ..models.lgbm import make_classifier, make_regressor
 from .space import PARAMS
 
@@ -37,27 +35,29 @@ class InnerData:
     folds: list[Fold]
 
 
-def inner_data(exp: Experiment, frame: pd.DataFrame, settings: dict[str, Any]) -> InnerData:
-    """Build the inner walk-forward from the panel rows strictly before ``exp.validation.oos_start``.
+def inner_data(data: Dataset, settings: dict[str, Any]) -> InnerData:
+    """The inner walk-forward over origins whose targets were realised before the out-of-sample start.
 
     Parameters
     ----------
-    exp : the experiment.
-    frame : the monthly panel frame; rows at or after ``oos_start`` are dropped before anything reads them.
+    data : the experiment's dataset built from panel rows strictly before ``oos_start``
+        (``build_dataset(exp, ..., before=exp.validation.oos_start)``).
     settings : :func:`search_space` output.
 
     Raises
     ------
     RegimeError
-        Too few pre-out-of-sample origins for ``min_train_months`` plus ``inner_folds`` test blocks.
+        The dataset reaches ``oos_start``, or too few pre-out-of-sample origins for ``min_train_months`` plus
+        ``inner_folds`` test blocks.
     """
+    exp = data.experiment
     val, h = exp.validation, exp.horizon
-    before = frame[frame.index < val.oos_start]
-    features = build_features(before, load_feature_spec(exp.feature_spec))
-    targets = build_targets(before, h)
-    column = f"{settings['target']}_{h}m" + ("_up" if settings["model"] == "classifier" else "")
+    if len(data.features) and data.features.index[-1] >= val.oos_start:
+        raise RegimeError(f"tuning data must end before oos_start {val.oos_start:%Y-%m}; build it with "
+                          "before=oos_start")
+    y = data.target(settings["target"], label=settings["model"] == "classifier")
     # purge at the outer boundary too: the same origins the first out-of-sample fold trains on
-    usable = len(before) - h - val.embargo_months + 1
+    usable = len(data.features) - h - val.embargo_months + 1
     gap, k = h + val.embargo_months, settings["inner_folds"]
     block = (usable - val.min_train_months - gap + 1) // k
     if block < 1:
@@ -66,11 +66,11 @@ def inner_data(exp: Experiment, frame: pd.DataFrame, settings: dict[str, Any]) -
             f"min_train_months={val.min_train_months} plus {k} inner folds; lower [tuning] inner_folds or "
             "[validation] min_train_months, or move oos_start later"
         )
-    index = features.index[:usable]
+    index = data.features.index[:usable]
     first_test = index[usable - k * block]
-    folds = make_folds(index, horizon=h, first_test=first_test, refit_every=block, min_train=val.min_train_months,
-                       embargo=val.embargo_months, start=first_test)
-    return InnerData(features.iloc[:usable], targets[column].iloc[:usable], folds)
+    splitter = PurgedWalkForward(horizon=h, first_test=first_test, refit_every=block,
+                                 min_train=val.min_train_months, embargo=val.embargo_months, start=first_test)
+    return InnerData(data.features.iloc[:usable], y.iloc[:usable], splitter.folds(index))
 
 
 def _fold_score(data: InnerData, fold: Fold, params: dict[str, Any], model: str) -> float:

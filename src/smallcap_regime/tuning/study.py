@@ -15,7 +15,8 @@ from optuna.storages import BaseStorage
 from optuna.storages.journal import JournalFileOpenLock
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from ..data import Panel, load_panel
+from ..data import Panel
+from ..dataset import build_dataset
 from ..errors import RegimeError
 from ..experiment import Experiment
 from ..home import tuning_dir
@@ -175,9 +176,7 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     name = study or study_name_for(exp)
     label = storage_label(storage, home)
     backend = open_storage(storage, home)
-    if panel is None:
-        panel = load_panel(home, exp.data_source, small_column=exp.small_column, large_column=exp.large_column)
-    data = inner_data(exp, panel.frame, settings)
+    data = inner_data(build_dataset(exp, home=home, panel=panel, before=exp.validation.oos_start), settings)
     fixed = getattr(exp.models[settings["target"]], settings["model"])
     objective = make_objective(data, settings, fixed)
     the_study = _open_study(exp, backend, name, settings, label)
