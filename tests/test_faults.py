@@ -347,7 +347,7 @@ def fault_env(tmp_path_factory, realdata_dir):
     catalogue = root / "series.toml"
     text = CATALOG_PATH.read_text()
     for series_id in NOT_IN_REALDATA:
-        text = re.sub(rf"\n\[fred\.{series_id}\]\n(?:[^\[].*\n|\n)*", "\n", text)
+        text = re.sub(rf"\n\[fred\.{series_id}\]\n(?:[^\[\n].*\n|\n)*", "\n", text)
     catalogue.write_text(text)
     with pytest.MonkeyPatch.context() as mp, LoopbackServer() as server:
         server.serve_realdata(realdata_dir)
@@ -444,3 +444,329 @@ def test_retry_after_is_waited_for(faults, monkeypatch, capsys):
     assert code == 0, out
     assert server.hits[DGS10] == 2
     assert time.monotonic() - started >= 1.0, "Retry-After: 1 replaces the 0.01 s backoff"
+
+
+# --- concurrency ----------------------------------------------------------------------------------------------------
+
+REGIME = [sys.executable, "-c", "from smallcap_regime.cli import main; main()"]
+
+
+def subprocess_env(server_url: str, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "COLUMNS": "1000", "REGIME_HTTP_BACKOFF": "0.01", **extra}
+    for source in ("FRENCH", "FRED", "FINRA"):
+        env[f"REGIME_{source}_URL"] = server_url
+    return env
+
+
+def test_concurrent_pulls_on_one_home_take_turns(faults):
+    """Three real pulls at once on one home: before the lock, writers lost each other's manifest entries and
+    deleted each other's fresh files, and all exited 0 with the manifest pointing at missing files."""
+    server, home = faults
+    base = Cache(home).manifest()
+    env = subprocess_env(server.url)
+
+    procs = [subprocess.Popen([*REGIME, "data", "pull", "-s", "fred", "--home", str(home)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+
+    for code, out, err in outputs:
+        assert code == 0, out + err
+        assert "Traceback" not in err
+        assert {status for status, _ in pull_table(out).values()} == {"ok"}
+    after = Cache(home).manifest()
+    assert set(after) == set(base)
+    assert all(after[key].fetched_at >= base[key].fetched_at for key in after if key.startswith("fred/"))
+    consistent(home)
+    for key in after:
+        assert Cache(home).read(key).shape[0] == after[key].rows, key
+    features_build(home)
+
+
+def test_a_pull_on_a_busy_home_waits_then_says_so(faults):
+    from smallcap_regime.locks import home_lock
+
+    server, home = faults
+    before = (Cache(home).root / MANIFEST).read_bytes()
+    env = subprocess_env(server.url, REGIME_LOCK_TIMEOUT="0.3")
+
+    with home_lock(home, "data", "held by the test"):
+        done = subprocess.run([*REGIME, "data", "pull", "-s", "fred", "--home", str(home)], env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    err = " ".join(done.stderr.split())
+    assert "is busy (the data cache is locked by another process); waiting up to 0.3 s" in err
+    assert re.search(r"error: .*home is busy: another process has held .*data\.lock \(the data cache\) for over "
+                     r"0\.3 s; retry when it has finished, or raise REGIME_LOCK_TIMEOUT", err), err
+    assert not server.hits
+    assert (Cache(home).root / MANIFEST).read_bytes() == before
+
+
+# --- corrupt and leftover cache files -------------------------------------------------------------------------------
+
+
+def test_corrupt_manifest_is_named_and_a_pull_rebuilds_it(faults, monkeypatch, capsys):
+    server, home = faults
+    cache = Cache(home)
+    before = cache.manifest()
+    manifest = cache.root / MANIFEST
+    manifest.write_text('{"fred/DGS10": {"key": ')
+    named = re.escape(str(manifest)) + r" is corrupt \(JSONDecodeError: .*\); run `regime data pull` to repair it"
+
+    for command in (["data", "status"], ["features"]):
+        code, out, err = regime(monkeypatch, capsys, *command, "--home", str(home))
+        assert code == 2, out + err
+        assert re.search(r"^error: " + named, " ".join(err.split())), err
+
+    code, out, err = regime(monkeypatch, capsys, "data", "pull", "-s", "french", "--home", str(home))
+
+    assert code == 0, out + err
+    assert re.search(named + rf": moved it to {MANIFEST}\.corrupt and rebuilt it from {len(before)} cached file\(s\)",
+                     " ".join(err.split())), err
+    after = cache.manifest()
+    assert set(after) == set(before)
+    assert after[DGS10_KEY].url.startswith("recovered from DGS10.")
+    assert (after[DGS10_KEY].first, after[DGS10_KEY].last, after[DGS10_KEY].rows) == (
+        before[DGS10_KEY].first, before[DGS10_KEY].last, before[DGS10_KEY].rows)
+    assert after[PORTS_KEY].url.endswith(PORTFOLIOS)
+    assert (cache.root / f"{MANIFEST}.corrupt").read_text() == '{"fred/DGS10": {"key": '
+    consistent(home)
+    features_build(home)
+
+
+def test_corrupt_parquet_is_named_and_a_pull_downloads_it_again(faults, monkeypatch, capsys):
+    server, home = faults
+    cache = Cache(home)
+    damaged = cache.path(DGS10_KEY)
+    damaged.write_bytes(b"PAR1 this is not a parquet file PAR1")
+
+    code, out, err = regime(monkeypatch, capsys, "features", "--home", str(home))
+    assert code == 2, out + err
+    assert re.search(r"^error: " + re.escape(str(damaged)) + r" \(fred/DGS10\) is corrupt \(.*\); run `regime data "
+                     r"pull` to download it again", " ".join(err.split())), err
+
+    code, out, err = regime(monkeypatch, capsys, "data", "pull", "-s", "fred", "--home", str(home))
+
+    assert code == 0, out + err
+    assert "fred/DGS10: dropped from the manifest, its file is unusable" in " ".join(err.split())
+    assert pull_table(out)[DGS10_KEY] == ("ok", "5003 rows 1999-01-04..2018-12-31")
+    assert not damaged.exists()
+    consistent(home)
+    features_build(home)
+
+
+def test_stale_temp_files_and_orphans_are_cleaned_by_a_pull(faults, monkeypatch, capsys):
+    server, home = faults
+    cache = Cache(home)
+    current = cache.path(DGS10_KEY)
+    leftovers = [cache.root / ".manifest.json.k2x9q1.tmp", cache.root / "fred" / f".{current.name}.a8b7c6.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half written")
+    orphan = current.with_name("DGS10.0123456789ab.parquet")
+    shutil.copy(current, orphan)
+    before = vintage(home, DGS10_KEY)
+
+    code, out, err = regime(monkeypatch, capsys, "data", "pull", "-s", "french", "--home", str(home))
+
+    assert code == 0, out + err
+    assert "removed 2 stale temp file(s) of an interrupted write" in err
+    assert not any(p.exists() for p in [*leftovers, orphan])
+    assert vintage(home, DGS10_KEY) == before
+    consistent(home)
+
+
+# --- configuration --------------------------------------------------------------------------------------------------
+
+BAD_SETTINGS = {
+    "retries_not_a_number": ({"REGIME_HTTP_RETRIES": "abc"}, r"REGIME_HTTP_RETRIES='abc' is not an integer"),
+    "backoff_nan": ({"REGIME_HTTP_BACKOFF": "nan"}, r"REGIME_HTTP_BACKOFF='nan' is not a finite number"),
+    "timeout_negative": ({"REGIME_HTTP_TIMEOUT": "-1"},
+                         r"HTTP timeout must be a finite number > 0, got -1\.0 \(REGIME_HTTP_TIMEOUT\)"),
+    "deadline_zero": ({"REGIME_HTTP_DEADLINE": "0"},
+                      r"HTTP deadline must be a finite number > 0, got 0\.0 \(REGIME_HTTP_DEADLINE\)"),
+    "retry_after_cap_inf": ({"REGIME_HTTP_RETRY_AFTER_MAX": "inf"},
+                            r"REGIME_HTTP_RETRY_AFTER_MAX='inf' is not a finite number"),
+    "max_mb_text": ({"REGIME_FRED_MAX_MB": "lots"}, r"REGIME_FRED_MAX_MB='lots' is not a finite number"),
+    "max_mb_zero": ({"REGIME_FRED_MAX_MB": "0"}, r"REGIME_FRED_MAX_MB=0 must be > 0 \(megabytes\)"),
+    "lock_timeout_text": ({"REGIME_LOCK_TIMEOUT": "soon"}, r"REGIME_LOCK_TIMEOUT='soon' is not a finite number"),
+    "typical_reversed": ({"typical": "[20, 0.5]"}, r"series\.toml \[fred\.DGS10\] typical: \[20, 0\.5\] must be "
+                                                   r"finite numbers with low < high"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SETTINGS))
+def test_bad_settings_are_clear_errors_before_any_download(case, faults, monkeypatch, capsys, tmp_path):
+    server, home = faults
+    settings, message = BAD_SETTINGS[case]
+    for name, value in settings.items():
+        if name == "typical":
+            catalogue = tmp_path / "series.toml"
+            text = Path(os.environ["REGIME_SERIES_FILE"]).read_text()
+            catalogue.write_text(text.replace("typical = [0.5, 20]", f"typical = {value}", 1))
+            monkeypatch.setenv("REGIME_SERIES_FILE", str(catalogue))
+        else:
+            monkeypatch.setenv(name, value)
+    before = (Cache(home).root / MANIFEST).read_bytes()
+
+    code, out, err = regime(monkeypatch, capsys, "data", "pull", "-s", "fred", "--home", str(home))
+
+    assert code == 2, out + err
+    assert re.search(r"^error: .*" + message, " ".join(err.split())), err
+    assert "Traceback" not in err
+    assert not server.hits
+    assert (Cache(home).root / MANIFEST).read_bytes() == before
+
+
+# --- no network -----------------------------------------------------------------------------------------------------
+
+
+def test_no_network_fails_fast_with_a_hint_at_the_offline_sample(faults, monkeypatch, capsys):
+    server, home = faults
+    with socket.socket() as probe:  # a port nobody listens on: connections are refused at once
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    for source in ("FRENCH", "FRED", "FINRA"):
+        monkeypatch.setenv(f"REGIME_{source}_URL", dead)
+    for name in ("REGIME_HTTP_BACKOFF", "REGIME_HTTP_TIMEOUT"):
+        monkeypatch.delenv(name)  # the defaults: this is how long a user without network waits
+    before = (Cache(home).root / MANIFEST).read_bytes()
+
+    started = time.monotonic()
+    code, out, err = regime(monkeypatch, capsys, "data", "pull", "--home", str(home))
+    elapsed = time.monotonic() - started
+
+    assert code == 1, out + err
+    assert elapsed < 10
+    table = pull_table(out)
+    assert re.search(r"Portfolios_Formed_on_ME_CSV\.zip: connection failed \(ConnectError: .*\) after 2 attempts",
+                     table[PORTS_KEY][1])
+    assert table["french/factors_monthly"][1] == f"skipped: {dead} unreachable (see {PORTS_KEY})"
+    assert re.search(r"id=DGS10: connection failed \(ConnectError: .*\) after 2 attempts", table[DGS10_KEY][1])
+    assert table["fred/GS10"][1] == f"skipped: {dead} unreachable (see {DGS10_KEY})"
+    assert table[sources.FINRA_KEY][0] == "FAILED"
+    assert "no source could be reached (no network?); the offline sample needs none: `regime quickstart`" in (
+        " ".join(err.split()))
+    assert (Cache(home).root / MANIFEST).read_bytes() == before
+    features_build(home)
+
+
+# --- one dataset's unexpected error ---------------------------------------------------------------------------------
+
+
+def test_an_unexpected_parser_error_fails_only_its_dataset(faults, monkeypatch, capsys):
+    from smallcap_regime.data import fred
+
+    server, home = faults
+    real_parser = fred.parse_fred_csv
+
+    def parser_with_a_bug(raw, series_id, where, **kwargs):
+        if series_id == "DGS10":
+            raise KeyError("observation_date")
+        return real_parser(raw, series_id, where, **kwargs)
+
+    monkeypatch.setattr(fred, "parse_fred_csv", parser_with_a_bug)
+    before = vintage(home, DGS10_KEY)
+
+    code, out, err = regime(monkeypatch, capsys, "data", "pull", "-s", "fred", "--home", str(home))
+
+    assert code == 1, out + err
+    table = pull_table(out)
+    assert table.pop(DGS10_KEY) == ("FAILED", "fred/DGS10: unexpected KeyError: 'observation_date'")
+    assert {status for status, _ in table.values()} == {"ok"} and len(table) == 16
+    assert vintage(home, DGS10_KEY) == before
+    features_build(home)
+
+
+# --- trailing missing values on a first pull ------------------------------------------------------------------------
+
+
+def test_trailing_missing_rows_are_trimmed_reported_and_shown_by_status(faults, monkeypatch, capsys, tmp_path):
+    server, _ = faults
+    home = tmp_path / "fresh"
+    real = server.routes[PORTFOLIOS][0][1]
+    server.serve(PORTFOLIOS, (200, edit_vw(real, lambda rows: rows[:-36] + [missing_row(x) for x in rows[-36:]])))
+
+    code, out, err = regime(monkeypatch, capsys, "data", "pull", "-s", "french", "--home", str(home))
+
+    assert code == 0, out + err
+    assert pull_table(out)[PORTS_KEY] == ("ok", "1074 rows 1926-07-31..2015-12-31; trimmed 36 trailing row(s) "
+                                                "without data (2016-01-31..2018-12-31); last usable 2015-12-31")
+    assert Cache(home).manifest()[PORTS_KEY].extra["trimmed"].startswith("trimmed 36 trailing row(s)")
+    code, out, _ = regime(monkeypatch, capsys, "data", "status", "--home", str(home))
+    rows = {cells[1]: cells[2:] for cells in ([c.strip() for c in line.strip().strip("│").split("│")]
+                                             for line in out.splitlines() if line.startswith("│"))}
+    assert rows["portfolios_me_monthly"][:3] == ["1926-07-31", "2015-12-31", "1074"]
+    assert feature_snapshot(home).as_of == pd.Timestamp("2015-12-31")
+
+
+# --- FINRA short-interest import ------------------------------------------------------------------------------------
+
+
+def _import(monkeypatch, capsys, home: Path, *files: Path) -> tuple[int, str, str]:
+    return regime(monkeypatch, capsys, "data", "import-short-interest", *map(str, files), "--home", str(home))
+
+
+@pytest.fixture
+def si_home(home, tmp_path):
+    """A home holding the synthetic short interest of 2017-12-29 (IWM 4.0 days, SPY 1.0)."""
+    from helpers import finra_file
+
+    seed = tmp_path / "shrt20171229.csv"
+    seed.write_bytes(finra_file(date(2017, 12, 29), 4.0))
+    sources.import_short_interest(home, [seed])
+    return home
+
+
+IMPLAUSIBLE = {
+    "days_to_cover_1e9": (lambda f: f.replace(b"|4.50||", b"|1000000000||"),
+                          r"line 3: '1000000000' in column 'daysToCoverQuantity' is not plausible \(at most 1000\)"),
+    "negative_short_position": (lambda f: f.replace(b"|90000000|", b"|-90000000|"),
+                                r"line 3: '-90000000' in column 'currentShortPositionQuantity' is negative"),
+    "future_settlement": (lambda f: f.replace(b"2018-01-12", b"2099-01-12"),
+                          r"2 row\(s\) dated in the future, first 2099-01-12"),
+    "field_over_131072": (lambda f: f + b'x|"' + b"y" * 200_000 + b'"\n',
+                          r"not a readable CSV \(field larger than field limit \(131072\)\)"),
+}
+
+
+@pytest.mark.parametrize("case", list(IMPLAUSIBLE))
+def test_implausible_short_interest_import_is_refused(case, si_home, tmp_path, monkeypatch, capsys):
+    from helpers import finra_file
+
+    mangle, message = IMPLAUSIBLE[case]
+    bad = tmp_path / "shrt20180112.csv"
+    bad.write_bytes(mangle(finra_file(date(2018, 1, 12), 4.5)))
+    assert bad.read_bytes() != finra_file(date(2018, 1, 12), 4.5)
+    before = vintage(si_home, sources.FINRA_KEY)
+
+    code, out, err = _import(monkeypatch, capsys, si_home, bad)
+
+    assert code == 2, out + err
+    assert re.search(r"^error: " + re.escape(str(bad)) + ": " + message, " ".join(err.split())), err
+    assert vintage(si_home, sources.FINRA_KEY) == before
+
+
+def test_import_counts_the_rows_actually_added(si_home, tmp_path, monkeypatch, capsys):
+    from helpers import FINRA_HEADER, finra_file
+
+    unrelated = tmp_path / "shrt20180131.csv"
+    unrelated.write_bytes((FINRA_HEADER + "\n20180131|AAPL|Apple Inc.|A|NASDAQ|100|90||50|2.00||1.0|10|2018-01-31\n")
+                          .encode())
+    before = vintage(si_home, sources.FINRA_KEY)
+
+    code, out, _ = _import(monkeypatch, capsys, si_home, unrelated)
+
+    assert code == 0, out
+    assert "imported 1 file(s): 0 rows added, cache unchanged (2 rows); no IWM/SPY rows in shrt20180131.csv" in (
+        " ".join(out.split()))
+    assert vintage(si_home, sources.FINRA_KEY) == before
+
+    revised = tmp_path / "shrt20171229.csv"
+    revised.write_bytes(finra_file(date(2017, 12, 29), 4.25))  # IWM revised, SPY the same
+    new = tmp_path / "shrt20180112.csv"
+    new.write_bytes(finra_file(date(2018, 1, 12), 4.5))
+
+    code, out, _ = _import(monkeypatch, capsys, si_home, revised, new)
+
+    assert code == 0, out
+    assert "imported 2 file(s): 4 rows 2017-12-29..2018-01-12 (2 rows added, 1 changed)" in " ".join(out.split())

@@ -11,7 +11,7 @@ pulls take turns.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -97,10 +97,11 @@ class Job:
 
 @dataclass(frozen=True)
 class Checks:
-    """What every job validates against before writing: today's date and whether an older vintage may win."""
+    """What every job validates against: today's date, whether an older vintage may win, size bounds per source."""
 
     today: date
     allow_older: bool = False
+    max_bytes: dict[str, int] = field(default_factory=dict)
 
 
 def _store(cache: Cache, key: str, frame: pd.DataFrame, url: str, raw: bytes, checks: Checks,
@@ -124,7 +125,7 @@ def leg_columns() -> tuple[str, str]:
 def _french_job(key: str, dataset: str, daily: bool, parser, checks: Checks) -> Job:
     def run(cache: Cache, client: httpx.Client, policy: RetryPolicy) -> PullResult:
         url, where = french_url(dataset), f"{dataset}_CSV.zip"
-        limit = max_bytes("french")
+        limit = checks.max_bytes["french"]
         raw = fetch_bytes(url, policy, client, max_bytes=limit)
         frame = parser(raw, where, daily=daily, max_bytes=limit)
         if parser is french.parse_portfolios_me:
@@ -142,7 +143,7 @@ def _french_job(key: str, dataset: str, daily: bool, parser, checks: Checks) -> 
 def _fred_job(spec, checks: Checks) -> Job:
     def run(cache: Cache, client: httpx.Client, policy: RetryPolicy) -> PullResult:
         url, where = fred_url(spec.series_id), f"FRED {spec.series_id}"
-        raw = fetch_bytes(url, policy, client, max_bytes=max_bytes("fred"))
+        raw = fetch_bytes(url, policy, client, max_bytes=checks.max_bytes["fred"])
         series = fred.parse_fred_csv(raw, spec.series_id, where, valid_range=spec.valid_range, typical=spec.typical)
         check_not_future(series.index, where, checks.today)
         return _store(cache, f"fred/{spec.series_id}", series.to_frame("value"), url, raw, checks)
@@ -199,7 +200,7 @@ def _finra_job(symbols: Sequence[str], first: date, lag_days: int, checks: Check
             # a settlement date on an exchange holiday moves one more business day back
             for candidate in (d, d - timedelta(days=3 if d.weekday() == 0 else 1)):
                 try:
-                    raw = fetch_bytes(finra_url(candidate), policy, client, max_bytes=max_bytes("finra"))
+                    raw = fetch_bytes(finra_url(candidate), policy, client, max_bytes=checks.max_bytes["finra"])
                 except FetchError as exc:
                     if exc.unreachable:
                         raise  # every other date would fail the same way, each after its retries
@@ -238,7 +239,7 @@ def plan_pull(sources: Iterable[str] | None = None, *, today: date | None = None
     unknown = sorted(set(chosen) - set(SOURCES))
     if unknown:
         raise RegimeError(f"unknown source(s) {', '.join(unknown)}; choose from {', '.join(SOURCES)}")
-    checks = Checks(today or date.today(), allow_older)
+    checks = Checks(today or date.today(), allow_older, {source: max_bytes(source) for source in chosen})
     jobs: list[Job] = []
     if "french" in chosen:
         jobs += [_french_job(key, *args, checks) for key, args in FRENCH_DATASETS.items()]
