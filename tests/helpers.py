@@ -1,4 +1,5 @@
-"""Test-only builders shared by several test modules: small experiments, SYNTHETIC panels and FINRA files (never market data)."""
+"""Test-only builders shared by several test modules: small experiments, SYNTHETIC panels and FINRA files
+(never market data)."""
 
 from __future__ import annotations
 

@@ -216,7 +216,8 @@ CASES = {
     "french_wrong_zip_member": Case("french", PORTFOLIOS, lambda r: [(200, make_zip({"README.txt": b"moved"}))],
                                     r"zip holds no CSV member \(members: README\.txt\)"),
     "french_two_zip_members": Case("french", PORTFOLIOS, lambda r: [(200, make_zip(
-        {"a.csv": unzip_text(r)[1].encode(), "b.csv": b"x"}))], r"zip holds 2 CSV members, expected one: a\.csv, b\.csv"),
+        {"a.csv": unzip_text(r)[1].encode(), "b.csv": b"x"}))],
+        r"zip holds 2 CSV members, expected one: a\.csv, b\.csv"),
     "french_zip_bomb": Case("french", PORTFOLIOS, lambda r: [(200, zip_bomb())],
                             r"zip member Portfolios_Formed_on_ME\.csv unpacks to more than 10485760 bytes",
                             env={"REGIME_FRENCH_MAX_MB": "10"}),
@@ -236,7 +237,8 @@ CASES = {
         r"^Portfolios_Formed_on_ME_CSV\.zip: 1 row\(s\) dated in the future, first 2099-01-31 \(today is "),
     "french_stale_shorter_copy": Case("french", PORTFOLIOS, lambda r: [(200, until_month(r, "201006"))],
                                       r"^french/portfolios_me_monthly: the download ends 2010-06-30, before the cached "
-                                      r"vintage \(2018-12-31\); kept the cached one \(`regime data pull --allow-older`"),
+                                      r"vintage \(2018-12-31\); kept the cached one "
+                                      r"\(`regime data pull --allow-older`"),
     "french_renamed_leg_columns": Case("french", PORTFOLIOS, lambda r: [(200, rezip(
         r, lambda ls: [ln.replace(",Lo 30,", ",Low 30,").replace(",Hi 30,", ",High 30,") for ln in ls]))],
         r"no column\(s\) 'Lo 30', 'Hi 30' for the small/large legs \(\[french\] small_column / large_column"),
@@ -263,7 +265,8 @@ CASES = {
     "french_slow_drip": Case("french", PORTFOLIOS, lambda r: [drip(r, 0.05)],
                              r"download not finished within the 1 s deadline \(REGIME_HTTP_DEADLINE\) after 1 attempt$",
                              env={**FAST, "REGIME_HTTP_DEADLINE": "1"}, max_s=6),
-    "french_gzip_encoded_ok": Case("french", PORTFOLIOS, lambda r: [gzipped(r)], r"^1110 rows 1926-07-31\.\.2018-12-31$",
+    "french_gzip_encoded_ok": Case("french", PORTFOLIOS, lambda r: [gzipped(r)],
+                                   r"^1110 rows 1926-07-31\.\.2018-12-31$",
                                    exit_code=0, kept=False),
     "french_stale_copy_allowed": Case("french", PORTFOLIOS, lambda r: [(200, until_month(r, "201006"))],
                                       r"^1008 rows 1926-07-31\.\.2010-06-30$", exit_code=0, kept=False,

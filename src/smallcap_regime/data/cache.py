@@ -89,7 +89,7 @@ def utc_now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def _date_range(frame: pd.DataFrame) -> tuple[str | None, str | None]:
+def date_range(frame: pd.DataFrame) -> tuple[str | None, str | None]:
     """First and last date of a cached frame (DatetimeIndex, or dates in the first column)."""
     dates = frame.index if isinstance(frame.index, pd.DatetimeIndex) else pd.DatetimeIndex(frame.iloc[:, 0])
     if not len(dates):
@@ -138,7 +138,7 @@ class Cache:
     def write(self, key: str, frame: pd.DataFrame, *, source: str, url: str, raw_sha256: str,
               extra: dict[str, Any] | None = None) -> CacheEntry:
         """Store a validated frame (DatetimeIndex or a ``settlement_date`` column) and record it in the manifest."""
-        first, last = _date_range(frame)
+        first, last = date_range(frame)
         file = f"{key}.{uuid.uuid4().hex[:12]}.parquet"
         entry = CacheEntry(key=key, source=source, url=url, fetched_at=utc_now_iso(), sha256=raw_sha256,
                            first=first, last=last, rows=len(frame), extra=extra or {}, file=file)
@@ -251,7 +251,7 @@ class Cache:
 
 def _recovered_entry(key: str, path: Path, frame: pd.DataFrame, root: Path) -> CacheEntry:
     """What can be known of a vintage without its manifest entry: its file, rows, dates and file time."""
-    first, last = _date_range(frame)
+    first, last = date_range(frame)
     fetched = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).replace(microsecond=0).isoformat()
     extra: dict[str, Any] = {"recovered": True}
     if "settlement_date" in frame.columns:  # FINRA: the dates it holds need no new download

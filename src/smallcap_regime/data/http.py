@@ -63,7 +63,7 @@ class RetryPolicy:
 
     @classmethod
     def from_env(cls) -> "RetryPolicy":
-        """Policy overridable by ``REGIME_HTTP_TIMEOUT``, ``_RETRIES``, ``_BACKOFF``, ``_DEADLINE``, ``_RETRY_AFTER_MAX``."""
+        """Policy from ``REGIME_HTTP_TIMEOUT``, ``_RETRIES``, ``_BACKOFF``, ``_DEADLINE`` and ``_RETRY_AFTER_MAX``."""
         return cls(
             timeout_s=env_number("REGIME_HTTP_TIMEOUT", cls.timeout_s),
             retries=int(env_number("REGIME_HTTP_RETRIES", cls.retries, integer=True)),

@@ -22,7 +22,7 @@ import pandas as pd
 from ..env import env_number
 from ..errors import ConfigError, FetchError, RegimeError
 from . import finra, french, fred
-from .cache import Cache, CacheEntry, sha256_hex
+from .cache import Cache, CacheEntry, date_range, sha256_hex
 from .catalog import fred_specs, load_catalog, parse_duration
 from .http import RetryPolicy, fetch_bytes, make_client
 from .validate import check_legs, check_not_future, check_not_older, trim_trailing_missing
@@ -108,9 +108,7 @@ def _store(cache: Cache, key: str, frame: pd.DataFrame, url: str, raw: bytes, ch
            extra: dict | None = None, note: str | None = None) -> PullResult:
     """Write a validated frame unless it ends before the cached vintage (see :func:`check_not_older`)."""
     with cache.locked():  # the comparison and the write must see the same cached vintage
-        last = frame.index.max() if isinstance(frame.index, pd.DatetimeIndex) else frame.iloc[:, 0].max()
-        last_text = None if pd.isna(last) else pd.Timestamp(last).date().isoformat()
-        check_not_older(key, last_text, cache.manifest().get(key), checks.allow_older)
+        check_not_older(key, date_range(frame)[1], cache.manifest().get(key), checks.allow_older)
         entry = cache.write(key, frame, source=key.split("/")[0], url=url, raw_sha256=sha256_hex(raw), extra=extra)
     message = f"{entry.rows} rows {entry.first}..{entry.last}" + (f"; {note}" if note else "")
     return PullResult(key, True, message, entry.rows, entry.first, entry.last)
@@ -128,9 +126,10 @@ def _french_job(key: str, dataset: str, daily: bool, parser, checks: Checks) -> 
         limit = checks.max_bytes["french"]
         raw = fetch_bytes(url, policy, client, max_bytes=limit)
         frame = parser(raw, where, daily=daily, max_bytes=limit)
-        if parser is french.parse_portfolios_me:
-            check_legs(frame, leg_columns(), where)
-            frame, note = trim_trailing_missing(frame, leg_columns())
+        if parser is french.parse_portfolios_me:  # the file the small and large legs come from
+            legs = leg_columns()
+            check_legs(frame, legs, where)
+            frame, note = trim_trailing_missing(frame, legs)
         else:
             frame, note = trim_trailing_missing(frame, frame.columns)
         check_not_future(frame.index, where, checks.today)
@@ -216,7 +215,8 @@ def _finra_job(symbols: Sequence[str], first: date, lag_days: int, checks: Check
                 digests.append(sha256_hex(raw))
                 break
         if not fetched:
-            raise FetchError(base_url("finra"), f"no short-interest file fetched ({len(todo)} dates tried; {failures[0]})")
+            raise FetchError(base_url("finra"),
+                             f"no short-interest file fetched ({len(todo)} dates tried; {failures[0]})")
         merged = merge_short_interest(old, pd.concat(frames, ignore_index=True))
         extra = {"fetched_dates": sorted(done | set(fetched)), "symbols": list(symbols)}
         result = _store(cache, FINRA_KEY, merged, base_url("finra"), "".join(digests).encode(), checks, extra)
