@@ -25,7 +25,8 @@ import time
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
+from email.utils import format_datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -33,11 +34,14 @@ from typing import Callable
 import pandas as pd
 import pytest
 
+from helpers import FINRA_HEADER, finra_file
 from loopback import LoopbackServer, point_sources_at
 from smallcap_regime.cli import main
-from smallcap_regime.data import sources
+from smallcap_regime.data import fred, sources
 from smallcap_regime.data.cache import MANIFEST, Cache
 from smallcap_regime.data.catalog import CATALOG_PATH
+from smallcap_regime.data.http import retry_after_seconds
+from smallcap_regime.locks import home_lock
 from smallcap_regime.workflow import feature_snapshot
 
 PORTFOLIOS = "/ftp/Portfolios_Formed_on_ME_CSV.zip"
@@ -50,6 +54,7 @@ PORTS_KEY, DGS10_KEY = "french/portfolios_me_monthly", "fred/DGS10"
 NOT_IN_REALDATA = ("DGS1", "DGS3MO", "DFF", "MMMFFAQ027S")
 HTML_PAGE = b"<!DOCTYPE html>\n<html><head><title>Service maintenance</title></head><body>Back soon.</body></html>\n"
 LAST = "2018-12-31"
+REALDATA = Path(__file__).resolve().parent / "data" / "realdata"
 _MONTH_ROW = re.compile(r"^(\d{6}),")
 
 
@@ -274,7 +279,7 @@ CASES = {
     # FRED
     "fred_html_page": Case("fred", DGS10, lambda r: [(200, HTML_PAGE)], r"^FRED DGS10: not a CSV: looks like an HTML"),
     "fred_empty_body": Case("fred", DGS10, lambda r: [(200, b"")], r"^FRED DGS10: empty response body$"),
-    "fred_wrong_series": Case("fred", DGS10, lambda r: [(200, (Path(_REALDATA) / "fred" / "GS10.csv").read_bytes())],
+    "fred_wrong_series": Case("fred", DGS10, lambda r: [(200, (REALDATA / "fred" / "GS10.csv").read_bytes())],
                               r"^FRED DGS10: no column 'DGS10' \(columns found: observation_date, GS10\)$"),
     "fred_decimal_yields": Case("fred", DGS10, lambda r: [(200, fred_scale(r, 0.01))],
                                 r"^FRED DGS10: median 0\.0363 is outside the typical level 0\.5 to 20; wrong units "
@@ -303,7 +308,6 @@ CASES = {
     "fred_429_retry_after_then_ok": Case("fred", DGS10, lambda r: [too_many("1"), (200, r)], r"^5003 rows",
                                          exit_code=0, kept=False, env=FAST),
 }
-_REALDATA = Path(__file__).resolve().parent / "data" / "realdata"
 
 
 # --- fixtures -------------------------------------------------------------------------------------------------------
@@ -486,8 +490,6 @@ def test_concurrent_pulls_on_one_home_take_turns(faults):
 
 
 def test_a_pull_on_a_busy_home_waits_then_says_so(faults):
-    from smallcap_regime.locks import home_lock
-
     server, home = faults
     before = (Cache(home).root / MANIFEST).read_bytes()
     env = subprocess_env(server.url, REGIME_LOCK_TIMEOUT="0.3")
@@ -657,8 +659,6 @@ def test_no_network_fails_fast_with_a_hint_at_the_offline_sample(faults, monkeyp
 
 
 def test_an_unexpected_parser_error_fails_only_its_dataset(faults, monkeypatch, capsys):
-    from smallcap_regime.data import fred
-
     server, home = faults
     real_parser = fred.parse_fred_csv
 
@@ -712,8 +712,6 @@ def _import(monkeypatch, capsys, home: Path, *files: Path) -> tuple[int, str, st
 @pytest.fixture
 def si_home(home, tmp_path):
     """A home holding the synthetic short interest of 2017-12-29 (IWM 4.0 days, SPY 1.0)."""
-    from helpers import finra_file
-
     seed = tmp_path / "shrt20171229.csv"
     seed.write_bytes(finra_file(date(2017, 12, 29), 4.0))
     sources.import_short_interest(home, [seed])
@@ -734,8 +732,6 @@ IMPLAUSIBLE = {
 
 @pytest.mark.parametrize("case", list(IMPLAUSIBLE))
 def test_implausible_short_interest_import_is_refused(case, si_home, tmp_path, monkeypatch, capsys):
-    from helpers import finra_file
-
     mangle, message = IMPLAUSIBLE[case]
     bad = tmp_path / "shrt20180112.csv"
     bad.write_bytes(mangle(finra_file(date(2018, 1, 12), 4.5)))
@@ -750,8 +746,6 @@ def test_implausible_short_interest_import_is_refused(case, si_home, tmp_path, m
 
 
 def test_import_counts_the_rows_actually_added(si_home, tmp_path, monkeypatch, capsys):
-    from helpers import FINRA_HEADER, finra_file
-
     unrelated = tmp_path / "shrt20180131.csv"
     unrelated.write_bytes((FINRA_HEADER + "\n20180131|AAPL|Apple Inc.|A|NASDAQ|100|90||50|2.00||1.0|10|2018-01-31\n")
                           .encode())
@@ -773,3 +767,17 @@ def test_import_counts_the_rows_actually_added(si_home, tmp_path, monkeypatch, c
 
     assert code == 0, out
     assert "imported 2 file(s): 4 rows 2017-12-29..2018-01-12 (2 rows added, 1 changed)" in " ".join(out.split())
+
+
+# --- Retry-After forms ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header, seconds", [("7", 7.0), (None, None), ("soon", None), ("-3", None),
+                                             ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)])
+def test_retry_after_header_forms(header, seconds):
+    assert retry_after_seconds(header) == seconds
+
+
+def test_retry_after_as_an_http_date_in_the_future():
+    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    assert 25 <= retry_after_seconds(when) <= 30
