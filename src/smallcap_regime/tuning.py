@@ -26,7 +26,7 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, Trial, TrialState
 from sklearn.metrics import log_loss
 
@@ -409,17 +409,6 @@ def _open_study(exp: Experiment, storage: BaseStorage, name: str, settings: dict
     return study
 
 
-def _mlflow_experiment(home: Path, name: str) -> str:
-    """The MLflow experiment id, created if needed under an inter-process lock: creating the MLflow database runs
-    schema migrations that fail when two local workers start together."""
-    lock = JournalFileOpenLock(str(tuning_dir(home) / "mlflow-init"), grace_period=120)
-    lock.acquire()
-    try:
-        return store.experiment_id(home, name)
-    finally:
-        lock.release()
-
-
 def _run_params(settings: dict[str, Any], data: InnerData, trials: int) -> dict[str, Any]:
     """Parent-run params: the tuning settings and the inner period (which shows it ends before oos_start)."""
     index = data.features.index
@@ -513,7 +502,7 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     fixed = getattr(exp.models[settings["target"]], settings["model"])
     objective = _objective(data, settings, fixed)
     the_study = _open_study(exp, backend, name, settings, label)
-    experiment = _mlflow_experiment(home, exp.name)
+    experiment = store.experiment_id(home, exp.name)  # under the home lock that training shares
     tags = {"optuna_study": name, "optuna_storage": label, "worker": _worker()}
     with mlflow.start_run(experiment_id=experiment, run_name=f"tune {name}", tags=tags):
         mlflow.log_params(_run_params(settings, data, trials))

@@ -110,7 +110,10 @@ class Cache:
 
     def path(self, key: str) -> Path:
         """File of the current vintage of ``key`` (per the manifest)."""
-        entry = self.manifest().get(key)
+        return self._file_of(key, self.manifest().get(key))
+
+    def _file_of(self, key: str, entry: CacheEntry | None) -> Path:
+        # entries written before vintage files existed have no `file` and live at <key>.parquet
         return self.root / entry.file if entry and entry.file else self.root / f"{key}.parquet"
 
     def manifest(self) -> dict[str, CacheEntry]:
@@ -186,7 +189,7 @@ class Cache:
             kept = {}
             for key, entry in entries.items():
                 try:
-                    self._read_file(self.root / entry.file, key)
+                    self._read_file(self._file_of(key, entry), key)
                     kept[key] = entry
                 except (FileNotFoundError, CacheCorruptError) as exc:
                     notes.append(f"{key}: dropped from the manifest, its file is unusable ({exc})")
@@ -223,10 +226,9 @@ class Cache:
         """Remove vintage files (of ``key``, else of every key) that the manifest of record does not point to."""
         current = {record.get("file") for record in records.values()}
         for found, paths in self._vintage_files().items():
-            if key is None or found == key:
-                for path in paths:
-                    if str(path.relative_to(self.root)) not in current:
-                        path.unlink(missing_ok=True)
+            stale = [path for path in paths if str(path.relative_to(self.root)) not in current]
+            for path in stale if key in (None, found) else []:
+                path.unlink(missing_ok=True)
 
     def _remove_temp_files(self) -> list[str]:
         stale = [p for p in self.root.rglob(".*.tmp") if p.is_file()]
