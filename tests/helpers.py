@@ -1,7 +1,9 @@
-"""Test-only builders shared by several test modules: small experiments and SYNTHETIC panels (never market data)."""
+"""Test-only builders shared by several test modules: small experiments, SYNTHETIC panels and FINRA files
+(never market data)."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +100,21 @@ def synthetic_panel(seed: int, strength: float = 0.0, start: str = "1955-01", en
     )
     label = f"planted spread signal, strength {strength}" if strength else "pure noise"
     return Panel(frame=frame, source="synthetic", notes=[f"SYNTHETIC test panel (seed {seed}, {label})"])
+
+
+FINRA_HEADER = (
+    "accountingYearMonthNumber|symbolCode|issueName|issuerServicesGroupExchangeCode|marketClassCode|"
+    "currentShortPositionQuantity|previousShortPositionQuantity|stockSplitFlag|averageDailyVolumeQuantity|"
+    "daysToCoverQuantity|revisionFlag|changePercent|changePreviousNumber|settlementDate"
+)
+ISSUES = {"IWM": "ISHARES RUSSELL 2000 ETF", "SPY": "SPDR S&P 500 ETF TRUST", "AAPL": "Apple Inc. Common Stock"}
+
+
+def finra_file(settlement: date, iwm_days: float, spy_days: float = 1.0) -> bytes:
+    """A SYNTHETIC short-interest file for one settlement date (IWM, SPY and an unrequested AAPL row)."""
+    rows = []
+    for symbol, days in (("AAPL", 1.5), ("IWM", iwm_days), ("SPY", spy_days)):
+        volume = 20_000_000
+        rows.append(f"{settlement:%Y%m%d}|{symbol}|{ISSUES[symbol]}|A|ARCA|{int(days * volume)}|50000000||"
+                    f"{volume}|{days:.2f}||1.25|600000|{settlement:%Y-%m-%d}")
+    return ("\n".join([FINRA_HEADER, *rows]) + "\n").encode()

@@ -1,7 +1,9 @@
 """A loopback HTTP server for tests: serves real files in the live sources' URL layout, with scripted faults.
 
 Routes map a request path (with query) to a list of responses served in turn; the last one repeats. A response
-is ``(status, body)`` or ``(status, body, delay_seconds)``. Unknown paths get 404, like the real sites.
+is ``(status, body)``, ``(status, body, delay_seconds)``, ``(status, body, delay_seconds, headers)``, or a callable
+that receives the request handler and writes (or withholds) the whole response itself, for faults below HTTP
+(connection resets, slow drips, short bodies). Unknown paths get 404, like the real sites.
 """
 
 from __future__ import annotations
@@ -23,16 +25,24 @@ class LoopbackServer:
                 server.hits[self.path] = server.hits.get(self.path, 0) + 1
                 responses = server.routes.get(self.path)
                 if not responses:
-                    status, body, delay = 404, b"<html><body>Not Found</body></html>", 0.0
+                    status, body, delay, headers = 404, b"<html><body>Not Found</body></html>", 0.0, {}
                 else:
-                    index = min(server.hits[self.path] - 1, len(responses) - 1)
-                    status, body, *rest = responses[index]
+                    response = responses[min(server.hits[self.path] - 1, len(responses) - 1)]
+                    if callable(response):
+                        try:
+                            response(self)
+                        except (BrokenPipeError, ConnectionResetError):
+                            pass  # the client gave up (deadline and size tests)
+                        return
+                    status, body, *rest = response
                     delay = rest[0] if rest else 0.0
+                    headers = rest[1] if len(rest) > 1 else {}
                 if delay:
                     time.sleep(delay)
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Length", str(len(body)))
+                    for name, value in {"Content-Length": str(len(body)), **headers}.items():
+                        self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):

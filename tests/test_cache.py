@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from helpers import finra_file
 from loopback import LoopbackServer, point_sources_at
 from smallcap_regime.cli import app, main
 from smallcap_regime.data import load_panel, sources
@@ -27,24 +28,6 @@ from smallcap_regime.data.http import RetryPolicy, make_client
 from smallcap_regime.errors import NoDataError
 
 WIDE = {"COLUMNS": "400"}
-FINRA_HEADER = (
-    "accountingYearMonthNumber|symbolCode|issueName|issuerServicesGroupExchangeCode|marketClassCode|"
-    "currentShortPositionQuantity|previousShortPositionQuantity|stockSplitFlag|averageDailyVolumeQuantity|"
-    "daysToCoverQuantity|revisionFlag|changePercent|changePreviousNumber|settlementDate"
-)
-ISSUES = {"IWM": "ISHARES RUSSELL 2000 ETF", "SPY": "SPDR S&P 500 ETF TRUST", "AAPL": "Apple Inc. Common Stock"}
-
-
-def finra_file(settlement: date, iwm_days: float, spy_days: float = 1.0) -> bytes:
-    """A SYNTHETIC short-interest file for one settlement date (IWM, SPY and an unrequested AAPL row)."""
-    rows = []
-    for symbol, days in (("AAPL", 1.5), ("IWM", iwm_days), ("SPY", spy_days)):
-        volume = 20_000_000
-        rows.append(f"{settlement:%Y%m%d}|{symbol}|{ISSUES[symbol]}|A|ARCA|{int(days * volume)}|50000000||"
-                    f"{volume}|{days:.2f}||1.25|600000|{settlement:%Y-%m-%d}")
-    return ("\n".join([FINRA_HEADER, *rows]) + "\n").encode()
-
-
 def finra_path(settlement: date) -> str:
     return f"/equity/otcmarket/biweekly/shrt{settlement:%Y%m%d}.csv"
 

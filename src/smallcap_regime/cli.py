@@ -43,6 +43,9 @@ HomeOption = Annotated[Optional[Path], typer.Option("--home", help="Home dir (de
 def data_pull(
     source: Annotated[Optional[list[str]], typer.Option(
         "--source", "-s", help="Only these sources (repeatable): french, fred, finra. Default: all.")] = None,
+    allow_older: Annotated[bool, typer.Option(
+        "--allow-older", help="Accept a download that ends before the cached vintage (normally refused as a "
+                              "stale copy).")] = False,
     home: HomeOption = None,
 ) -> None:
     """Download Ken French, FRED and FINRA data into the cache.
@@ -50,17 +53,19 @@ def data_pull(
     Each dataset is fetched, validated and only then written (atomically). A failed or invalid download keeps the
     previous vintage, is reported with its reason, and the other datasets still update; the exit code is 1 if
     anything failed. Base URLs can point at a mirror: $REGIME_FRENCH_URL, $REGIME_FRED_URL, $REGIME_FINRA_URL.
+    Concurrent pulls on one home take turns (waiting up to $REGIME_LOCK_TIMEOUT seconds).
     """
-    from .data.sources import plan_pull, pull
+    from .data.sources import offline_hint, plan_pull, pull
 
     home_dir = regime_home(home)
     total = len(plan_pull(source))
     with Progress(TextColumn("[bold]pull"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("", total=total)
-        results = pull(home_dir, source, on_result=lambda r: progress.update(
+        results = pull(home_dir, source, allow_older=allow_older, on_result=lambda r: progress.update(
             task, advance=1, description=f"{r.key} {'ok' if r.ok else '[red]failed'}"),
-            on_note=lambda msg: progress.update(task, description=msg))
+            on_note=lambda msg: progress.update(task, description=msg),
+            on_warning=lambda msg: err_console.print(f"[yellow]{escape(msg)}[/yellow]", soft_wrap=True))
     import pandas as pd
 
     frame = pd.DataFrame([{"dataset": r.key, "status": "ok" if r.ok else "FAILED", "detail": r.message}
@@ -71,12 +76,15 @@ def data_pull(
     if failed:
         err_console.print(f"[red]{len(failed)} of {len(results)} datasets failed; their previous vintage (if any) "
                           "is kept.[/red]")
+        hint = offline_hint(results)
+        if hint:
+            err_console.print(f"[yellow]{escape(hint)}[/yellow]", soft_wrap=True)
         raise typer.Exit(1)
 
 
 @data_app.command("status")
 def data_status(home: HomeOption = None) -> None:
-    """Show what is cached: first/last date, rows, when fetched, and whether it is stale.
+    """Show what is cached: first/last usable date, rows, when fetched, and whether it is stale.
 
     With nothing pulled yet, shows the offline sample that the product falls back to.
     """
@@ -97,7 +105,11 @@ def data_import_short_interest(
                                                 exists=True, dir_okay=False)],
     home: HomeOption = None,
 ) -> None:
-    """Ingest FINRA short-interest files you downloaded by hand (keeps the configured symbols only)."""
+    """Ingest FINRA short-interest files you downloaded by hand (keeps the configured symbols only).
+
+    Every file is checked (plausible quantities, no future settlement date) before anything is written; the
+    message counts the rows actually added or changed.
+    """
     from .data.sources import import_short_interest
 
     result = import_short_interest(regime_home(home), files)

@@ -20,10 +20,11 @@ class DataFormatError(RegimeError, ValueError):
 class FetchError(RegimeError):
     """A download failed after all retries (HTTP error, timeout, connection refused)."""
 
-    def __init__(self, url: str, reason: str, status: int | None = None):
+    def __init__(self, url: str, reason: str, status: int | None = None, *, unreachable: bool = False):
         self.url = url
         self.reason = reason
         self.status = status
+        self.unreachable = unreachable  # no connection could be made at all (no network, DNS, refused)
         super().__init__(f"{url}: {reason}")
 
 
@@ -33,3 +34,15 @@ class ConfigError(RegimeError, ValueError):
 
 class NoDataError(RegimeError):
     """The data a command needs is not in the cache (run `regime data pull` first)."""
+
+
+class CacheCorruptError(RegimeError):
+    """A cache file (``manifest.json`` or a Parquet vintage) cannot be read; `regime data pull` repairs it."""
+
+
+class HomeBusyError(RegimeError):
+    """Another process holds the home's lock for longer than the configured wait."""
+
+
+class OlderVintageError(RegimeError):
+    """A download ends before the cached vintage of the same dataset (a stale mirror or an old copy)."""

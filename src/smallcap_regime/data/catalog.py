@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ class SeriesSpec:
     max_age: str | None
     priority: int
     valid_range: tuple[float, float] | None
+    typical: tuple[float, float] | None = None
 
 
 def parse_duration(text: str, where: str = "duration") -> pd.DateOffset | pd.Timedelta:
@@ -76,7 +78,6 @@ def fred_specs(path: Path | None = None) -> list[SeriesSpec]:
         if raw["freq"] not in FREQUENCIES:
             raise ConfigError(f"{where}: freq {raw['freq']!r} is not one of {', '.join(FREQUENCIES)}")
         parse_duration(raw["lag"], where)
-        rng = raw.get("range")
         specs.append(
             SeriesSpec(
                 series_id=series_id,
@@ -86,8 +87,22 @@ def fred_specs(path: Path | None = None) -> list[SeriesSpec]:
                 lag=raw["lag"],
                 max_age=raw.get("max_age"),
                 priority=int(raw.get("priority", 1)),
-                valid_range=(float(rng[0]), float(rng[1])) if rng else None,
+                valid_range=_bounds(raw.get("range"), f"{where} range"),
+                typical=_bounds(raw.get("typical"), f"{where} typical"),
             )
         )
     return specs
 
+
+
+def _bounds(value: object, where: str) -> tuple[float, float] | None:
+    """A ``[low, high]`` pair of finite numbers with low < high, or None when the key is absent."""
+    if value is None:
+        return None
+    try:
+        low, high = (float(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {value!r} is not a [low, high] pair of numbers") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ConfigError(f"{where}: {value!r} must be finite numbers with low < high")
+    return low, high

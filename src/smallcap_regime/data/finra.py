@@ -31,6 +31,8 @@ QUANTITY_COLUMNS = {
     "daysToCoverQuantity": "days_to_cover",
 }
 OUTPUT_COLUMNS = ("settlement_date", "symbol", *QUANTITY_COLUMNS.values())
+# FINRA's own days-to-cover tops out at 999.99 for the most illiquid issues; beyond that the value is garbage.
+MAX_DAYS_TO_COVER = 1000.0
 _DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d")
 # Pipe files are read without quote handling: a stray `"` in an issue name must not swallow the delimiter.
 _DIALECTS = {"|": {"delimiter": "|", "quoting": csv.QUOTE_NONE}, ",": {"delimiter": ","}}
@@ -60,16 +62,20 @@ def parse_short_interest(raw: bytes, where: str, symbols: Sequence[str]) -> pd.D
     ------
     DataFormatError
         If the body is HTML or empty, required columns are missing, a row has the wrong number of fields,
-        `settlementDate` values are malformed or differ between rows, a requested symbol appears twice, or a
-        quantity of a requested symbol is not a non-negative number.
+        `settlementDate` values are malformed or differ between rows, a requested symbol appears twice, a
+        quantity of a requested symbol is not a non-negative number, days to cover exceed
+        `MAX_DAYS_TO_COVER`, or the CSV reader fails (e.g. a field over the csv module's size limit).
     """
     if raw.lstrip()[:1] == b"<":
         raise DataFormatError(where, "not a short-interest file: looks like an HTML page")
     if not raw.strip():
         raise DataFormatError(where, "empty file")
     text = raw.decode("utf-8-sig", errors="replace")
-    delimiter, header = _sniff_header(text.splitlines()[0], where)
-    settlement, found = _scan_rows(text, delimiter, header, set(symbols), where)
+    try:
+        delimiter, header = _sniff_header(text.splitlines()[0], where)
+        settlement, found = _scan_rows(text, delimiter, header, set(symbols), where)
+    except csv.Error as exc:
+        raise DataFormatError(where, f"not a readable CSV ({exc})") from None
     settlement_date = _parse_settlement(*settlement, where)
     position = {name: i for i, name in enumerate(header)}
     records = [
@@ -158,6 +164,10 @@ def _quantity(cell: str, column: str, lineno: int, where: str) -> float:
         raise DataFormatError(where, f"line {lineno}: {text!r} in column {column!r} is not a number")
     if value < 0:
         raise DataFormatError(where, f"line {lineno}: {text!r} in column {column!r} is negative")
+    if column == "daysToCoverQuantity" and value > MAX_DAYS_TO_COVER:
+        raise DataFormatError(
+            where, f"line {lineno}: {text!r} in column {column!r} is not plausible (at most {MAX_DAYS_TO_COVER:g})"
+        )
     return value
 
 

@@ -23,7 +23,8 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def parse_fred_csv(
-    raw: bytes, series_id: str, where: str, *, valid_range: tuple[float, float] | None = None
+    raw: bytes, series_id: str, where: str, *, valid_range: tuple[float, float] | None = None,
+    typical: tuple[float, float] | None = None,
 ) -> pd.Series:
     """Parse one FRED series from CSV bytes.
 
@@ -38,6 +39,9 @@ def parse_fred_csv(
     valid_range
         Inclusive (low, high) bounds in the series' native units (e.g. (-5, 30) for a yield in percent);
         any valid observation outside them is an error, since it usually means wrong units or wrong series.
+    typical
+        Inclusive (low, high) bounds for the series' median: catches a unit slip that stays inside
+        `valid_range`, such as yields in decimals (0.0064 for 0.64 %).
 
     Returns
     -------
@@ -50,13 +54,17 @@ def parse_fred_csv(
     ------
     DataFormatError
         If the body is HTML or empty, the header lacks the date or `series_id` column, a date or value is
-        malformed, dates repeat, no valid observation remains, or a value falls outside `valid_range`.
+        malformed, dates repeat, no valid observation remains, a value falls outside `valid_range`, the median
+        falls outside `typical`, or the CSV reader fails (e.g. a field over the csv module's size limit).
     """
     if raw.lstrip()[:1] == b"<":
         raise DataFormatError(where, "not a CSV: looks like an HTML page")
     if not raw.strip():
         raise DataFormatError(where, "empty response body")
-    dates, values, linenos = _read_rows(raw.decode("utf-8-sig", errors="replace"), series_id, where)
+    try:
+        dates, values, linenos = _read_rows(raw.decode("utf-8-sig", errors="replace"), series_id, where)
+    except csv.Error as exc:
+        raise DataFormatError(where, f"not a readable CSV ({exc})") from None
     if not dates:
         raise DataFormatError(where, "no observations (header only)")
 
@@ -68,6 +76,8 @@ def parse_fred_csv(
         raise DataFormatError(where, f"no valid observation: all {len(dates)} values are missing")
     if valid_range is not None:
         _check_range(series, valid_range, where)
+    if typical is not None:
+        _check_typical(series, typical, where)
     return series
 
 
@@ -148,4 +158,15 @@ def _check_range(series: pd.Series, valid_range: tuple[float, float], where: str
             where,
             f"{len(outside)} value(s) outside the expected range; first {outside.index[0]:%Y-%m-%d} = "
             f"{outside.iloc[0]:g}, expected values between {low:g} and {high:g}; wrong units?",
+        )
+
+
+def _check_typical(series: pd.Series, typical: tuple[float, float], where: str) -> None:
+    """The median must sit in the series' typical range; a factor of 100 off either way lands outside it."""
+    low, high = typical
+    median = float(series.median())
+    if not low <= median <= high:
+        hint = "decimals instead of percent?" if median < low else "a larger unit than expected?"
+        raise DataFormatError(
+            where, f"median {median:g} is outside the typical level {low:g} to {high:g}; wrong units ({hint})"
         )

@@ -32,6 +32,11 @@ PLAUSIBLE_PERCENT = (-100.0, 300.0)
 # (minimum rows, max |value|): with at least that many rows, real percent data always has some |value| above
 # the bound (P < 1e-5 for Mkt-RF alone), while decimal data stays below it even over 1926-2018.
 _DECIMAL_HINT: dict[Frequency, tuple[int, float]] = {"monthly": (12, 2.0), "daily": (20, 0.5)}
+# Typical level: the median |value| over all columns, in percent. Real files: 1.2 (monthly factors, RF included)
+# to 3.5 (monthly portfolios), 0.18 to 0.5 daily; a factor of 100 either way falls far outside.
+TYPICAL_ABS_PERCENT: dict[Frequency, tuple[float, float]] = {"monthly": (0.2, 30.0), "daily": (0.03, 5.0)}
+# Largest CSV member unpacked from a zip: the real files are under 3 MB; a zip bomb is refused before it expands.
+MAX_MEMBER_BYTES = 256 * 2**20
 
 _DATE_PATTERN: dict[Frequency, re.Pattern[str]] = {
     "monthly": re.compile(r"\d{6}"),
@@ -57,7 +62,8 @@ class _Table:
     rows: list[tuple[int, list[str]]] = field(default_factory=list)
 
 
-def parse_portfolios_me(raw: bytes, where: str, *, daily: bool = False) -> pd.DataFrame:
+def parse_portfolios_me(raw: bytes, where: str, *, daily: bool = False,
+                        max_bytes: int = MAX_MEMBER_BYTES) -> pd.DataFrame:
     """Parse the value-weighted returns of `Portfolios_Formed_on_ME` (monthly or daily file).
 
     Parameters
@@ -68,6 +74,8 @@ def parse_portfolios_me(raw: bytes, where: str, *, daily: bool = False) -> pd.Da
         File name or URL, used in error messages.
     daily
         Parse the daily file (`Portfolios_Formed_on_ME_Daily`) instead of the monthly one.
+    max_bytes
+        Largest CSV member accepted from a zip archive.
 
     Returns
     -------
@@ -81,16 +89,18 @@ def parse_portfolios_me(raw: bytes, where: str, *, daily: bool = False) -> pd.Da
     Raises
     ------
     DataFormatError
-        If the input is not a French CSV (or zip of one), has no value-weighted section of the requested
-        frequency, or holds malformed, duplicated, unordered or implausible values.
+        If the input is not a French CSV (or zip of one, within `max_bytes` unpacked), has no value-weighted
+        section of the requested frequency, holds malformed, duplicated, unordered or implausible values, or
+        the CSV reader fails (e.g. a field over the csv module's size limit).
     """
     freq: Frequency = "daily" if daily else "monthly"
-    text = _read_text(raw, where)
-    table = _value_weighted_table(_split_tables(text), freq, where)
+    text = _read_text(raw, where, max_bytes)
+    table = _value_weighted_table(_split_tables(text, where), freq, where)
     return _to_frame(table, freq, text, where)
 
 
-def parse_factors(raw: bytes, where: str, *, daily: bool = False) -> pd.DataFrame:
+def parse_factors(raw: bytes, where: str, *, daily: bool = False,
+                  max_bytes: int = MAX_MEMBER_BYTES) -> pd.DataFrame:
     """Parse the Fama-French factors file (`F-F_Research_Data_Factors`, monthly or daily).
 
     Parameters
@@ -101,6 +111,8 @@ def parse_factors(raw: bytes, where: str, *, daily: bool = False) -> pd.DataFram
         File name or URL, used in error messages.
     daily
         Parse the daily file (`F-F_Research_Data_Factors_daily`) instead of the monthly one.
+    max_bytes
+        Largest CSV member accepted from a zip archive.
 
     Returns
     -------
@@ -113,12 +125,13 @@ def parse_factors(raw: bytes, where: str, *, daily: bool = False) -> pd.DataFram
     Raises
     ------
     DataFormatError
-        If the input is not a French CSV (or zip of one), the first table lacks the factor columns or is
-        not of the requested frequency, or values are malformed, duplicated, unordered or implausible.
+        If the input is not a French CSV (or zip of one, within `max_bytes` unpacked), the first table lacks
+        the factor columns or is not of the requested frequency, values are malformed, duplicated, unordered
+        or implausible, or the CSV reader fails.
     """
     freq: Frequency = "daily" if daily else "monthly"
-    text = _read_text(raw, where)
-    tables = _split_tables(text)
+    text = _read_text(raw, where, max_bytes)
+    tables = _split_tables(text, where)
     if not tables:
         raise DataFormatError(where, "no factor table found (expected a ',Mkt-RF,SMB,HML,RF' header line)")
     table = tables[0]
@@ -132,10 +145,10 @@ def parse_factors(raw: bytes, where: str, *, daily: bool = False) -> pd.DataFram
     return _to_frame(table, freq, text, where)
 
 
-def _read_text(raw: bytes, where: str) -> str:
+def _read_text(raw: bytes, where: str, max_bytes: int) -> str:
     """Return the CSV text of `raw`, unzipping it when it is a zip archive."""
     if raw.startswith(b"PK"):
-        raw = _zip_member(raw, where)
+        raw = _zip_member(raw, where, max_bytes)
     elif raw.lstrip()[:1] == b"<":
         raise DataFormatError(where, "not a zip or CSV: looks like an HTML page")
     if not raw.strip():
@@ -144,8 +157,8 @@ def _read_text(raw: bytes, where: str) -> str:
     return raw.decode("utf-8-sig", errors="replace")
 
 
-def _zip_member(raw: bytes, where: str) -> bytes:
-    """Return the bytes of the single `.csv`/`.CSV` member of the zip archive `raw`."""
+def _zip_member(raw: bytes, where: str, max_bytes: int) -> bytes:
+    """Return the bytes of the single `.csv`/`.CSV` member of the zip archive `raw`, at most `max_bytes`."""
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             names = archive.namelist()
@@ -155,17 +168,29 @@ def _zip_member(raw: bytes, where: str) -> bytes:
             if len(members) > 1:
                 listed = ", ".join(members)
                 raise DataFormatError(where, f"zip holds {len(members)} CSV members, expected one: {listed}")
-            return archive.read(members[0])
-    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            # the declared size can lie: read one byte past the bound to know
+            with archive.open(members[0]) as member:
+                data = member.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise DataFormatError(where, f"zip member {members[0]} unpacks to more than {max_bytes} bytes")
+            return data
+    except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError) as exc:
         raise DataFormatError(where, f"truncated or corrupt zip ({exc})") from exc
 
 
-def _split_tables(text: str) -> list[_Table]:
+def _split_tables(text: str, where: str) -> list[_Table]:
     """Split the file into tables: a header line (first cell empty or `Date`) plus the data rows after it.
 
     A table ends at the first line that is not a data row (blank line, title, trailer). Its title is the line
     directly above the header, if that line is neither blank nor data.
     """
+    try:
+        return _read_tables(text)
+    except csv.Error as exc:
+        raise DataFormatError(where, f"not a readable CSV ({exc})") from None
+
+
+def _read_tables(text: str) -> list[_Table]:
     tables: list[_Table] = []
     current: _Table | None = None
     previous: str | None = None  # text of the line above, None if blank or a data row
@@ -314,7 +339,7 @@ def _check_increasing(dates: pd.DatetimeIndex, linenos: list[int], freq: Frequen
 
 
 def _check_percent(values: np.ndarray, columns: list[str], linenos: list[int], freq: Frequency, where: str) -> None:
-    """Reject values outside the plausible percent range and data that looks like decimals already."""
+    """Reject values outside the plausible percent range, and data whose level looks like decimals or basis points."""
     low, high = PLAUSIBLE_PERCENT
     outside = np.argwhere((values < low) | (values > high))  # NaN compares False
     if len(outside):
@@ -327,8 +352,17 @@ def _check_percent(values: np.ndarray, columns: list[str], linenos: list[int], f
     if np.isnan(values).all():
         raise DataFormatError(where, "all values are missing (-99.99 or -999)")
     min_rows, bound = _DECIMAL_HINT[freq]
+    if len(values) < min_rows:
+        return  # too few rows to judge the units
     largest = float(np.nanmax(np.abs(values)))
-    if len(values) >= min_rows and largest < bound:
+    if largest < bound:
         raise DataFormatError(
             where, f"values look like decimals, not percent (max |value| {largest:g} over {len(values)} rows)"
+        )
+    low, high = TYPICAL_ABS_PERCENT[freq]
+    typical = float(np.nanmedian(np.abs(values)))
+    if not low <= typical <= high:
+        raise DataFormatError(
+            where, f"median |value| {typical:g} is outside the typical {freq} level of percent returns "
+                   f"({low:g} to {high:g}); wrong units?"
         )

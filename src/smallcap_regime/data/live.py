@@ -11,7 +11,7 @@ from .cache import Cache
 from .catalog import fred_specs, load_catalog
 from .panel import Panel, RawSeries, assemble_panel, monthly_from_daily
 from .schema import SHORT_INTEREST_FIELDS, short_interest_column
-from .sources import FINRA_KEY, PORTFOLIOS_KEY
+from .sources import FINRA_KEY, PORTFOLIOS_KEY, leg_columns
 
 FACTOR_NAMES = {"Mkt-RF": "mkt_excess_ret", "SMB": "smb", "HML": "hml", "RF": "rf"}
 
@@ -30,9 +30,9 @@ def load_live_panel(home: Path, small_column: str | None = None, large_column: s
     small_column, large_column : columns of ``Portfolios_Formed_on_ME`` used as the small and large legs
         (default from ``series.toml``: ``Lo 30`` and ``Hi 30``).
     """
-    cfg = load_catalog()["french"]
-    small_column = small_column or cfg["small_column"]
-    large_column = large_column or cfg["large_column"]
+    default_small, default_large = leg_columns()
+    small_column = small_column or default_small
+    large_column = large_column or default_large
     cache = Cache(home)
     manifest = cache.manifest()
     if PORTFOLIOS_KEY not in manifest:

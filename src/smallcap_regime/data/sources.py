@@ -1,14 +1,17 @@
 """Live sources: what to download, from where, and how each download becomes a cached, validated frame.
 
 Base URLs come from ``$REGIME_FRENCH_URL``, ``$REGIME_FRED_URL`` and ``$REGIME_FINRA_URL`` so a local mirror (or a
-test server on loopback) can stand in for the internet. Each dataset is fetched, parsed and validated before the
-cache is touched: a failed or invalid download leaves the previous vintage in place and the others still update.
+test server on loopback) can stand in for the internet. Each dataset is fetched (within ``$REGIME_<SOURCE>_MAX_MB``),
+parsed and validated (:mod:`.validate`: no future dates, not older than the cached vintage, leg columns present,
+trailing missing rows trimmed) before the cache is touched: a failed or invalid download leaves the previous
+vintage in place and the others still update. A pull holds the home's data lock from start to end, so concurrent
+pulls take turns.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -16,11 +19,13 @@ from typing import Callable, Iterable, Sequence
 import httpx
 import pandas as pd
 
-from ..errors import DataFormatError, FetchError, RegimeError
+from ..env import env_number
+from ..errors import ConfigError, FetchError, RegimeError
 from . import finra, french, fred
-from .cache import Cache, CacheEntry, sha256_hex
+from .cache import Cache, CacheEntry, date_range, sha256_hex
 from .catalog import fred_specs, load_catalog, parse_duration
 from .http import RetryPolicy, fetch_bytes, make_client
+from .validate import check_legs, check_not_future, check_not_older, trim_trailing_missing
 
 SOURCES = ("french", "fred", "finra")
 DEFAULT_BASES = {
@@ -37,10 +42,24 @@ FRENCH_DATASETS = {
     "french/factors_daily": ("F-F_Research_Data_Factors_daily", True, french.parse_factors),
 }
 FINRA_KEY = "finra/short_interest"
+# Largest decoded body accepted per source, in MB (``$REGIME_<SOURCE>_MAX_MB``): several times the real files
+# (French daily zip 0.9 MB packed, 3 MB unpacked; a FRED series under 1 MB; a FINRA file about 5 MB).
+DEFAULT_MAX_MB = {"french": 50.0, "fred": 20.0, "finra": 50.0}
+OFFLINE_HINT = ("no source could be reached (no network?); the offline sample needs none: `regime quickstart`, "
+                "`regime features --source sample`, experiments with [data] source = \"sample\"")
 
 
 def base_url(source: str) -> str:
     return os.environ.get(f"REGIME_{source.upper()}_URL", DEFAULT_BASES[source]).rstrip("/")
+
+
+def max_bytes(source: str) -> int:
+    """Size bound for one decoded download of ``source``."""
+    name = f"REGIME_{source.upper()}_MAX_MB"
+    mb = env_number(name, DEFAULT_MAX_MB[source])
+    if mb <= 0:
+        raise ConfigError(f"{name}={mb:g} must be > 0 (megabytes)")
+    return int(mb * 2**20)
 
 
 def french_url(dataset: str) -> str:
@@ -65,6 +84,7 @@ class PullResult:
     rows: int = 0
     first: str | None = None
     last: str | None = None
+    unreachable: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,27 +95,57 @@ class Job:
     run: Callable[[Cache, httpx.Client, RetryPolicy], PullResult]
 
 
-def _store(cache: Cache, key: str, frame: pd.DataFrame, url: str, raw: bytes, extra: dict | None = None) -> PullResult:
-    entry = cache.write(key, frame, source=key.split("/")[0], url=url, raw_sha256=sha256_hex(raw), extra=extra)
-    return PullResult(key, True, f"{entry.rows} rows {entry.first}..{entry.last}", entry.rows, entry.first, entry.last)
+@dataclass(frozen=True)
+class Checks:
+    """What every job validates against: today's date, whether an older vintage may win, size bounds per source."""
+
+    today: date
+    allow_older: bool = False
+    max_bytes: dict[str, int] = field(default_factory=dict)
 
 
-def _french_job(key: str, dataset: str, daily: bool, parser) -> Job:
+def _store(cache: Cache, key: str, frame: pd.DataFrame, url: str, raw: bytes, checks: Checks,
+           extra: dict | None = None, note: str | None = None) -> PullResult:
+    """Write a validated frame unless it ends before the cached vintage (see :func:`check_not_older`)."""
+    with cache.locked():  # the comparison and the write must see the same cached vintage
+        check_not_older(key, date_range(frame)[1], cache.manifest().get(key), checks.allow_older)
+        entry = cache.write(key, frame, source=key.split("/")[0], url=url, raw_sha256=sha256_hex(raw), extra=extra)
+    message = f"{entry.rows} rows {entry.first}..{entry.last}" + (f"; {note}" if note else "")
+    return PullResult(key, True, message, entry.rows, entry.first, entry.last)
+
+
+def leg_columns() -> tuple[str, str]:
+    """The small and large leg columns of ``Portfolios_Formed_on_ME`` from the series catalogue."""
+    cfg = load_catalog()["french"]
+    return cfg["small_column"], cfg["large_column"]
+
+
+def _french_job(key: str, dataset: str, daily: bool, parser, checks: Checks) -> Job:
     def run(cache: Cache, client: httpx.Client, policy: RetryPolicy) -> PullResult:
-        url = french_url(dataset)
-        raw = fetch_bytes(url, policy, client)
-        frame = parser(raw, f"{dataset}_CSV.zip", daily=daily)
-        return _store(cache, key, frame, url, raw, {"vintage": frame.attrs.get("vintage")})
+        url, where = french_url(dataset), f"{dataset}_CSV.zip"
+        limit = checks.max_bytes["french"]
+        raw = fetch_bytes(url, policy, client, max_bytes=limit)
+        frame = parser(raw, where, daily=daily, max_bytes=limit)
+        if parser is french.parse_portfolios_me:  # the file the small and large legs come from
+            legs = leg_columns()
+            check_legs(frame, legs, where)
+            frame, note = trim_trailing_missing(frame, legs)
+        else:
+            frame, note = trim_trailing_missing(frame, frame.columns)
+        check_not_future(frame.index, where, checks.today)
+        extra = {"vintage": frame.attrs.get("vintage"), **({"trimmed": note} if note else {})}
+        return _store(cache, key, frame, url, raw, checks, extra, note)
 
     return Job(key, run)
 
 
-def _fred_job(spec) -> Job:
+def _fred_job(spec, checks: Checks) -> Job:
     def run(cache: Cache, client: httpx.Client, policy: RetryPolicy) -> PullResult:
-        url = fred_url(spec.series_id)
-        raw = fetch_bytes(url, policy, client)
-        series = fred.parse_fred_csv(raw, spec.series_id, f"FRED {spec.series_id}", valid_range=spec.valid_range)
-        return _store(cache, f"fred/{spec.series_id}", series.to_frame("value"), url, raw)
+        url, where = fred_url(spec.series_id), f"FRED {spec.series_id}"
+        raw = fetch_bytes(url, policy, client, max_bytes=checks.max_bytes["fred"])
+        series = fred.parse_fred_csv(raw, spec.series_id, where, valid_range=spec.valid_range, typical=spec.typical)
+        check_not_future(series.index, where, checks.today)
+        return _store(cache, f"fred/{spec.series_id}", series.to_frame("value"), url, raw, checks)
 
     return Job(f"fred/{spec.series_id}", run)
 
@@ -134,11 +184,11 @@ def _cached_short_interest(cache: Cache) -> tuple[CacheEntry | None, pd.DataFram
     return entry, cache.read(FINRA_KEY), set(entry.extra.get("fetched_dates", []))
 
 
-def _finra_job(symbols: Sequence[str], first: date, lag_days: int, today: date | None,
+def _finra_job(symbols: Sequence[str], first: date, lag_days: int, checks: Checks,
                on_note: Callable[[str], None] | None = None) -> Job:
     def run(cache: Cache, client: httpx.Client, policy: RetryPolicy) -> PullResult:
         entry, old, done = _cached_short_interest(cache)
-        last = (today or date.today()) - timedelta(days=lag_days)
+        last = checks.today - timedelta(days=lag_days)
         todo = [d for d in settlement_dates(first, last) if d.isoformat() not in done]
         if not todo:
             return PullResult(FINRA_KEY, True, f"up to date ({entry.rows} rows)", entry.rows, entry.first, entry.last)
@@ -149,21 +199,27 @@ def _finra_job(symbols: Sequence[str], first: date, lag_days: int, today: date |
             # a settlement date on an exchange holiday moves one more business day back
             for candidate in (d, d - timedelta(days=3 if d.weekday() == 0 else 1)):
                 try:
-                    raw = fetch_bytes(finra_url(candidate), policy, client)
+                    raw = fetch_bytes(finra_url(candidate), policy, client, max_bytes=checks.max_bytes["finra"])
                 except FetchError as exc:
+                    if exc.unreachable:
+                        raise  # every other date would fail the same way, each after its retries
                     if exc.status == 404 and candidate == d:
                         continue
                     failures.append(f"{d}: {exc.reason}")
                     break
-                frames.append(finra.parse_short_interest(raw, f"shrt{candidate:%Y%m%d}.csv", symbols))
+                where = f"shrt{candidate:%Y%m%d}.csv"
+                frame = finra.parse_short_interest(raw, where, symbols)
+                check_not_future(frame["settlement_date"], where, checks.today)
+                frames.append(frame)
                 fetched.append(d.isoformat())
                 digests.append(sha256_hex(raw))
                 break
         if not fetched:
-            raise FetchError(base_url("finra"), f"no short-interest file fetched ({len(todo)} dates tried; {failures[0]})")
+            raise FetchError(base_url("finra"),
+                             f"no short-interest file fetched ({len(todo)} dates tried; {failures[0]})")
         merged = merge_short_interest(old, pd.concat(frames, ignore_index=True))
         extra = {"fetched_dates": sorted(done | set(fetched)), "symbols": list(symbols)}
-        result = _store(cache, FINRA_KEY, merged, base_url("finra"), "".join(digests).encode(), extra)
+        result = _store(cache, FINRA_KEY, merged, base_url("finra"), "".join(digests).encode(), checks, extra)
         if failures:
             return PullResult(FINRA_KEY, True, f"{result.message}; {len(failures)} dates failed, e.g. {failures[0]}",
                               result.rows, result.first, result.last)
@@ -173,66 +229,126 @@ def _finra_job(symbols: Sequence[str], first: date, lag_days: int, today: date |
 
 
 def plan_pull(sources: Iterable[str] | None = None, *, today: date | None = None,
-              on_note: Callable[[str], None] | None = None) -> list[Job]:
+              on_note: Callable[[str], None] | None = None, allow_older: bool = False) -> list[Job]:
     """The jobs of a pull, in a stable order. ``sources`` is a subset of ``french``, ``fred``, ``finra``.
 
     ``on_note`` receives progress messages from jobs that make many requests (FINRA: one per settlement date).
+    ``allow_older`` lets a download that ends before the cached vintage replace it.
     """
     chosen = list(sources) if sources else list(SOURCES)
     unknown = sorted(set(chosen) - set(SOURCES))
     if unknown:
         raise RegimeError(f"unknown source(s) {', '.join(unknown)}; choose from {', '.join(SOURCES)}")
+    checks = Checks(today or date.today(), allow_older, {source: max_bytes(source) for source in chosen})
     jobs: list[Job] = []
     if "french" in chosen:
-        jobs += [_french_job(key, *args) for key, args in FRENCH_DATASETS.items()]
+        jobs += [_french_job(key, *args, checks) for key, args in FRENCH_DATASETS.items()]
     if "fred" in chosen:
-        jobs += [_fred_job(spec) for spec in fred_specs()]
+        jobs += [_fred_job(spec, checks) for spec in fred_specs()]
     if "finra" in chosen:
         cfg = load_catalog()["finra"]
         lag_days = parse_duration(cfg["lag"]).days
         first = date.fromisoformat(cfg["first_settlement"])
-        jobs.append(_finra_job(tuple(cfg["symbols"]), first, lag_days, today, on_note))
+        jobs.append(_finra_job(tuple(cfg["symbols"]), first, lag_days, checks, on_note))
     return jobs
 
 
 def run_job(job: Job, cache: Cache, client: httpx.Client, policy: RetryPolicy) -> PullResult:
-    """Run one job; download and format failures become a failed result and never touch the cache."""
+    """Run one job; any failure becomes a failed result naming the dataset, and never touches the cache."""
     try:
         return job.run(cache, client, policy)
-    except (FetchError, DataFormatError) as exc:
+    except FetchError as exc:
+        return PullResult(job.key, False, str(exc), unreachable=exc.unreachable)
+    except RegimeError as exc:
         return PullResult(job.key, False, str(exc))
-    except (httpx.HTTPError, OSError, ValueError, NotImplementedError) as exc:
-        # unexpected, but one bad dataset must not stop the others: report it with its type
-        return PullResult(job.key, False, f"{exc.__class__.__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a parser bug on one dataset must not stop the others
+        return PullResult(job.key, False, f"{job.key}: unexpected {exc.__class__.__name__}: {exc}")
+
+
+def offline_hint(results: Sequence[PullResult]) -> str | None:
+    """A hint at the offline sample when no source could be reached at all, else None."""
+    return OFFLINE_HINT if results and all(r.unreachable for r in results) else None
 
 
 def pull(home: Path, sources: Iterable[str] | None = None, *, policy: RetryPolicy | None = None,
          on_result: Callable[[PullResult], None] | None = None, today: date | None = None,
-         on_note: Callable[[str], None] | None = None) -> list[PullResult]:
-    """Download, validate and cache the chosen sources; returns one result per cache key."""
+         on_note: Callable[[str], None] | None = None, allow_older: bool = False,
+         on_warning: Callable[[str], None] | None = None) -> list[PullResult]:
+    """Download, validate and cache the chosen sources; returns one result per cache key.
+
+    Holds the home's data lock throughout (a second pull waits, see ``$REGIME_LOCK_TIMEOUT``) and first repairs
+    the cache (:meth:`Cache.repair`). ``on_warning`` receives each repair and the wait for a busy home. Once a
+    source's host cannot be reached, its remaining datasets are skipped.
+    """
     policy = policy or RetryPolicy.from_env()
+    jobs = plan_pull(sources, today=today, on_note=on_note, allow_older=allow_older)
     cache = Cache(home)
     results = []
-    with make_client(policy) as client:
-        for job in plan_pull(sources, today=today, on_note=on_note):
-            result = run_job(job, cache, client, policy)
+    with cache.locked(on_wait=on_warning), make_client(policy) as client:
+        for note in cache.repair():
+            if on_warning:
+                on_warning(note)
+        down: dict[str, PullResult] = {}
+        for job in jobs:
+            source = job.key.split("/")[0]
+            if source in down:
+                result = PullResult(job.key, False, f"skipped: {base_url(source)} unreachable (see {down[source].key})",
+                                    unreachable=True)
+            else:
+                result = run_job(job, cache, client, policy)
+                if result.unreachable:
+                    down[source] = result
             results.append(result)
             if on_result:
                 on_result(result)
     return results
 
 
-def import_short_interest(home: Path, files: Sequence[Path]) -> PullResult:
-    """Ingest FINRA short-interest files downloaded by hand into the cache (merged with what is there)."""
+def _count_changes(old: pd.DataFrame | None, merged: pd.DataFrame) -> tuple[int, int]:
+    """Rows of ``merged`` that are new, and rows whose values differ from ``old``, by (settlement_date, symbol)."""
+    if old is None or old.empty:
+        return len(merged), 0
+    keys = ["settlement_date", "symbol"]
+    before = old.assign(settlement_date=pd.to_datetime(old["settlement_date"]).astype("datetime64[ns]"))
+    after = merged.assign(settlement_date=pd.to_datetime(merged["settlement_date"]).astype("datetime64[ns]"))
+    joined = after.merge(before, on=keys, how="left", suffixes=("", "_old"), indicator=True)
+    added = int((joined["_merge"] == "left_only").sum())
+    both = joined[joined["_merge"] == "both"]
+    values = list(finra.QUANTITY_COLUMNS.values())
+    changed = int((both[values].to_numpy() != both[[f"{c}_old" for c in values]].to_numpy()).any(axis=1).sum())
+    return added, changed
+
+
+def import_short_interest(home: Path, files: Sequence[Path], *, today: date | None = None) -> PullResult:
+    """Ingest FINRA short-interest files downloaded by hand into the cache (merged with what is there).
+
+    Every file is parsed and checked (plausible quantities, no settlement date in the future) before anything is
+    written; the message counts the rows actually added and changed, and nothing is written when there are none.
+    """
     cache = Cache(home)
     symbols = tuple(load_catalog()["finra"]["symbols"])
-    _, merged, done = _cached_short_interest(cache)
-    raws = []
+    checks = Checks(today or date.today())
+    frames, raws, empty = [], [], []
     for path in files:
         raw = Path(path).read_bytes()
-        merged = merge_short_interest(merged, finra.parse_short_interest(raw, str(path), symbols))
+        frame = finra.parse_short_interest(raw, str(path), symbols)
+        check_not_future(frame["settlement_date"], str(path), checks.today)
+        frames.append(frame)
         raws.append(raw)
-    dates = {d.date().isoformat() for d in pd.to_datetime(merged["settlement_date"])}
-    extra = {"fetched_dates": sorted(done | dates), "symbols": list(symbols)}
-    url = "file://" + ",".join(str(Path(p).resolve()) for p in files)
-    return _store(cache, FINRA_KEY, merged, url, b"".join(raws), extra)
+        if frame.empty:
+            empty.append(Path(path).name)
+    without = f"; no {'/'.join(symbols)} rows in {', '.join(empty)}" if empty else ""
+    with cache.locked():
+        entry, old, done = _cached_short_interest(cache)
+        merged = merge_short_interest(old, pd.concat(frames, ignore_index=True))
+        added, changed = _count_changes(old, merged)
+        if not added and not changed:
+            rows = entry.rows if entry else 0
+            return PullResult(FINRA_KEY, True, f"0 rows added, cache unchanged ({rows} rows){without}", rows,
+                              entry.first if entry else None, entry.last if entry else None)
+        dates = {d.date().isoformat() for d in pd.to_datetime(merged["settlement_date"])}
+        extra = {"fetched_dates": sorted(done | dates), "symbols": list(symbols)}
+        url = "file://" + ",".join(str(Path(p).resolve()) for p in files)
+        result = _store(cache, FINRA_KEY, merged, url, b"".join(raws), checks, extra)
+    return PullResult(FINRA_KEY, True, f"{result.message} ({added} rows added, {changed} changed){without}",
+                      result.rows, result.first, result.last)

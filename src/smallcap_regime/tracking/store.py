@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from ..home import artifacts_dir, mlflow_uri
+from ..locks import home_lock
 
 
 def configure(home: Path) -> str:
@@ -29,15 +30,21 @@ def configure(home: Path) -> str:
 
 
 def experiment_id(home: Path, name: str) -> str:
-    """Id of the MLflow experiment ``name``, created with its artifacts under ``<home>/mlartifacts/<name>``."""
+    """Id of the MLflow experiment ``name``, created with its artifacts under ``<home>/mlartifacts/<name>``.
+
+    Training and tuning both start here. The first access creates the SQLite store and runs MLflow's schema
+    migrations, which crash when two processes run them at once; so the store's creation, and the experiment's,
+    happen under the home's ``mlflow`` lock.
+    """
     import mlflow
 
     configure(home)
-    existing = mlflow.get_experiment_by_name(name)
-    if existing is not None:
-        return existing.experiment_id
-    location = (artifacts_dir(home) / name).resolve().as_uri()
-    return mlflow.create_experiment(name, artifact_location=location)
+    with home_lock(home, "mlflow", "the MLflow store"):
+        existing = mlflow.get_experiment_by_name(name)
+        if existing is not None:
+            return existing.experiment_id
+        location = (artifacts_dir(home) / name).resolve().as_uri()
+        return mlflow.create_experiment(name, artifact_location=location)
 
 
 def git_commit(path: Path | None = None) -> str | None:

@@ -12,14 +12,12 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.storages import BaseStorage
-from optuna.storages.journal import JournalFileOpenLock
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from ..data import Panel
 from ..dataset import build_dataset
 from ..errors import RegimeError
 from ..experiment import Experiment
-from ..home import tuning_dir
 from ..tracking import store
 from .objective import FoldMedianPruner, InnerData, inner_data, make_objective
 from .space import search_space, study_name_for
@@ -76,17 +74,6 @@ def _open_study(exp: Experiment, storage: BaseStorage, name: str, settings: dict
         if key not in attrs:
             study.set_user_attr(key, value)
     return study
-
-
-def _mlflow_experiment(home: Path, name: str) -> str:
-    """The MLflow experiment id, created if needed under an inter-process lock: creating the MLflow database runs
-    schema migrations that fail when two local workers start together."""
-    lock = JournalFileOpenLock(str(tuning_dir(home) / "mlflow-init"), grace_period=120)
-    lock.acquire()
-    try:
-        return store.experiment_id(home, name)
-    finally:
-        lock.release()
 
 
 def _run_params(settings: dict[str, Any], data: InnerData, trials: int) -> dict[str, Any]:
@@ -180,7 +167,7 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     fixed = getattr(exp.models[settings["target"]], settings["model"])
     objective = make_objective(data, settings, fixed)
     the_study = _open_study(exp, backend, name, settings, label)
-    experiment = _mlflow_experiment(home, exp.name)
+    experiment = store.experiment_id(home, exp.name)  # under the home lock that training shares
     tags = {"optuna_study": name, "optuna_storage": label, "worker": _worker()}
     with mlflow.start_run(experiment_id=experiment, run_name=f"tune {name}", tags=tags):
         mlflow.log_params(_run_params(settings, data, trials))
