@@ -12,6 +12,11 @@ from ..home import artifacts_dir, mlflow_uri
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
+#: Experiment tag the MLflow 3 UI reads to pick an experiment's view; without it the UI opens the GenAI (traces)
+#: view, which hides the runs table. Values come from the UI's ExperimentKind enum.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
+
 
 def configure(home: Path) -> str:
     """Point MLflow at the home's store (quietly); returns the tracking URI."""
@@ -34,7 +39,28 @@ def experiment_id(home: Path, name: str) -> str:
     if existing is not None:
         return existing.experiment_id
     location = (artifacts_dir(home) / name).resolve().as_uri()
-    return mlflow.create_experiment(name, artifact_location=location)
+    return mlflow.create_experiment(name, artifact_location=location,
+                                    tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
+
+
+def model_training_experiments(home: Path) -> list[tuple[str, str]]:
+    """``(id, name)`` of the home's experiments, each tagged to open in the UI's model-training view.
+
+    Experiments created before the tag existed (or by plain ``mlflow``) get it here, so ``regime ui`` shows every
+    experiment's runs table.
+    """
+    from mlflow import MlflowClient
+
+    configure(home)
+    client = MlflowClient()
+    out = []
+    for experiment in client.search_experiments():
+        if experiment.name == "Default":  # MLflow's own, never used by regime
+            continue
+        if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
+        out.append((experiment.experiment_id, experiment.name))
+    return out
 
 
 def git_commit(path: Path | None = None) -> str | None:
