@@ -86,7 +86,10 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
                                                               "quickstart"))
     snap = feature_snapshot(home, spec=exp.feature_spec, source=exp.data_source, as_of=as_of)
     row = snap.features.loc[[snap.as_of]]
-    output = predict_remote(server, row) if server else predict_local(choice.uri, row)
-    where = f"server {server}" if server else "in-process"
-    return Forecast(snap.as_of, output.iloc[0], row.iloc[0], f"{choice.uri} [{choice.note}] via {where}",
-                    snap.panel.source, list(snap.panel.notes))
+    if server:  # the server says which version answered: it need not be the registry's champion of now
+        output = predict_remote(server, row)
+        model = f"version {output['model_version'].iloc[0]} (loaded by the server) via server {server}"
+    else:
+        output = predict_local(choice.uri, row)
+        model = f"{choice.uri} [{choice.note}] via in-process"
+    return Forecast(snap.as_of, output.iloc[0], row.iloc[0], model, snap.panel.source, list(snap.panel.notes))
