@@ -340,7 +340,7 @@ def serve_cmd(
     home_dir = regime_home(home)
     choice = served_model(home_dir, version=version)
     check_port_free(host, port)
-    console.print(f"serving {choice.uri} [{choice.note}] on http://{host}:{port} (Ctrl-C stops)")
+    console.print(f"serving {choice.uri} {escape('[' + choice.note + ']')} on http://{host}:{port} (Ctrl-C stops)")
     exec_server(serve_command(home_dir, choice.uri, host, port), mlflow_env(home_dir))
 
 
