@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
+import pytest
 
 from smallcap_regime.data.panel import Panel
 
@@ -98,3 +103,30 @@ def synthetic_panel(seed: int, strength: float = 0.0, start: str = "1955-01", en
     )
     label = f"planted spread signal, strength {strength}" if strength else "pure noise"
     return Panel(frame=frame, source="synthetic", notes=[f"SYNTHETIC test panel (seed {seed}, {label})"])
+
+
+def wait_until_up(proc: subprocess.Popen, url: str, what: str, timeout_s: float = 120, log: Path | None = None) -> None:
+    """Poll ``url`` until it answers 200; fail with the process' stderr (or ``log``) if it exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            output = log.read_text() if log else proc.stderr.read().decode()
+            pytest.fail(f"{what} exited: {output[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    proc.kill()
+    pytest.fail(f"{what} did not come up within {timeout_s:.0f} s")
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:``port`` now (TIME_WAIT leftovers do not count, as for uvicorn)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from helpers import port_is_free, wait_until_up
 from smallcap_regime.cli import main
 from smallcap_regime.models.regime import REGIMES
 from smallcap_regime.tracking import store
@@ -32,30 +33,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_until_up(proc: subprocess.Popen, url: str, what: str, timeout_s: float = 120) -> None:
-    """Poll ``url`` until it answers 200; fail with the process' stderr if it exits first."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{what} exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    proc.kill()
-    pytest.fail(f"{what} did not come up within {timeout_s:.0f} s")
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @pytest.fixture(scope="module")

@@ -112,20 +112,29 @@ def ui_command(home: Path, host: str, port: int) -> list[str]:
             "--workers", "1"]
 
 
+#: Share key of the runs-table view ``regime ui`` links to (headline metric columns).
+HEADLINE_VIEW = "regime-headline"
+
+
 def ui_links(home: Path, host: str, port: int) -> list[tuple[str, str]]:
     """``(experiment, url)`` opening each experiment's runs table in the UI's model-training view.
 
     MLflow 3 opens experiments in its GenAI (traces) view unless the experiment is tagged as model development
     (:func:`store.model_training_experiments` makes sure it is); ``workflowType=machine_learning`` selects the
-    matching navigation.
+    matching navigation, and the shared view :data:`HEADLINE_VIEW` shows the headline metrics as columns.
     """
-    return [(name, f"http://{host}:{port}/#/experiments/{exp_id}/runs?workflowType=machine_learning")
-            for exp_id, name in store.model_training_experiments(home)]
+    from .train import headline_view
+
+    experiments = store.model_training_experiments(home, {HEADLINE_VIEW: headline_view()})
+    return [(name, f"http://{host}:{port}/#/experiments/{exp_id}/runs?viewStateShareKey={HEADLINE_VIEW}"
+                   "&workflowType=machine_learning") for exp_id, name in experiments]
 
 
 def check_port_free(host: str, port: int) -> None:
     """Raise RegimeError (one line) if ``host:port`` cannot be bound, e.g. another server holds it."""
     with socket.socket() as probe:
+        # as uvicorn does: connections of a stopped server lingering in TIME_WAIT must not count as busy
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:

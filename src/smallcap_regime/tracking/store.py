@@ -16,6 +16,9 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 #: view, which hides the runs table. Values come from the UI's ExperimentKind enum.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"
+#: Experiment tag prefix of the UI's shared views: ``?viewStateShareKey=<key>`` opens the runs table with the view
+#: stored in tag ``mlflow.sharedViewState.<key>`` (its columns), since the UI shows no metric column by default.
+SHARED_VIEW_TAG = "mlflow.sharedViewState."
 
 
 def configure(home: Path) -> str:
@@ -43,11 +46,11 @@ def experiment_id(home: Path, name: str) -> str:
                                     tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
 
 
-def model_training_experiments(home: Path) -> list[tuple[str, str]]:
+def model_training_experiments(home: Path, views: dict[str, str] | None = None) -> list[tuple[str, str]]:
     """``(id, name)`` of the home's experiments, each tagged to open in the UI's model-training view.
 
     Experiments created before the tag existed (or by plain ``mlflow``) get it here, so ``regime ui`` shows every
-    experiment's runs table.
+    experiment's runs table. ``views`` (share key -> view state JSON) are stored as shared views of each one.
     """
     from mlflow import MlflowClient
 
@@ -57,8 +60,11 @@ def model_training_experiments(home: Path) -> list[tuple[str, str]]:
     for experiment in client.search_experiments():
         if experiment.name == "Default":  # MLflow's own, never used by regime
             continue
-        if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
-            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
+        wanted = {EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND,
+                  **{SHARED_VIEW_TAG + key: state for key, state in (views or {}).items()}}
+        for key, value in wanted.items():
+            if experiment.tags.get(key) != value:
+                client.set_experiment_tag(experiment.experiment_id, key, value)
         out.append((experiment.experiment_id, experiment.name))
     return out
 

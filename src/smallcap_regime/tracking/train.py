@@ -108,6 +108,16 @@ def headline_metrics(result: BacktestResult) -> dict[str, float]:
     return {k: v for k, v in out.items() if not math.isnan(v)}
 
 
+def headline_view() -> str:
+    """The UI view state (JSON) ``regime ui`` links to: the runs table with the headline columns of the
+    calibrated LightGBM, the strategy Sharpe ratios, the dataset and where the parameters came from."""
+    metrics = [f"{target}.lgbm_cal.{metric}" for target in TARGETS for metric in HEADLINE_METRICS]
+    metrics += [f"{target}.strategy.{s}.sharpe" for target in TARGETS for s in ("lgbm_cal", "buy_and_hold")]
+    columns = ["attributes.`Dataset`", *(f"metrics.`{m}`" for m in metrics), "params.`params_source`",
+               "params.`forced`"]
+    return json.dumps({"selectedColumns": columns})
+
+
 def run_name(exp: Experiment, params_source: str | None, force: bool) -> str:
     """``train quickstart``, ``train quickstart tuned:<study>``, ``... forced``: what differs between runs."""
     parts = [f"train {exp.name}"]
@@ -278,8 +288,6 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
                 mlflow.log_artifacts(tmp, artifact_path="backtest")
         _log_run_params(exp, params_source, force, panel, result.features.shape[1])
         mlflow.log_input(dataset, context="training")
-        headline = headline_metrics(result)
-        mlflow.log_metrics(headline)
         mlflow.log_dict(panel.vintages, "data_vintages.json")
 
         step("fit final models")
@@ -319,7 +327,8 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
                 artifacts={"bundle": str(bundle_dir)}, code_paths=[str(package)],
                 pip_requirements=model_requirements(), signature=infer_signature(example, served),
                 input_example=example)
-        mlflow.log_metrics(headline, model_id=info.model_id, dataset=dataset)
+        # on the parent run and, in the same call, against the logged model and the panel dataset
+        mlflow.log_metrics(headline_metrics(result), model_id=info.model_id, dataset=dataset)
         version, registered = _register(client, exp, model, info)
         decision = registry.decide(result.metrics, exp.primary_metric, exp.name,
                                    registry.current_champion(client, exp.model_name), force)
