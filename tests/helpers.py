@@ -70,12 +70,15 @@ def write_experiment(directory: Path, name: str = "tiny", *, trees: int = 25, le
     return path
 
 
-def synthetic_panel(seed: int, strength: float = 0.0, start: str = "1955-01", end: str = "2014-12") -> Panel:
+def synthetic_panel(seed: int, strength: float = 0.0, start: str = "1955-01", end: str = "2014-12",
+                    shape: str = "linear") -> Panel:
     """SYNTHETIC month-end panel with the offline sample's columns (features/sample.toml's inputs).
 
     The Baa-Aaa spread s_t (pp) is a slow AR(1) around 1 pp (persistence 0.97, sd 0.4). The small-minus-large
     return of month t+1 has mean ``strength * (s_t - 1)`` plus N(0, 3%) noise, so the 3-month relative target at t
     has a mean proportional to the spread level at t. With ``strength = 0`` the relative target is pure noise.
+    ``shape = "v"`` plants ``strength * (|s_t - 1| - 0.3)`` instead: small caps lead when the spread is far from
+    normal either way, a signal trees find and a linear model of the spread cannot.
     Yields and the bill rate are random walks and the rest is white noise: nuisance inputs a model must ignore.
     """
     rng = np.random.default_rng(seed)
@@ -93,7 +96,8 @@ def synthetic_panel(seed: int, strength: float = 0.0, start: str = "1955-01", en
     rf = np.clip(0.003 + 0.0002 * np.cumsum(rng.normal(0, 1, n)), 0.0, None)
     mkt = 0.006 + rng.normal(0, 0.042, n)
     large = rf + mkt + rng.normal(0, 0.005, n)
-    relative_mean = np.r_[0.0, strength * (spread[:-1] - 1.0)]  # month t+1's mean is set by the spread at t
+    signal = spread - 1.0 if shape == "linear" else np.abs(spread - 1.0) - 0.3
+    relative_mean = np.r_[0.0, strength * signal[:-1]]  # month t+1's mean is set by the spread at t
     small = large + 0.001 + relative_mean + rng.normal(0, 0.03, n)
     frame = pd.DataFrame(
         {"small_ret": small, "large_ret": large, "mkt_excess_ret": mkt, "smb": small - large + rng.normal(0, 0.005, n),
@@ -101,7 +105,7 @@ def synthetic_panel(seed: int, strength: float = 0.0, start: str = "1955-01", en
          "cpi": 30 * np.cumprod(1 + 0.003 + rng.normal(0, 0.002, n))},
         index=idx,
     )
-    label = f"planted spread signal, strength {strength}" if strength else "pure noise"
+    label = f"planted {shape} spread signal, strength {strength}" if strength else "pure noise"
     return Panel(frame=frame, source="synthetic", notes=[f"SYNTHETIC test panel (seed {seed}, {label})"])
 
 

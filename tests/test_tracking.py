@@ -12,7 +12,9 @@ from mlflow import MlflowClient
 
 from smallcap_regime.models.regime import REGIMES
 from smallcap_regime.experiment import load_experiment
-from helpers import write_experiment
+from helpers import synthetic_panel, write_experiment
+from smallcap_regime import tuning
+from smallcap_regime.tuning.space import search_space
 from smallcap_regime.tracking import registry, store
 from smallcap_regime.tracking.pyfunc import SERVED_COLUMNS
 from smallcap_regime.tracking.train import run_name, train
@@ -199,3 +201,38 @@ def test_decide_refuses_champion_from_another_experiment_and_lower_is_better_met
     assert registry.decide(losses, "relative.lgbm_cal.brier", "x", None, False).promote
     with pytest.raises(ValueError, match="must look like '<target>.<model>.<metric>'"):
         registry.decide(losses, "brier", "x", None, False)
+
+
+@pytest.mark.parametrize("name", ["quickstart", "live"])
+def test_shipped_experiments_tune_what_the_gate_scores(name):
+    exp = load_experiment(name)
+    target, model, metric = registry.split_metric(exp.primary_metric)
+    settings = search_space(exp)
+    assert (settings["target"], settings["model"], settings["metric"]) == (target, "classifier", "log_loss")
+    assert model == "lgbm_cal" and metric == "brier_skill"  # a score of the calibrated classifier's probability
+
+
+@pytest.mark.slow
+def test_tune_then_train_promotes_on_a_planted_signal(tmp_path):
+    # SYNTHETIC panel: small caps lead when the credit spread is far from normal either way (trees can see it);
+    # the experiment's own model specs overfit (40 trees at learning rate 0.5); tuning uses the shipped [tuning]
+    path = write_experiment(tmp_path, "planted", trees=40, learning_rate=0.5)
+    shipped = (Path(__file__).resolve().parents[1] / "experiments" / "quickstart.toml").read_text()
+    path.write_text(path.read_text() + shipped[shipped.index("[tuning]"):])
+    panel = synthetic_panel(3, strength=0.06, shape="v")
+    home = tmp_path / "home"
+    exp = load_experiment(path)
+    first = train(exp, home, panel=panel)
+    assert first.decision.promote  # the first champion
+
+    study = tuning.tune(exp, home, trials=4, panel=panel)
+    assert study.study_name == "planted-relative.classifier"
+    tuned = load_experiment(path, model_overrides=tuning.best_params(home, study.study_name))
+    second = train(tuned, home, panel=panel, params_source=f"optuna study {study.study_name}")
+    assert second.decision.promote and not second.decision.forced
+    assert second.decision.reason.startswith(f"beats its baselines and champion v{first.version}")
+    assert second.decision.value > first.decision.value
+    assert second.decision.summary().startswith(
+        f"gate metric relative.lgbm_cal.brier_skill = {second.decision.value:.4f} vs champion v{first.version}")
+    store.configure(home)
+    assert mlflow.get_run(second.run_id).info.run_name == "train planted tuned:planted-relative.classifier"
