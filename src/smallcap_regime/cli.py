@@ -340,7 +340,8 @@ def serve_cmd(
     home_dir = regime_home(home)
     choice = served_model(home_dir, version=version)
     check_port_free(host, port)
-    console.print(f"serving {choice.uri} {escape('[' + choice.note + ']')} on http://{host}:{port} (Ctrl-C stops)")
+    console.print(f"serving {choice.uri} {escape('[' + choice.note + ']')} on http://{host}:{port} (Ctrl-C stops)",
+                  soft_wrap=True)
     exec_server(serve_command(home_dir, choice.uri, host, port), mlflow_env(home_dir))
 
 
@@ -358,7 +359,7 @@ def ui_cmd(
 
     home_dir = regime_home(home)
     check_port_free(host, port)
-    console.print(f"MLflow UI on http://{host}:{port} (Ctrl-C stops); runs tables:")
+    console.print(f"MLflow UI on http://{host}:{port} (Ctrl-C stops); runs tables:", soft_wrap=True)
     for name, url in ui_links(home_dir, host, port):
         console.print(f"  {escape(name)}: {url}", soft_wrap=True)
     exec_server(ui_command(home_dir, host, port), mlflow_env(home_dir, jobs=False))
