@@ -109,6 +109,13 @@ def synthetic_panel(seed: int, strength: float = 0.0, start: str = "1955-01", en
     return Panel(frame=frame, source="synthetic", notes=[f"SYNTHETIC test panel (seed {seed}, {label})"])
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wait_until_up(proc: subprocess.Popen, url: str, what: str, timeout_s: float = 120, log: Path | None = None) -> None:
     """Poll ``url`` until it answers 200; fail with the process' stderr (or ``log``) if it exits first."""
     deadline = time.monotonic() + timeout_s

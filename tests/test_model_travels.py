@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import wait_until_up
+from helpers import free_port, wait_until_up
 from smallcap_regime.home import mlflow_uri
 from smallcap_regime.tracking import store
 from smallcap_regime.tracking.serving import predict_local
@@ -40,7 +40,7 @@ def test_champion_served_from_a_venv_with_only_its_requirements(trained_home, tm
     probe = subprocess.run([str(venv / "bin" / "python"), "-c", "import smallcap_regime"], capture_output=True)
     assert probe.returncode != 0  # the package itself is not there: the model brings its own code
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
            "MLFLOW_TRACKING_URI": mlflow_uri(home), "MLFLOW_REGISTRY_URI": mlflow_uri(home),
            "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "VIRTUAL_ENV": str(venv)}
@@ -67,11 +67,3 @@ def test_champion_served_from_a_venv_with_only_its_requirements(trained_home, tm
     numeric = [c for c in local.columns if pd.api.types.is_float_dtype(local[c])]
     np.testing.assert_allclose(served[numeric].to_numpy(), local[numeric].to_numpy(), rtol=0, atol=1e-12)
     assert served.drop(columns=numeric).to_dict("records") == local.drop(columns=numeric).to_dict("records")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

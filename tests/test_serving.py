@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from helpers import port_is_free, wait_until_up
+from helpers import free_port, port_is_free, wait_until_up
 from smallcap_regime.cli import main
 from smallcap_regime.models.regime import REGIMES
 from smallcap_regime.tracking import store
@@ -29,16 +29,11 @@ from smallcap_regime.tracking.serving import mlflow_env, predict_local, predict_
 REGIME = [str(Path(sys.executable).with_name("regime"))]  # the installed console script
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def server(trained_home):
     home, result = trained_home
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(serve_command(home, result.model_uri, "127.0.0.1", port), env=mlflow_env(home),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
@@ -155,7 +150,7 @@ def _regime(*args: str, home: Path) -> list[str]:
 
 def test_regime_serve_is_the_server_and_sigterm_stops_it(trained_home):
     home, result = trained_home
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(_regime("serve", "--port", str(port), home=home), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"

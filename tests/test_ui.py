@@ -23,18 +23,13 @@ import pytest
 from smallcap_regime.experiment import load_experiment
 from smallcap_regime.tracking import store
 from smallcap_regime.tracking.train import HEADLINE_METRICS, train
-from helpers import port_is_free, wait_until_up
+from helpers import free_port, port_is_free, wait_until_up
 
 REGIME = str(Path(sys.executable).with_name("regime"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--no-first-run"]
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tree(pid: int) -> list[int]:
@@ -65,7 +60,7 @@ def ui(trained_home, tiny_experiment, tmp_path_factory):
     parents = mlflow.search_runs([experiment.experiment_id], "tags.registered_version != ''", output_format="list")
     if len(parents) < 2:
         train(load_experiment(tiny_experiment), home)
-    port = _free_port()
+    port = free_port()
     logs = tmp_path_factory.mktemp("ui")
     # files, not pipes: nobody reads the server's log while it runs, and a full pipe would block it
     with open(logs / "out.txt", "w") as out, open(logs / "err.txt", "w") as err:

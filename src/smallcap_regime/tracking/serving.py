@@ -146,7 +146,7 @@ def mlflow_env(home: Path, *, jobs: bool = True) -> dict[str, str]:
     """Environment for MLflow subprocesses: the home's tracking/registry store, no telemetry.
 
     ``jobs=False`` switches off the MLflow server's job runner (huey consumer processes for GenAI jobs the UI
-    never starts here), which roughly halves the UI's processes and memory.
+    never starts here): the UI then runs as two processes.
     """
     env = dict(os.environ)
     # mlflow starts `uvicorn` by name: make this interpreter's scripts dir win even when the venv is not activated
