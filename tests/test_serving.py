@@ -29,7 +29,6 @@ from smallcap_regime.tracking.serving import mlflow_env, predict_local, predict_
 REGIME = [str(Path(sys.executable).with_name("regime"))]  # the installed console script
 
 
-
 @pytest.fixture(scope="module")
 def server(trained_home):
     home, result = trained_home
