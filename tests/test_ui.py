@@ -146,13 +146,14 @@ def test_browser_shows_metric_columns_and_compares_two_training_runs(ui, tmp_pat
             assert "Comparing 2 Runs" in text
             assert parents[0].info.run_name in text and parents[1].info.run_name in text
             params = text[text.index("Parameters\nShow diff only"):text.index("Metrics\nShow diff only")]
-            assert re.search(r"model\.relative\.classifier\.n_estimators\s+25\s+25", params)
+            trees = [r.data.params["model.relative.classifier.n_estimators"] for r in parents]
+            assert re.search(rf"model\.relative\.classifier\.n_estimators\s+{trees[0]}\s+{trees[1]}\n", params)
             assert re.search(r"params_source\s+model specs\s+model specs", params)
             # the metrics table lists names, then each run's value side by side (3 decimals)
             metrics = text[text.index("Metrics\nShow diff only"):text.index("Artifacts")]
             assert "absolute.lgbm_cal.brier_skill" in metrics and "absolute.linear_cal.r2_oos" in metrics
-            auc = round(parents[0].data.metrics["absolute.lgbm_cal.auc"], 3)
-            assert f"\n{auc}\n{auc}\n" in metrics
+            auc = [round(r.data.metrics["absolute.lgbm_cal.auc"], 3) for r in parents]
+            assert f"\n{auc[0]}\n{auc[1]}\n" in metrics
             page.get_by_text("absolute.lgbm_cal.brier_skill").first.scroll_into_view_if_needed()
             page.screenshot(path=str(shots / "compare_metrics.png"))
         finally:
