@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import time
 from datetime import date
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
+import pytest
 
 from smallcap_regime.data.panel import Panel
 
@@ -67,12 +72,15 @@ def write_experiment(directory: Path, name: str = "tiny", *, trees: int = 25, le
     return path
 
 
-def synthetic_panel(seed: int, strength: float = 0.0, start: str = "1955-01", end: str = "2014-12") -> Panel:
+def synthetic_panel(seed: int, strength: float = 0.0, start: str = "1955-01", end: str = "2014-12",
+                    shape: str = "linear") -> Panel:
     """SYNTHETIC month-end panel with the offline sample's columns (features/sample.toml's inputs).
 
     The Baa-Aaa spread s_t (pp) is a slow AR(1) around 1 pp (persistence 0.97, sd 0.4). The small-minus-large
     return of month t+1 has mean ``strength * (s_t - 1)`` plus N(0, 3%) noise, so the 3-month relative target at t
     has a mean proportional to the spread level at t. With ``strength = 0`` the relative target is pure noise.
+    ``shape = "v"`` plants ``strength * (|s_t - 1| - 0.3)`` instead: small caps lead when the spread is far from
+    normal either way, a signal trees find and a linear model of the spread cannot.
     Yields and the bill rate are random walks and the rest is white noise: nuisance inputs a model must ignore.
     """
     rng = np.random.default_rng(seed)
@@ -90,7 +98,8 @@ def synthetic_panel(seed: int, strength: float = 0.0, start: str = "1955-01", en
     rf = np.clip(0.003 + 0.0002 * np.cumsum(rng.normal(0, 1, n)), 0.0, None)
     mkt = 0.006 + rng.normal(0, 0.042, n)
     large = rf + mkt + rng.normal(0, 0.005, n)
-    relative_mean = np.r_[0.0, strength * (spread[:-1] - 1.0)]  # month t+1's mean is set by the spread at t
+    signal = spread - 1.0 if shape == "linear" else np.abs(spread - 1.0) - 0.3
+    relative_mean = np.r_[0.0, strength * signal[:-1]]  # month t+1's mean is set by the spread at t
     small = large + 0.001 + relative_mean + rng.normal(0, 0.03, n)
     frame = pd.DataFrame(
         {"small_ret": small, "large_ret": large, "mkt_excess_ret": mkt, "smb": small - large + rng.normal(0, 0.005, n),
@@ -98,7 +107,7 @@ def synthetic_panel(seed: int, strength: float = 0.0, start: str = "1955-01", en
          "cpi": 30 * np.cumprod(1 + 0.003 + rng.normal(0, 0.002, n))},
         index=idx,
     )
-    label = f"planted spread signal, strength {strength}" if strength else "pure noise"
+    label = f"planted {shape} spread signal, strength {strength}" if strength else "pure noise"
     return Panel(frame=frame, source="synthetic", notes=[f"SYNTHETIC test panel (seed {seed}, {label})"])
 
 
@@ -118,3 +127,37 @@ def finra_file(settlement: date, iwm_days: float, spy_days: float = 1.0) -> byte
         rows.append(f"{settlement:%Y%m%d}|{symbol}|{ISSUES[symbol]}|A|ARCA|{int(days * volume)}|50000000||"
                     f"{volume}|{days:.2f}||1.25|600000|{settlement:%Y-%m-%d}")
     return ("\n".join([FINRA_HEADER, *rows]) + "\n").encode()
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(proc: subprocess.Popen, url: str, what: str, timeout_s: float = 120, log: Path | None = None) -> None:
+    """Poll ``url`` until it answers 200; fail with the process' stderr (or ``log``) if it exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            output = log.read_text() if log else proc.stderr.read().decode()
+            pytest.fail(f"{what} exited: {output[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    proc.kill()
+    pytest.fail(f"{what} did not come up within {timeout_s:.0f} s")
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:``port`` now (TIME_WAIT leftovers do not count, as for uvicorn)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True

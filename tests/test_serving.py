@@ -1,46 +1,42 @@
-"""The real MLflow scoring server on a loopback port, serving the registered model: good and bad requests."""
+"""The real MLflow scoring server on a loopback port, serving the registered model: good and bad requests, the
+served answers equal to in-process ones, and `regime serve`'s lifecycle (SIGTERM, busy port, missing model)."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
+from mlflow import MlflowClient
 
+from helpers import free_port, port_is_free, wait_until_up
+from smallcap_regime.cli import main
 from smallcap_regime.models.regime import REGIMES
-from smallcap_regime.models.bundle import OUTPUT_COLUMNS
-from smallcap_regime.tracking.serving import mlflow_env, predict_remote, serve_command
+from smallcap_regime.tracking import store
+from smallcap_regime.tracking.pyfunc import SERVED_COLUMNS
+from smallcap_regime.tracking.serving import mlflow_env, predict_local, predict_remote, serve_command
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+REGIME = [str(Path(sys.executable).with_name("regime"))]  # the installed console script
 
 
 @pytest.fixture(scope="module")
 def server(trained_home):
     home, result = trained_home
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(serve_command(home, result.model_uri, "127.0.0.1", port), env=mlflow_env(home),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"mlflow models serve exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("mlflow models serve did not come up within 120 s")
+    wait_until_up(proc, f"{url}/ping", "mlflow models serve")
     yield url, result
     proc.terminate()
     proc.wait(timeout=30)
@@ -60,11 +56,28 @@ def test_valid_request_returns_every_output_column(server):
     url, result = server
     rows = result.backtest.features.tail(2)
     out = predict_remote(url, rows)
-    assert list(out.columns) == OUTPUT_COLUMNS
+    assert list(out.columns) == SERVED_COLUMNS
     assert set(out["regime"]) <= set(REGIMES)
+    assert (out["model_version"] == result.version).all()  # the version the server loaded
     expected = result.model.predict(rows).reset_index(drop=True)
     assert np.allclose(out["p_outperform"], expected["p_outperform"])
     assert (out["regime"] == expected["regime"]).all()
+
+
+def test_served_forecasts_equal_in_process_ones_for_every_month(server, trained_home):
+    url, result = server
+    home, _ = trained_home
+    features = result.backtest.features
+    months = features[features[result.model.required].notna().all(axis=1)]  # every month the model can score
+    assert len(months) > 700
+    served = predict_remote(url, months)
+    store.configure(home)
+    local = predict_local(result.model_uri, months)
+    numeric = [c for c in SERVED_COLUMNS if pd.api.types.is_float_dtype(local[c])]
+    assert {"p_outperform", "p_positive", "relative_forecast", "absolute_hi", "confidence"} <= set(numeric)
+    np.testing.assert_allclose(served[numeric].to_numpy(), local[numeric].to_numpy(), rtol=0, atol=1e-12)
+    for label in ("regime", "regime_leaning", "relative_drivers", "absolute_drivers", "model_version"):
+        assert served[label].tolist() == local[label].tolist(), label
 
 
 @pytest.mark.parametrize(
@@ -72,8 +85,19 @@ def test_valid_request_returns_every_output_column(server):
     [
         (lambda f: f.drop(columns=[f.columns[0]]), "missing"),
         (lambda f: f.astype(object).assign(**{f.columns[0]: "abc"}), "abc|could not convert|Incompatible input"),
+        (lambda f: f.assign(aaa_pct=500.0),
+         re.escape("aaa_pct = 500 is outside its plausible range [0, 30] (from the lag table's series ranges")),
+        (lambda f: f.assign(fwd_month=13.0), re.escape("fwd_month = 13 is outside its plausible range [1, 12]")),
+        (lambda f: f.assign(fwd_3m_has_january_flag=7.0),
+         re.escape("fwd_3m_has_january_flag = 7 is outside its plausible range [0, 1]")),
+        (lambda f: f.assign(baa_aaa_spread_bp=-4000.0),
+         re.escape("baa_aaa_spread_bp = -4000 is outside its plausible range [-3000, 3000]")),
+        (lambda f: f.assign(small_mom_12m=-1.5),
+         re.escape("small_mom_12m = -1.5 is outside its plausible range [-1, unbounded]")),
+        (lambda f: f * 0 + 1e12, re.escape("aaa_chg_1m_bp = 1e+12 is outside its plausible range [-3000, 3000]")),
     ],
-    ids=["missing-column", "string-value"],
+    ids=["missing-column", "string-value", "yield-500pct", "month-13", "flag-7", "spread", "return-below-100pct",
+         "everything-1e12"],
 )
 def test_bad_payloads_get_4xx_with_a_message_and_server_keeps_serving(server, mutate, message):
     url, result = server
@@ -99,13 +123,80 @@ def test_nan_in_a_required_feature_is_rejected_by_name(server):
     assert f"NaN/null in feature(s) the model needs: {required}" in response.json()["message"]
 
 
-@pytest.mark.parametrize(("body", "content_type"), [("", "application/json"), ("{not json", "application/json"),
-                                                    ('{"dataframe_split": {"columns": [], "data": []}}',
-                                                     "application/json")],
-                         ids=["empty-body", "malformed-json", "no-rows"])
+@pytest.mark.parametrize(("body", "content_type"), [
+    ("", "application/json"), ("{not json", "application/json"),
+    ('{"dataframe_split": {"columns": [], "data": []}}', "application/json"),
+    ("[]", "application/json"), ("null", "application/json"), ('{"dataframe_split": "x"}', "application/json"),
+    ('{"dataframe_split": {"columns": ["a"], "data": [[1, 2]]}}', "application/json"),
+    ('{"dataframe_split": {"data": [[1]]}}', "application/json"), ('{"dataframe_records": [[1, 2]]}', "application/json"),
+    ('{"inputs": {"a": [1]}}', "application/json"), ('{"instances": [1]}', "application/json"),
+    (b"\xff\xfe", "application/json"), ("a,b\n1", "text/csv"), ('"', "text/csv"),
+    ("garbage", "application/vnd.apache.parquet"), ("a", "text/plain"),
+], ids=["empty-body", "malformed-json", "no-rows", "list", "null", "split-not-a-dict", "ragged", "no-columns",
+        "records-of-lists", "inputs-dict", "instances", "not-utf8", "csv-short", "csv-quote", "parquet-garbage",
+        "text-plain"])
 def test_empty_or_malformed_bodies_get_4xx(server, body, content_type):
     url, result = server
     response = _post(url, body, content_type)
     assert 400 <= response.status_code < 500
-    assert response.json()["message"]
+    assert (response.json()["message"] if content_type != "text/plain" else response.text)
     assert _post(url, json.dumps(_payload(result.backtest.features.tail(1)))).status_code == 200
+
+
+def _regime(*args: str, home: Path) -> list[str]:
+    return [*REGIME, *args, "--home", str(home)]
+
+
+def test_regime_serve_is_the_server_and_sigterm_stops_it(trained_home):
+    home, result = trained_home
+    port = free_port()
+    proc = subprocess.Popen(_regime("serve", "--port", str(port), home=home), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(proc, f"{url}/ping", "regime serve")
+        # `regime serve` replaced itself with mlflow's server: the process we started is the server's parent
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+        assert b"mlflow" in cmdline and b"models" in cmdline and not any(a.endswith(b"/regime") for a in cmdline)
+        store.configure(home)
+        champion = MlflowClient().get_model_version_by_alias("smallcap-regime", "champion").version
+        assert predict_remote(url, result.backtest.features.tail(1))["model_version"].tolist() == [str(champion)]
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while not port_is_free(port) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert port_is_free(port), "the server still holds the port after SIGTERM"
+        assert f"serving models:/smallcap-regime/{champion} [champion (version {champion})]" in proc.stdout.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _run_main(monkeypatch, capsys, *argv: str) -> tuple[int, str]:
+    monkeypatch.setattr("sys.argv", ["regime", *argv])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    return exc.value.code, capsys.readouterr().err
+
+
+def test_serve_errors_are_one_line_and_exit_2(trained_home, home, monkeypatch, capsys):
+    trained, _ = trained_home
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, err = _run_main(monkeypatch, capsys, "serve", "--home", str(trained), "--port", str(port))
+        assert code == 2 and err.strip().count("\n") == 0
+        assert f"port {port} on 127.0.0.1 is already in use; stop the other server or pass --port" in err
+    code, err = _run_main(monkeypatch, capsys, "serve", "--home", str(trained), "--version", "99")
+    assert code == 2 and err.strip().count("\n") == 0 and "version 99" in err and "Traceback" not in err
+    code, err = _run_main(monkeypatch, capsys, "serve", "--home", str(home))
+    assert code == 2 and f"no model 'smallcap-regime' registered in {home}" in err
+    # versions but no champion: no silent fallback to the latest
+    shutil.copy(trained / "mlflow.db", home / "mlflow.db")
+    store.configure(home)
+    MlflowClient().delete_registered_model_alias("smallcap-regime", "champion")
+    code, err = _run_main(monkeypatch, capsys, "serve", "--home", str(home))
+    assert code == 2 and "no champion to serve (no champion yet, using the latest version" in err
+    assert "make one champion with `regime train --force`" in err

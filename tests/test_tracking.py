@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -11,9 +12,12 @@ from mlflow import MlflowClient
 
 from smallcap_regime.models.regime import REGIMES
 from smallcap_regime.experiment import load_experiment
-from smallcap_regime.models.bundle import OUTPUT_COLUMNS
+from helpers import synthetic_panel, write_experiment
+from smallcap_regime import tuning
+from smallcap_regime.tuning.space import search_space
 from smallcap_regime.tracking import registry, store
-from smallcap_regime.tracking.train import train
+from smallcap_regime.tracking.pyfunc import SERVED_COLUMNS
+from smallcap_regime.tracking.train import run_name, train
 
 
 def _runs(home, experiment_name):
@@ -28,20 +32,47 @@ def test_train_logs_parent_and_child_runs_with_metrics_and_artifacts(trained_hom
     parent = next(r for r in runs if r.info.run_id == result.run_id)
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.run_id]
     assert sorted(r.info.run_name for r in children) == ["absolute models", "backtest", "relative models"]
-    # flattened config, data fingerprint and provenance on the parent
+    assert parent.info.run_name == "train tiny forced"
+    # flattened config, final hyperparameters, their source and the data fingerprint on the parent
     assert parent.data.params["validation.oos_start"] == "1990-01"
     assert parent.data.params["model.relative.regressor.n_estimators"] == "25"
+    assert parent.data.params["params_source"] == "model specs"
     assert parent.data.params["data.fingerprint"] == result.backtest.panel.fingerprint()
     assert parent.data.params["data.last"] == "2017-03-31"
     assert parent.data.tags["registered_version"] == result.version
-    # every backtest metric with baseline deltas on the backtest child
-    backtest = next(r for r in children if r.info.run_name == "backtest")
-    m = backtest.data.metrics
+    # curated headline metrics on the parent: per target, lgbm_cal and every baseline, strategy Sharpe ratios
+    headline = parent.data.metrics
     expected = float(result.backtest.metrics.loc[("relative", "lgbm_cal"), "r2_oos"])
+    assert math.isclose(headline["relative.lgbm_cal.r2_oos"], expected, rel_tol=1e-12)
+    for target in ("relative", "absolute"):
+        for model in ("lgbm_cal", "linear", "linear_cal", "momentum"):
+            for metric in ("r2_oos", "cw_pvalue", "auc", "brier_skill", "hit_rate"):
+                assert f"{target}.{model}.{metric}" in headline
+        assert {f"{target}.hist_mean.auc", f"{target}.strategy.lgbm_cal.sharpe",
+                f"{target}.strategy.buy_and_hold.sharpe"} <= set(headline)
+    assert "relative.hist_mean.r2_oos" not in headline  # 0 by definition
+    assert len(headline) < 60
+    note = parent.data.tags["mlflow.note.content"]
+    assert note.startswith("**tiny** on sample data") and "Headline metrics" in note and "R2_OS" in note
+    # the backtest child: the same params, the full metric set without meaningless deltas
+    backtest = next(r for r in children if r.info.run_name == "backtest")
+    assert backtest.data.params == parent.data.params
+    m = backtest.data.metrics
     assert math.isclose(m["relative.lgbm_cal.r2_oos"], expected, rel_tol=1e-12)
-    assert math.isclose(m["relative.lgbm_cal.r2_oos_minus_hist_mean"], expected, rel_tol=1e-9)
-    assert "absolute.strategy.lgbm_cal.sharpe" in m
+    assert "absolute.strategy.lgbm_cal.sharpe" in m and "relative.lgbm_cal.log_loss_minus_linear_cal" in m
+    assert not [k for k in m if "pvalue_minus" in k or "cw_stat_minus" in k or k.endswith("n_minus_hist_mean")]
+    assert "relative.lgbm_cal.r2_oos_minus_hist_mean" not in m and "relative.hist_mean.brier_skill" not in m
+    assert set(headline) <= set(m)
+    # the panel as a dataset input, named by source and vintage, digest = the fingerprint
     client = MlflowClient()
+    (dataset_input,) = client.get_run(result.run_id).inputs.dataset_inputs
+    dataset = dataset_input.dataset
+    assert dataset.name == "sample panel 1949-01..2017-03 @ arch 8.0.0, linearmodels 7.1"
+    assert dataset.digest == result.backtest.panel.fingerprint()[:32]
+    # metrics logged against the logged model too
+    logged = mlflow.get_logged_model(mlflow.models.get_model_info(result.model_uri).model_id)
+    assert {metric.key: metric.value for metric in logged.metrics} == pytest.approx(
+        {k: v for k, v in headline.items()})
     names = {a.path for a in client.list_artifacts(backtest.info.run_id, "backtest")}
     for wanted in ("predictions.parquet", "fold_metrics.csv", "decade_metrics.csv", "strategies.png",
                    "calibration.png", "regimes.png"):
@@ -53,6 +84,26 @@ def test_train_logs_parent_and_child_runs_with_metrics_and_artifacts(trained_hom
     assert {"model_card.md", "data_vintages.json", "registry_decision.json"} <= parent_files
     card = client.download_artifacts(result.run_id, "model_card.md")
     assert "Out-of-sample results" in open(card).read()
+    assert mlflow.get_experiment_by_name("tiny").tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_run_names_say_what_differs(tiny_experiment):
+    exp = load_experiment(tiny_experiment)
+    assert run_name(exp, None, False) == "train tiny"
+    assert run_name(exp, "optuna study tiny-relative.classifier", True) == "train tiny tuned:tiny-relative.classifier forced"
+
+
+def test_logged_model_carries_its_code_and_pinned_requirements(trained_home):
+    home, result = trained_home
+    store.configure(home)
+    local = Path(mlflow.artifacts.download_artifacts(result.model_uri))
+    requirements = (local / "requirements.txt").read_text().split()
+    names = {line.split("==")[0] for line in requirements}
+    assert {"mlflow", "lightgbm", "pandas", "numpy", "scipy", "scikit-learn"} <= names
+    assert all("==" in line for line in requirements)
+    assert not any("smallcap" in line for line in requirements)
+    assert (local / "code" / "smallcap_regime" / "tracking" / "pyfunc.py").is_file()
+    assert (local / "code" / "smallcap_regime" / "models" / "bundle.py").is_file()
 
 
 def test_registered_model_predicts_every_output_column(trained_home):
@@ -61,8 +112,8 @@ def test_registered_model_predicts_every_output_column(trained_home):
     model = mlflow.pyfunc.load_model(result.model_uri)
     rows = result.backtest.features.tail(3)
     out = model.predict(rows)
-    assert list(out.columns) == OUTPUT_COLUMNS
-    assert len(out) == 3
+    assert list(out.columns) == SERVED_COLUMNS
+    assert len(out) == 3 and (out["model_version"] == result.version).all()
     assert out["p_outperform"].between(0, 1).all() and out["p_positive"].between(0, 1).all()
     assert (out["relative_lo"] <= out["relative_forecast"]).all()
     assert (out["relative_forecast"] <= out["relative_hi"]).all()
@@ -78,27 +129,40 @@ def test_forecast_equals_bundle_prediction(trained_home):
     direct = result.model.predict(result.backtest.features.tail(1))
     store.configure(home)
     served = mlflow.pyfunc.load_model(result.model_uri).predict(result.backtest.features.tail(1))
-    pd.testing.assert_frame_equal(direct.reset_index(drop=True), served, check_dtype=False)
+    pd.testing.assert_frame_equal(direct.reset_index(drop=True), served.drop(columns="model_version"),
+                                  check_dtype=False)
 
 
-def test_gate_keeps_champion_against_equal_model_and_force_moves_it(trained_home, tiny_experiment):
+def test_identical_retrain_reuses_its_version_and_an_unpromoted_candidate_is_challenger(trained_home,
+                                                                                         tiny_experiment, tmp_path):
     home, first = trained_home  # trained with --force, so it is the champion
     exp = load_experiment(tiny_experiment)
     store.configure(home)
     client = MlflowClient()
     assert str(client.get_model_version_by_alias("smallcap-regime", "champion").version) == first.version
-    # the same config again is deterministic, so it cannot beat the champion: the alias stays
+    # the same config again is deterministic: the same model, so no new version; it cannot beat itself
     second = train(exp, home)
-    assert second.decision.value == first.decision.value
-    assert not second.decision.promote
-    assert "does not beat champion" in second.decision.reason or "baseline" in second.decision.reason
-    assert str(client.get_model_version_by_alias("smallcap-regime", "champion").version) == first.version
-    # --force moves it and says so, on the model version and the run
-    third = train(exp, home, force=True)
-    assert third.decision.promote and third.decision.forced
-    assert third.decision.reason.startswith("forced with --force")
-    assert str(client.get_model_version_by_alias("smallcap-regime", "champion").version) == third.version
-    assert client.get_model_version("smallcap-regime", third.version).tags["forced"] == "True"
+    assert not second.registered and second.version == first.version
+    assert second.decision.value == first.decision.value and not second.decision.promote
+    assert second.decision.reason == (f"does not beat champion v{first.version} (brier_skill "
+                                      f"{first.decision.value:.4f} vs {first.decision.value:.4f})")
+    assert second.decision.summary() == (f"gate metric relative.lgbm_cal.brier_skill = {first.decision.value:.4f}"
+                                         f" vs champion v{first.version} {first.decision.value:.4f} (+0.0000)")
+    versions = client.search_model_versions("name='smallcap-regime'")
+    assert [v.version for v in versions] == [int(first.version)]
+    assert versions[0].tags["retrained_by_run_id"] == second.run_id
+    assert "challenger" not in client.get_registered_model("smallcap-regime").aliases
+    # a different, weaker model (2 slow trees) that does not beat the champion: a new version, alias challenger
+    other = train(load_experiment(write_experiment(tmp_path, "tiny", trees=2, learning_rate=0.01)), home)
+    assert other.registered and other.version != first.version and not other.decision.promote
+    aliases = client.get_registered_model("smallcap-regime").aliases
+    assert aliases == {"champion": int(first.version), "challenger": int(other.version)}
+    # --force moves the champion to it and says so, on the model version and the run
+    forced = train(load_experiment(write_experiment(tmp_path, "tiny", trees=2, learning_rate=0.01)), home, force=True)
+    assert forced.version == other.version and forced.decision.promote and forced.decision.forced
+    assert forced.decision.reason.startswith("forced with --force")
+    assert client.get_registered_model("smallcap-regime").aliases == {"champion": int(other.version)}
+    assert client.get_model_version("smallcap-regime", other.version).tags["forced"] == "True"
 
 
 def _metrics(**values):
@@ -137,3 +201,38 @@ def test_decide_refuses_champion_from_another_experiment_and_lower_is_better_met
     assert registry.decide(losses, "relative.lgbm_cal.brier", "x", None, False).promote
     with pytest.raises(ValueError, match="must look like '<target>.<model>.<metric>'"):
         registry.decide(losses, "brier", "x", None, False)
+
+
+@pytest.mark.parametrize("name", ["quickstart", "live"])
+def test_shipped_experiments_tune_what_the_gate_scores(name):
+    exp = load_experiment(name)
+    target, model, metric = registry.split_metric(exp.primary_metric)
+    settings = search_space(exp)
+    assert (settings["target"], settings["model"], settings["metric"]) == (target, "classifier", "log_loss")
+    assert model == "lgbm_cal" and metric == "brier_skill"  # a score of the calibrated classifier's probability
+
+
+@pytest.mark.slow
+def test_tune_then_train_promotes_on_a_planted_signal(tmp_path):
+    # SYNTHETIC panel: small caps lead when the credit spread is far from normal either way (trees can see it);
+    # the experiment's own model specs overfit (40 trees at learning rate 0.5); tuning uses the shipped [tuning]
+    path = write_experiment(tmp_path, "planted", trees=40, learning_rate=0.5)
+    shipped = (Path(__file__).resolve().parents[1] / "experiments" / "quickstart.toml").read_text()
+    path.write_text(path.read_text() + shipped[shipped.index("[tuning]"):])
+    panel = synthetic_panel(3, strength=0.06, shape="v")
+    home = tmp_path / "home"
+    exp = load_experiment(path)
+    first = train(exp, home, panel=panel)
+    assert first.decision.promote  # the first champion
+
+    study = tuning.tune(exp, home, trials=4, panel=panel)
+    assert study.study_name == "planted-relative.classifier"
+    tuned = load_experiment(path, model_overrides=tuning.best_params(home, study.study_name))
+    second = train(tuned, home, panel=panel, params_source=f"optuna study {study.study_name}")
+    assert second.decision.promote and not second.decision.forced
+    assert second.decision.reason.startswith(f"beats its baselines and champion v{first.version}")
+    assert second.decision.value > first.decision.value
+    assert second.decision.summary().startswith(
+        f"gate metric relative.lgbm_cal.brier_skill = {second.decision.value:.4f} vs champion v{first.version}")
+    store.configure(home)
+    assert mlflow.get_run(second.run_id).info.run_name == "train planted tuned:planted-relative.classifier"

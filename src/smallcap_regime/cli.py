@@ -217,9 +217,11 @@ def _train(experiment: str, home_dir: Path, force: bool, params_from_study: str 
             on_step=lambda msg: progress.update(task, description=msg))
     print_backtest(result.backtest)
     colour = "green" if result.decision.promote else "yellow"
-    console.print(f"registered [bold]{result.model_uri}[/bold] (run {result.run_id})")
+    console.print(f"{'registered' if result.registered else 'identical to registered'} [bold]{result.model_uri}"
+                  f"[/bold] (run {result.run_id})")
     console.print(f"[{colour}]champion: {'PROMOTED' if result.decision.promote else 'not promoted'}[/{colour}] - "
                   f"{result.decision.reason}")
+    console.print(result.decision.summary())
     return result
 
 
@@ -336,22 +338,19 @@ def serve_cmd(
 ) -> None:
     """Serve the champion over REST with MLflow (POST /invocations, GET /ping).
 
-    Runs `mlflow models serve -m models:/<model_name>@champion --env-manager local`. Ask it with
-    `regime predict --server http://127.0.0.1:5001` or curl (README).
+    Resolves @champion (or --version) to its version number and replaces itself with `mlflow models serve -m
+    models:/<model_name>/<version> --env-manager local`, so SIGTERM or Ctrl-C stop the server itself. Ask it
+    with `regime predict --server http://127.0.0.1:5001` or curl (README); each answer names its model_version.
     """
-    import subprocess
-
-    from .tracking.serving import mlflow_env, serve_command
+    from .tracking.serving import check_port_free, exec_server, mlflow_env, serve_command
     from .workflow import champion
 
     home_dir = regime_home(home)
     choice = champion(home_dir, experiment, version)
-    if not version and "champion" not in choice.note:
-        raise RegimeError(f"no champion to serve ({choice.note}); serve a version with --version "
-                          f"{choice.version}, or make one champion with `regime train --force`")
-    uri = choice.uri if version else choice.uri.rsplit("/", 1)[0] + "@champion"
-    console.print(f"serving {uri} on http://{host}:{port} (Ctrl-C stops)")
-    raise typer.Exit(subprocess.call(serve_command(home_dir, uri, host, port), env=mlflow_env(home_dir)))
+    check_port_free(host, port)
+    console.print(f"serving {choice.uri} {escape('[' + choice.note + ']')} on http://{host}:{port} (Ctrl-C stops)",
+                  soft_wrap=True)
+    exec_server(serve_command(home_dir, choice.uri, host, port), mlflow_env(home_dir))
 
 
 @app.command("ui")
@@ -360,14 +359,18 @@ def ui_cmd(
     host: Annotated[str, typer.Option(help="Interface.")] = "127.0.0.1",
     home: HomeOption = None,
 ) -> None:
-    """Open the MLflow UI on this home's store: compare experiments, runs, metrics and plots."""
-    import subprocess
+    """Open the MLflow UI on this home's store: compare experiments, runs, metrics and plots.
 
-    from .tracking.serving import mlflow_env, ui_command
+    Prints a link per experiment that opens its runs table (model-training view); one worker, no job runner.
+    """
+    from .tracking.serving import check_port_free, exec_server, mlflow_env, ui_command, ui_links
 
     home_dir = regime_home(home)
-    console.print(f"MLflow UI on http://{host}:{port} (Ctrl-C stops)")
-    raise typer.Exit(subprocess.call(ui_command(home_dir, host, port), env=mlflow_env(home_dir)))
+    check_port_free(host, port)
+    console.print(f"MLflow UI on http://{host}:{port} (Ctrl-C stops); runs tables:", soft_wrap=True)
+    for name, url in ui_links(home_dir, host, port):
+        console.print(f"  {escape(name)}: {url}", soft_wrap=True)
+    exec_server(ui_command(home_dir, host, port), mlflow_env(home_dir, jobs=False))
 
 
 @app.command("quickstart")
@@ -385,7 +388,7 @@ def quickstart_cmd(home: HomeOption = None) -> None:
     print_forecast(forecast(home_dir, experiment="quickstart"))
     console.rule("[bold]next")
     console.print(f"- compare runs in the MLflow UI: [bold]regime ui --home {home_dir}[/bold] "
-                  "then open http://127.0.0.1:5000", soft_wrap=True)
+                  "and open the runs-table link it prints", soft_wrap=True)
     console.print("- live data: [bold]regime data pull[/bold], then [bold]regime train live[/bold]")
     console.print("- serve the champion: [bold]regime serve[/bold]; ask it: "
                   "[bold]regime predict --server http://127.0.0.1:5001[/bold]", soft_wrap=True)

@@ -91,12 +91,12 @@ def champion(home: Path, experiment: str | None = None, version: str | None = No
     Raises
     ------
     RegimeError
-        Nothing registered under the experiment's model name, or no such version.
+        No champion under the experiment's model name (the message says how to make one), or no such version.
     """
-    from .tracking.serving import choose_model
+    from .tracking.serving import served_model
 
     exp = load_experiment(experiment or default_experiment(home))
-    return choose_model(home, exp.model_name, version=version)
+    return served_model(home, exp.model_name, version=version)
 
 
 def forecast(home: Path, *, as_of: str | None = None, server: str | None = None, version: str | None = None,
@@ -121,10 +121,13 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
     data = build_dataset(exp, home=home)
     when = data.features.index[-1] if as_of is None else as_of_month_end(data.features.index, as_of)
     row = data.features.loc[[when]]
-    output = predict_remote(server, row) if server else predict_local(choice.uri, row)
-    where = f"server {server}" if server else "in-process"
-    return Forecast(when, output.iloc[0], row.iloc[0], f"{choice.uri} [{choice.note}] via {where}",
-                    data.panel.source, list(data.panel.notes))
+    if server:  # the server says which version answered: it need not be the registry's champion of now
+        output = predict_remote(server, row)
+        model = f"version {output['model_version'].iloc[0]} (loaded by the server) via server {server}"
+    else:
+        output = predict_local(choice.uri, row)
+        model = f"{choice.uri} [{choice.note}] via in-process"
+    return Forecast(when, output.iloc[0], row.iloc[0], model, data.panel.source, list(data.panel.notes))
 
 
 def backtest(experiment: str | Path | Experiment, home: Path, *,

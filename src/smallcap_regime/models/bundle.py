@@ -8,6 +8,7 @@ LightGBM text models plus one JSON file: no pickles, readable and diffable.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -54,10 +55,13 @@ class RegimeModel:
     no_call_band : regime "no confident call" band around 0.5.
     required : features that must not be NaN in a request (they were present in the latest training row).
     meta : free-form provenance (experiment, data range, fingerprint).
+    ranges : feature -> ``(lo, hi)`` plausible range (either side may be None = unbounded); a request outside it
+        is refused (see :func:`smallcap_regime.features.ranges.plausible_ranges`).
     """
 
     def __init__(self, features: list[str], boosters: dict[str, lgb.Booster], maps: dict[str, TargetMaps],
-                 horizon: int, no_call_band: float, required: list[str], meta: dict | None = None):
+                 horizon: int, no_call_band: float, required: list[str], meta: dict | None = None,
+                 ranges: dict[str, tuple[float | None, float | None]] | None = None):
         self.features = list(features)
         self.boosters = boosters
         self.maps = maps
@@ -65,6 +69,7 @@ class RegimeModel:
         self.no_call_band = no_call_band
         self.required = list(required)
         self.meta = meta or {}
+        self.ranges = {name: tuple(bounds) for name, bounds in (ranges or {}).items()}
 
     def predict(self, x: pd.DataFrame, n_drivers: int = 3) -> pd.DataFrame:
         """Forecast for each row of ``x`` (n_rows x features; extra columns ignored, NaN allowed).
@@ -109,13 +114,26 @@ class RegimeModel:
             rows.append("; ".join(f"{name}={x.loc[idx, name]:.4g} ({contrib.loc[idx, name]:+.3f})" for name in top))
         return rows
 
+    def _payload(self) -> dict:
+        """Everything that decides the forecasts except the boosters (JSON-ready; unbounded sides as null)."""
+        ranges = {name: [None if b is None or abs(b) == float("inf") else b for b in bounds]
+                  for name, bounds in self.ranges.items()}
+        return {"features": self.features, "required": self.required, "horizon": self.horizon,
+                "no_call_band": self.no_call_band, "maps": {t: asdict(m) for t, m in self.maps.items()},
+                "boosters": sorted(self.boosters), "ranges": ranges}
+
+    def digest(self) -> str:
+        """sha256 of the boosters and the post-processing, not the provenance: equal digests forecast alike."""
+        h = hashlib.sha256(json.dumps(self._payload(), sort_keys=True, default=str).encode())
+        for name in sorted(self.boosters):
+            h.update(self.boosters[name].model_to_string().encode())
+        return h.hexdigest()
+
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         for name, booster in self.boosters.items():
             booster.save_model(str(directory / f"{name}.txt"))
-        payload = {"features": self.features, "required": self.required, "horizon": self.horizon,
-                   "no_call_band": self.no_call_band, "maps": {t: asdict(m) for t, m in self.maps.items()},
-                   "boosters": sorted(self.boosters), "meta": self.meta}
+        payload = {**self._payload(), "meta": self.meta}
         (directory / "bundle.json").write_text(json.dumps(payload, indent=2, default=str))
         return directory
 
@@ -125,11 +143,12 @@ class RegimeModel:
         boosters = {name: lgb.Booster(model_file=str(directory / f"{name}.txt")) for name in payload["boosters"]}
         maps = {t: TargetMaps(**m) for t, m in payload["maps"].items()}
         return cls(payload["features"], boosters, maps, payload["horizon"], payload["no_call_band"],
-                   payload["required"], payload["meta"])
+                   payload["required"], payload["meta"], payload.get("ranges"))
 
 
 def fit_regime_model(features: pd.DataFrame, targets: pd.DataFrame, specs: dict, final_maps: dict,
-                     horizon: int, no_call_band: float, meta: dict | None = None) -> RegimeModel:
+                     horizon: int, no_call_band: float, meta: dict | None = None,
+                     ranges: dict[str, tuple[float, float]] | None = None) -> RegimeModel:
     """Fit the four boosters on every origin with a realised target.
 
     Parameters
@@ -138,6 +157,7 @@ def fit_regime_model(features: pd.DataFrame, targets: pd.DataFrame, specs: dict,
     targets : ``build_targets`` output on the same index.
     specs : ``{target: ModelSpec}``.
     final_maps : ``{target: CalibrationMaps}`` fitted on all walk-forward out-of-sample pairs.
+    ranges : plausible range per feature, carried by the model to refuse implausible requests.
     """
     boosters, maps = {}, {}
     for target in TARGETS:
@@ -153,4 +173,4 @@ def fit_regime_model(features: pd.DataFrame, targets: pd.DataFrame, specs: dict,
             interval_hi=float(cm.interval[1]), n_train=int(realised.sum()))
     latest = features.iloc[-1]
     required = [c for c in features.columns if not np.isnan(latest[c])]
-    return RegimeModel(list(features.columns), boosters, maps, horizon, no_call_band, required, meta)
+    return RegimeModel(list(features.columns), boosters, maps, horizon, no_call_band, required, meta, ranges)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 LOWER_IS_BETTER = {"brier", "log_loss", "volatility", "cw_pvalue", "cw_pvalue_nonoverlap"}
 BASELINES = ("hist_mean", "momentum", "linear", "linear_cal")
 CHAMPION = "champion"
+#: The latest registered candidate that was not promoted (what a reviewer compares with the champion).
+CHALLENGER = "challenger"
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,14 @@ class Decision:
     value: float
     champion_value: float | None = None
     champion_version: str | None = None
+    metric: str = ""
+
+    def summary(self) -> str:
+        """One line saying which metric the gate scored and how it moved against the champion."""
+        if self.champion_value is None:
+            return f"gate metric {self.metric} = {self.value:.4f} (no champion before)"
+        return (f"gate metric {self.metric} = {self.value:.4f} vs champion v{self.champion_version} "
+                f"{self.champion_value:.4f} ({self.value - self.champion_value:+.4f})")
 
 
 def _better(a: float, b: float, metric: str) -> bool:
@@ -65,11 +75,11 @@ def decide(metrics, primary: str, experiment: str, champion: dict | None, force:
     if not reasons:
         reason = (f"beats its baselines and champion v{champ_version} ({value:.4f} vs {champ_value:.4f})"
                   if champion else "beats its baselines; no champion yet")
-        return Decision(True, False, reason, value, champ_value, champ_version)
+        return Decision(True, False, reason, value, champ_value, champ_version, primary)
     if force:
         return Decision(True, True, "forced with --force although it " + "; ".join(reasons), value, champ_value,
-                        champ_version)
-    return Decision(False, False, "; ".join(reasons), value, champ_value, champ_version)
+                        champ_version, primary)
+    return Decision(False, False, "; ".join(reasons), value, champ_value, champ_version, primary)
 
 
 def current_champion(client, model_name: str) -> dict | None:
@@ -83,3 +93,21 @@ def current_champion(client, model_name: str) -> dict | None:
     tags = version.tags or {}
     return {"version": version.version, "value": float(tags.get("primary_metric_value", "nan")),
             "experiment": tags.get("experiment"), "primary_metric": tags.get("primary_metric")}
+
+
+def move_aliases(client, model_name: str, version: str, promote: bool) -> None:
+    """After a gate decision on ``version``: ``@champion`` if promoted, else ``@challenger`` (unless it already
+    is the champion, as when an identical model is retrained)."""
+    from mlflow.exceptions import MlflowException
+
+    if promote:
+        client.set_registered_model_alias(model_name, CHAMPION, version)
+        try:  # the champion is no longer a challenger
+            if str(client.get_model_version_by_alias(model_name, CHALLENGER).version) == version:
+                client.delete_registered_model_alias(model_name, CHALLENGER)
+        except MlflowException:
+            pass
+        return
+    champion = current_champion(client, model_name)
+    if champion is None or str(champion["version"]) != version:
+        client.set_registered_model_alias(model_name, CHALLENGER, version)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +55,21 @@ def choose_model(home: Path, model_name: str = "smallcap-regime", version: str |
     return ModelChoice(f"models:/{model_name}/{mv.version}", str(mv.version), mv.tags.get("experiment", ""), note)
 
 
+def served_model(home: Path, model_name: str = "smallcap-regime", version: str | None = None) -> ModelChoice:
+    """The model ``regime serve`` serves: ``version`` if given, else the champion; no fallback to the latest.
+
+    Raises
+    ------
+    RegimeError
+        No such version, or no champion (the message says how to serve a version or make one champion).
+    """
+    choice = choose_model(home, model_name, version)
+    if version is None and not choice.note.startswith(registry.CHAMPION):
+        raise RegimeError(f"no champion to serve ({choice.note}); serve a version with --version "
+                          f"{choice.version}, or make one champion with `regime train --force`")
+    return choice
+
+
 def predict_local(model_uri: str, features: pd.DataFrame) -> pd.DataFrame:
     import mlflow.pyfunc
 
@@ -59,12 +77,21 @@ def predict_local(model_uri: str, features: pd.DataFrame) -> pd.DataFrame:
 
 
 def predict_remote(server: str, features: pd.DataFrame, timeout_s: float = 30.0) -> pd.DataFrame:
-    """POST the rows to ``<server>/invocations`` (MLflow scoring protocol) and return the predictions."""
-    payload = {"dataframe_split": json.loads(features.to_json(orient="split", date_format="iso"))}
-    payload["dataframe_split"].pop("index", None)
+    """POST the rows to ``<server>/invocations`` (MLflow scoring protocol) and return the predictions.
+
+    Floats go on the wire at full precision (Python's shortest repr that reads back to the same double; pandas'
+    ``to_json`` would round to 10 digits), so the server scores exactly the row an in-process call would.
+    NaN is sent as null.
+    """
+    rows = [[None if isinstance(v, float) and math.isnan(v) else v for v in row]
+            for row in features.astype("float64").to_numpy().tolist()]
+    try:
+        body = json.dumps({"dataframe_split": {"columns": list(features.columns), "data": rows}}, allow_nan=False)
+    except ValueError:
+        raise RegimeError("infinite feature value: the row cannot be sent (JSON has no infinity)") from None
     url = server.rstrip("/") + "/invocations"
     try:
-        response = httpx.post(url, json=payload, timeout=timeout_s)
+        response = httpx.post(url, content=body, headers={"Content-Type": "application/json"}, timeout=timeout_s)
     except httpx.HTTPError as exc:
         raise RegimeError(f"{url}: {exc.__class__.__name__}: {exc} (is `regime serve` running?)") from None
     if response.status_code != 200:
@@ -79,16 +106,61 @@ def serve_command(home: Path, model_uri: str, host: str, port: int) -> list[str]
 
 
 def ui_command(home: Path, host: str, port: int) -> list[str]:
+    """``mlflow ui`` on the home's store with one worker: a reviewer's browser needs no more (default 4)."""
     return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", mlflow_uri(home),
-            "--default-artifact-root", artifacts_dir(home).as_uri(), "--host", host, "--port", str(port)]
+            "--default-artifact-root", artifacts_dir(home).as_uri(), "--host", host, "--port", str(port),
+            "--workers", "1"]
 
 
-def mlflow_env(home: Path) -> dict[str, str]:
-    """Environment for MLflow subprocesses: the home's tracking/registry store, no telemetry."""
+#: Share key of the runs-table view ``regime ui`` links to (headline metric columns).
+HEADLINE_VIEW = "regime-headline"
+
+
+def ui_links(home: Path, host: str, port: int) -> list[tuple[str, str]]:
+    """``(experiment, url)`` opening each experiment's runs table in the UI's model-training view.
+
+    MLflow 3 opens experiments in its GenAI (traces) view unless the experiment is tagged as model development
+    (:func:`store.model_training_experiments` makes sure it is); ``workflowType=machine_learning`` selects the
+    matching navigation, and the shared view :data:`HEADLINE_VIEW` shows the headline metrics as columns.
+    """
+    from .train import headline_view
+
+    experiments = store.model_training_experiments(home, {HEADLINE_VIEW: headline_view()})
+    return [(name, f"http://{host}:{port}/#/experiments/{exp_id}/runs?viewStateShareKey={HEADLINE_VIEW}"
+                   "&workflowType=machine_learning") for exp_id, name in experiments]
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise RegimeError (one line) if ``host:port`` cannot be bound, e.g. another server holds it."""
+    with socket.socket() as probe:
+        # as uvicorn does: connections of a stopped server lingering in TIME_WAIT must not count as busy
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+            raise RegimeError(f"port {port} on {host} {reason}; stop the other server or pass --port") from None
+
+
+def mlflow_env(home: Path, *, jobs: bool = True) -> dict[str, str]:
+    """Environment for MLflow subprocesses: the home's tracking/registry store, no telemetry.
+
+    ``jobs=False`` switches off the MLflow server's job runner (huey consumer processes for GenAI jobs the UI
+    never starts here): the UI then runs as two processes.
+    """
     env = dict(os.environ)
     # mlflow starts `uvicorn` by name: make this interpreter's scripts dir win even when the venv is not activated
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update({"MLFLOW_TRACKING_URI": mlflow_uri(home), "MLFLOW_REGISTRY_URI": mlflow_uri(home),
                 "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
+    if not jobs:
+        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     return env
+
+
+def exec_server(command: list[str], env: dict[str, str]) -> None:
+    """Replace this process with the server (no idle parent: SIGTERM and Ctrl-C reach the server itself)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvpe(command[0], command, env)
 

@@ -10,6 +10,14 @@ from pathlib import Path
 from ..home import artifacts_dir, mlflow_uri
 from ..locks import home_lock
 
+#: Experiment tag the MLflow 3 UI reads to pick an experiment's view; without it the UI opens the GenAI (traces)
+#: view, which hides the runs table. Values come from the UI's ExperimentKind enum.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
+#: Experiment tag prefix of the UI's shared views: ``?viewStateShareKey=<key>`` opens the runs table with the view
+#: stored in tag ``mlflow.sharedViewState.<key>`` (its columns), since the UI shows no metric column by default.
+SHARED_VIEW_TAG = "mlflow.sharedViewState."
+
 
 def configure(home: Path) -> str:
     """Point MLflow at the home's store (quietly); returns the tracking URI.
@@ -44,7 +52,31 @@ def experiment_id(home: Path, name: str) -> str:
         if existing is not None:
             return existing.experiment_id
         location = (artifacts_dir(home) / name).resolve().as_uri()
-        return mlflow.create_experiment(name, artifact_location=location)
+        return mlflow.create_experiment(name, artifact_location=location,
+                                        tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
+
+
+def model_training_experiments(home: Path, views: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """``(id, name)`` of the home's experiments, each tagged to open in the UI's model-training view.
+
+    Experiments created before the tag existed (or by plain ``mlflow``) get it here, so ``regime ui`` shows every
+    experiment's runs table. ``views`` (share key -> view state JSON) are stored as shared views of each one.
+    """
+    from mlflow import MlflowClient
+
+    configure(home)
+    client = MlflowClient()
+    out = []
+    for experiment in client.search_experiments():
+        if experiment.name == "Default":  # MLflow's own, never used by regime
+            continue
+        wanted = {EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND,
+                  **{SHARED_VIEW_TAG + key: state for key, state in (views or {}).items()}}
+        for key, value in wanted.items():
+            if experiment.tags.get(key) != value:
+                client.set_experiment_tag(experiment.experiment_id, key, value)
+        out.append((experiment.experiment_id, experiment.name))
+    return out
 
 
 def git_commit(path: Path | None = None) -> str | None:

@@ -1,9 +1,13 @@
 """`regime train`: backtest, fit the final models, log everything to MLflow, register, gate the champion alias.
 
-Run layout in the experiment's MLflow experiment: a parent run ``train <experiment>`` with the flattened config,
-data fingerprint and git commit; a child run ``backtest`` with every out-of-sample metric (and its delta to each
-baseline), predictions, fold and decade metrics and plots; one child run per target with the final models'
-parameters, feature importance and SHAP summary. The pyfunc model is logged on the parent run and registered.
+Run layout in the experiment's MLflow experiment: a parent run named after what differs (experiment, tuned-from
+study, forced) with all params (flattened config with the final hyperparameters, where they came from, data
+fingerprint), the curated headline metrics (:data:`HEADLINE_METRICS`), the panel as a dataset input, and a
+description saying what the headline means; a child run ``backtest`` with the same params and every
+out-of-sample metric plus meaningful deltas to the baselines, predictions, fold and decade metrics and plots; one
+child run per target with the final models' parameters, feature importance and SHAP summary. The pyfunc model is
+logged on the parent run (the headline metrics are logged against it too), and registered unless an identical
+model already is.
 """
 
 from __future__ import annotations
@@ -12,20 +16,41 @@ import json
 import math
 import tempfile
 from dataclasses import dataclass
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
+from ..data import Panel
 from ..evaluation.backtest import BacktestResult, run_backtest
 from ..evaluation.plots import plot_importance
 from ..evaluation.report import save_backtest
 from ..experiment import Experiment
+from ..features.build import load_feature_spec
+from ..features.ranges import plausible_ranges
 from ..models.bundle import RegimeModel, fit_regime_model
 from ..models.lgbm import TARGETS
 from . import registry, store
 
-BASELINE_DELTAS = ("hist_mean", "momentum", "linear_cal")
+#: Headline metrics, per target, for the calibrated LightGBM and every baseline (see docs/evaluation.md).
+HEADLINE_MODELS = ("lgbm_cal", *registry.BASELINES)
+HEADLINE_METRICS = ("r2_oos", "cw_pvalue", "auc", "brier_skill", "hit_rate")
+#: Metrics that are constants by definition for the prevailing-mean benchmark (R2_OS and Brier skill are measured
+#: against it, Clark-West tests against it): logging them would only add columns of 0 and 0.5.
+BENCHMARK_DEFINED = {"hist_mean": ("r2_oos", "brier_skill", "cw_stat", "cw_pvalue", "cw_stat_nonoverlap",
+                                   "cw_pvalue_nonoverlap")}
+#: Score differences worth reading (not p-values, test statistics, counts or base rates).
+DELTA_METRICS = ("r2_oos", "auc", "brier_skill", "log_loss", "hit_rate", "balanced_accuracy")
+DELTA_BASELINES = ("hist_mean", "momentum", "linear_cal")
+#: The packages the served model imports (its code travels in ``code_paths``); MLflow adds itself.
+MODEL_REQUIREMENTS = ("lightgbm", "pandas", "numpy", "scipy", "scikit-learn", "pyyaml")
+HEADLINE_NOTE = """Headline metrics (out of sample, from the purged walk-forward; docs/evaluation.md):
+`<target>.<model>.r2_oos` = R2 vs the prevailing mean (Campbell-Thompson), `cw_pvalue` = Clark-West one-sided p
+vs that mean, `auc` and `brier_skill` (vs the expanding base rate) of P(target > 0), `hit_rate` = share of correct
+signs; `<target>.strategy.<model>.sharpe` = annualised Sharpe of the timing strategy on non-overlapping quarters
+net of costs, next to `buy_and_hold`. Models: `lgbm_cal` (the registered LightGBM, calibrated) and the baselines
+`hist_mean`, `momentum`, `linear` (ridge/logistic), `linear_cal`. The `backtest` child run holds every metric."""
 
 
 @dataclass
@@ -36,22 +61,118 @@ class TrainResult:
     decision: registry.Decision
     backtest: BacktestResult
     model: RegimeModel
+    registered: bool = True
+
+
+def _defined(model: str, metric: str) -> bool:
+    return metric in BENCHMARK_DEFINED.get(model, ())
 
 
 def backtest_metrics(result: BacktestResult) -> dict[str, float]:
-    """Flat ``<target>.<model>.<metric>`` metrics plus ``..._minus_<baseline>`` deltas and strategy stats."""
+    """Every ``<target>.<model>.<metric>`` and strategy stat, plus score deltas of LightGBM to the baselines.
+
+    Deltas (``<metric>_minus_<baseline>``) are logged for :data:`DELTA_METRICS` only, and not where the baseline's
+    value is a constant by definition (a delta to it equals the metric itself).
+    """
     out: dict[str, float] = {}
     m = result.metrics
     for (target, model), row in m.iterrows():
         for metric, value in row.items():
+            if _defined(model, metric):
+                continue
             out[f"{target}.{model}.{metric}"] = float(value)
-            if model in ("lgbm", "lgbm_cal"):
-                for base in BASELINE_DELTAS:
-                    out[f"{target}.{model}.{metric}_minus_{base}"] = float(value - m.loc[(target, base), metric])
+            if model in ("lgbm", "lgbm_cal") and metric in DELTA_METRICS:
+                for base in DELTA_BASELINES:
+                    if not _defined(base, metric):
+                        out[f"{target}.{model}.{metric}_minus_{base}"] = float(value - m.loc[(target, base), metric])
     for (target, strategy), row in result.strategy_metrics.iterrows():
         for metric, value in row.items():
             out[f"{target}.strategy.{strategy}.{metric}"] = float(value)
     return {k: v for k, v in out.items() if not math.isnan(v)}
+
+
+def headline_metrics(result: BacktestResult) -> dict[str, float]:
+    """The curated set a reviewer compares across runs (:data:`HEADLINE_METRICS` and strategy Sharpe ratios)."""
+    out: dict[str, float] = {}
+    for target in TARGETS:
+        for model in HEADLINE_MODELS:
+            if (target, model) not in result.metrics.index:
+                continue
+            for metric in HEADLINE_METRICS:
+                if not _defined(model, metric):
+                    out[f"{target}.{model}.{metric}"] = float(result.metrics.loc[(target, model), metric])
+        for strategy in (*HEADLINE_MODELS, "buy_and_hold"):
+            if (target, strategy) in result.strategy_metrics.index:
+                out[f"{target}.strategy.{strategy}.sharpe"] = float(
+                    result.strategy_metrics.loc[(target, strategy), "sharpe"])
+    return {k: v for k, v in out.items() if not math.isnan(v)}
+
+
+def headline_view() -> str:
+    """The UI view state (JSON) ``regime ui`` links to: the runs table with the headline columns of the
+    calibrated LightGBM, the strategy Sharpe ratios, the dataset and where the parameters came from."""
+    metrics = [f"{target}.lgbm_cal.{metric}" for target in TARGETS for metric in HEADLINE_METRICS]
+    metrics += [f"{target}.strategy.{s}.sharpe" for target in TARGETS for s in ("lgbm_cal", "buy_and_hold")]
+    columns = ["attributes.`Dataset`", *(f"metrics.`{m}`" for m in metrics), "params.`params_source`",
+               "params.`forced`"]
+    return json.dumps({"selectedColumns": columns})
+
+
+def run_name(exp: Experiment, params_source: str | None, force: bool) -> str:
+    """``train quickstart``, ``train quickstart tuned:<study>``, ``... forced``: what differs between runs."""
+    parts = [f"train {exp.name}"]
+    if params_source:
+        parts.append(f"tuned:{params_source.removeprefix('optuna study ')}")
+    if force:
+        parts.append("forced")
+    return " ".join(parts)
+
+
+def run_description(exp: Experiment, result: BacktestResult, decision: registry.Decision, version: str,
+                    registered: bool) -> str:
+    """Markdown for the run's description (``mlflow.note.content``): the headline result, then what it means."""
+    rel = result.metrics.loc[("relative", "lgbm_cal")]
+    sharpe = result.strategy_metrics["sharpe"]
+    lines = [f"**{exp.name}** on {result.panel.source} data, out of sample from {exp.validation.oos_start:%Y-%m}.",
+             f"Relative target, calibrated LightGBM: R2_OS {rel['r2_oos']:.3f}, Clark-West p {rel['cw_pvalue']:.3f},"
+             f" AUC {rel['auc']:.3f}, Brier skill {rel['brier_skill']:.3f}, hit rate {rel['hit_rate']:.3f}; "
+             f"strategy Sharpe {sharpe.get(('relative', 'lgbm_cal'), float('nan')):.2f} vs buy-and-hold "
+             f"{sharpe.get(('relative', 'buy_and_hold'), float('nan')):.2f}.",
+             f"Registry: version {version}{'' if registered else ' (identical model, not registered again)'}, "
+             f"{'champion' if decision.promote else 'not promoted'}: {decision.reason}.", "", HEADLINE_NOTE]
+    return "\n".join(lines)
+
+
+def dataset_name(panel: Panel) -> str:
+    """``<source> panel <first>..<last> @ <vintage>``: the latest fetch date (live) or the sample packages."""
+    fetched = [v["fetched_at"][:10] for v in panel.vintages.values() if v.get("fetched_at")]
+    if fetched:
+        vintage = f"fetched {max(fetched)}"
+    else:
+        packages = {v["file"].split(".")[0]: v.get("package_version", "?") for v in panel.vintages.values()
+                    if v.get("file")}
+        vintage = ", ".join(f"{k} {v}" for k, v in sorted(packages.items())) or "unknown"
+    return f"{panel.source} panel {panel.first:%Y-%m}..{panel.last:%Y-%m} @ {vintage}"
+
+
+def panel_dataset(panel: Panel):
+    """The panel as an MLflow dataset: named by source and vintage, digest = the data fingerprint.
+
+    MLflow stores at most 36 characters of digest, so the fingerprint's first 32 hex digits (128 bits) are used;
+    the full fingerprint is the run param ``data.fingerprint``.
+    """
+    import mlflow.data
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+
+    # built in code from the cache (or the sample packages), not read from one file: a code source says so
+    source = CodeDatasetSource(tags={"builder": "smallcap_regime.data.load_panel", "panel_source": panel.source})
+    return mlflow.data.from_pandas(panel.frame.reset_index(), source=source, name=dataset_name(panel),
+                                   digest=panel.fingerprint()[:32])
+
+
+def model_requirements() -> list[str]:
+    """Pinned requirements of the served model (installed versions), without the unpublished package itself."""
+    return [f"{name}=={package_version(name)}" for name in MODEL_REQUIREMENTS]
 
 
 def importance_frames(model: RegimeModel, features: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -99,38 +220,82 @@ def model_card(exp: Experiment, result: BacktestResult, model: RegimeModel, deci
     return "\n".join(lines) + "\n"
 
 
+def _log_run_params(exp: Experiment, params_source: str | None, force: bool, panel: Panel, n_features: int) -> None:
+    """The params a parent and its backtest child share, so either can be compared with any other run."""
+    import mlflow
+
+    mlflow.log_params({**exp.flat_params(), "params_source": params_source or "model specs",
+                       "forced": str(force), "data.source": panel.source, "data.fingerprint": panel.fingerprint(),
+                       "data.first": str(panel.first.date()), "data.last": str(panel.last.date()),
+                       "data.n_features": n_features})
+
+
+def _register(client, exp: Experiment, model: RegimeModel, info) -> tuple[str, bool]:
+    """Register the logged model, unless a version with the same bundle digest exists: ``(version, new)``."""
+    import mlflow
+
+    digest = model.digest()
+    for existing in client.search_model_versions(f"name='{exp.model_name}'"):
+        if existing.tags.get("bundle_digest") == digest:
+            return str(existing.version), False
+    registered = mlflow.register_model(info.model_uri, exp.model_name, tags={"bundle_digest": digest})
+    return str(registered.version), True
+
+
 def train(exp: Experiment, home: Path, *, force: bool = False, params_source: str | None = None,
-          on_fold: Callable[[int, int], None] | None = None, on_step: Callable[[str], None] | None = None) -> TrainResult:
-    """Backtest, fit, log, register and gate one experiment. ``params_source`` notes where tuned params came from."""
+          on_fold: Callable[[int, int], None] | None = None, on_step: Callable[[str], None] | None = None,
+          panel: Panel | None = None) -> TrainResult:
+    """Backtest, fit, log, register and gate one experiment.
+
+    Parameters
+    ----------
+    exp : the experiment (its model specs already hold any tuned parameters).
+    home : home dir (MLflow store, data cache).
+    force : make the model champion even if the gate says no (recorded).
+    params_source : where tuned parameters came from (``optuna study <name>``); shown in the run name and params.
+    on_fold, on_step : progress callbacks.
+    panel : a prebuilt panel (tests); default: load it as the experiment says.
+
+    Returns
+    -------
+    TrainResult
+        ``registered`` is False when an identical model (same bundle digest) was already registered: its version
+        is reused (and gated again) instead of piling up a duplicate.
+    """
     import mlflow
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
+
+    from .pyfunc import SERVED_COLUMNS
 
     step = on_step or (lambda _msg: None)
     exp_id = store.experiment_id(home, exp.name)
     commit = store.git_commit()
     client = MlflowClient()
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"train {exp.name}") as parent:
-        mlflow.log_params(exp.flat_params())
+    with mlflow.start_run(experiment_id=exp_id, run_name=run_name(exp, params_source, force)) as parent:
         mlflow.set_tags({"experiment_config": str(exp.path), "git_commit": commit or "unknown",
                          "params_source": params_source or "model specs", "forced": str(force)})
         step("backtest (purged walk-forward)")
         with mlflow.start_run(experiment_id=exp_id, run_name="backtest", nested=True):
-            result = run_backtest(exp, home, on_fold=on_fold)
+            result = run_backtest(exp, home, panel=panel, on_fold=on_fold)
+            panel = result.panel
+            _log_run_params(exp, params_source, force, panel, result.features.shape[1])
+            dataset = panel_dataset(panel)
+            mlflow.log_input(dataset, context="training")
             mlflow.log_metrics(backtest_metrics(result))
             with tempfile.TemporaryDirectory() as tmp:
                 save_backtest(result, Path(tmp))
                 mlflow.log_artifacts(tmp, artifact_path="backtest")
-        panel = result.panel
-        mlflow.log_params({"data.fingerprint": panel.fingerprint(), "data.first": str(panel.first.date()),
-                           "data.last": str(panel.last.date()), "data.n_features": result.features.shape[1]})
+        _log_run_params(exp, params_source, force, panel, result.features.shape[1])
+        mlflow.log_input(dataset, context="training")
         mlflow.log_dict(panel.vintages, "data_vintages.json")
 
         step("fit final models")
-        meta = {"experiment": exp.name, "feature_spec": exp.feature_spec, "data_source": panel.source, "data_first": str(panel.first.date()),
-                "data_last": str(panel.last.date()), "fingerprint": panel.fingerprint(), "git_commit": commit}
+        meta = {"experiment": exp.name, "feature_spec": exp.feature_spec, "data_source": panel.source,
+                "data_first": str(panel.first.date()), "data_last": str(panel.last.date()),
+                "fingerprint": panel.fingerprint(), "git_commit": commit}
         model = fit_regime_model(result.features, result.targets, exp.models, result.final_maps, exp.horizon,
-                                 exp.no_call_band, meta)
+                                 exp.no_call_band, meta, plausible_ranges(load_feature_spec(exp.feature_spec)))
         gain, shap = importance_frames(model, result.features)
         for target in TARGETS:
             with mlflow.start_run(experiment_id=exp_id, run_name=f"{target} models", nested=True):
@@ -151,27 +316,36 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
 
         step("log and register the pyfunc model")
         example = result.features.tail(1)
-        signature = infer_signature(example, model.predict(example))
+        served = model.predict(example).assign(model_version="1")[SERVED_COLUMNS]
+        package = Path(__file__).resolve().parents[1]
         with tempfile.TemporaryDirectory() as tmp:
             bundle_dir = model.save(Path(tmp) / "bundle")
+            # the model carries its own code (code_paths) and pinned requirements: it loads wherever they are
+            # installed, without this (unpublished) package; explicit requirements also skip MLflow's slow inference
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=str(Path(__file__).with_name("model_code.py")),
-                artifacts={"bundle": str(bundle_dir)},
-                signature=signature, input_example=example, registered_model_name=exp.model_name)
-        version = str(info.registered_model_version)
+                artifacts={"bundle": str(bundle_dir)}, code_paths=[str(package)],
+                pip_requirements=model_requirements(), signature=infer_signature(example, served),
+                input_example=example)
+        # on the parent run and, in the same call, against the logged model and the panel dataset
+        mlflow.log_metrics(headline_metrics(result), model_id=info.model_id, dataset=dataset)
+        version, registered = _register(client, exp, model, info)
         decision = registry.decide(result.metrics, exp.primary_metric, exp.name,
                                    registry.current_champion(client, exp.model_name), force)
-        for key, value in {"experiment": exp.name, "primary_metric": exp.primary_metric,
-                           "primary_metric_value": repr(decision.value), "run_id": parent.info.run_id,
-                           "data_source": panel.source, "forced": str(decision.forced),
-                           "gate": decision.reason}.items():
+        tags = {"experiment": exp.name, "primary_metric": exp.primary_metric,
+                "primary_metric_value": repr(decision.value), "data_source": panel.source,
+                "forced": str(decision.forced), "gate": decision.reason,
+                # a retrain of an identical model keeps the version's run and notes the new one
+                "run_id" if registered else "retrained_by_run_id": parent.info.run_id}
+        for key, value in tags.items():
             client.set_model_version_tag(exp.model_name, version, key, value)
-        if decision.promote:
-            client.set_registered_model_alias(exp.model_name, registry.CHAMPION, version)
-        mlflow.set_tags({"registered_version": version, "champion": str(decision.promote),
-                         "gate": decision.reason})
+        registry.move_aliases(client, exp.model_name, version, decision.promote)
+        mlflow.set_tags({"registered_version": version, "registered": str(registered),
+                         "champion": str(decision.promote), "gate": decision.reason,
+                         "mlflow.note.content": run_description(exp, result, decision, version, registered)})
         mlflow.log_text(model_card(exp, result, model, decision, version, commit), "model_card.md")
         mlflow.log_text(json.dumps({"decision": decision.reason, "promoted": decision.promote,
-                                    "forced": decision.forced}, indent=2), "registry_decision.json")
+                                    "forced": decision.forced, "registered": registered}, indent=2),
+                        "registry_decision.json")
         return TrainResult(parent.info.run_id, f"models:/{exp.model_name}/{version}", version, decision, result,
-                           model)
+                           model, registered)
