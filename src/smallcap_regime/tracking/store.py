@@ -1,4 +1,5 @@
-"""MLflow store inside the home dir: SQLite backend ``<home>/mlflow.db``, artifacts under ``<home>/mlartifacts``."""
+"""Where runs and models go: the home's SQLite store ``<home>/mlflow.db`` with artifacts under ``<home>/mlartifacts``,
+or a shared tracking server (or database) named by ``MLFLOW_TRACKING_URI`` (the CLI's ``--tracking-uri`` sets it)."""
 
 from __future__ import annotations
 
@@ -8,33 +9,61 @@ import subprocess
 from pathlib import Path
 
 from ..home import artifacts_dir, mlflow_uri
+from ..urls import redact_url
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 
+def tracking_uri(home: Path) -> str:
+    """``$MLFLOW_TRACKING_URI`` (a team's tracking server, e.g. ``http://mlflow.internal:5000``), else the home's
+    SQLite store. The model registry is always the same store as the runs."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or mlflow_uri(home)
+
+
+def is_server(uri: str) -> bool:
+    """Whether ``uri`` is a tracking server (which stores artifacts itself) rather than a database."""
+    return uri.split("://", 1)[0] in ("http", "https")
+
+
+def tracking_label(home: Path) -> str:
+    """The tracking URI for messages (password removed)."""
+    return redact_url(tracking_uri(home))
+
+
 def configure(home: Path) -> str:
-    """Point MLflow at the home's store (quietly); returns the tracking URI."""
+    """Point MLflow at the tracking store (quietly); returns the tracking URI."""
     import mlflow
 
     for name in ("mlflow", "alembic", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    uri = mlflow_uri(home)
+    uri = tracking_uri(home)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
 
 
 def experiment_id(home: Path, name: str) -> str:
-    """Id of the MLflow experiment ``name``, created with its artifacts under ``<home>/mlartifacts/<name>``."""
-    import mlflow
+    """Id of the MLflow experiment ``name``, created if needed.
 
-    configure(home)
+    On a tracking server the server places the artifacts (its ``--artifacts-destination``); on a database store
+    they go under ``<home>/mlartifacts/<name>``. Two processes may create it at once: the loser uses the winner's.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    uri = configure(home)
     existing = mlflow.get_experiment_by_name(name)
     if existing is not None:
         return existing.experiment_id
-    location = (artifacts_dir(home) / name).resolve().as_uri()
-    return mlflow.create_experiment(name, artifact_location=location)
+    location = None if is_server(uri) else (artifacts_dir(home) / name).resolve().as_uri()
+    try:
+        return mlflow.create_experiment(name, artifact_location=location)
+    except MlflowException:
+        existing = mlflow.get_experiment_by_name(name)
+        if existing is None:
+            raise
+        return existing.experiment_id
 
 
 def git_commit(path: Path | None = None) -> str | None:
