@@ -63,6 +63,16 @@ def _wait_http(url: str, proc: subprocess.Popen, what: str, timeout_s: float = 1
         time.sleep(0.5)
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a server started in its own session, with its children (SIGKILL if it lingers: it is throwaway)."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 def test_postgresql_urls_work_as_the_readme_writes_them(postgres_db, home):
     secret = _password(postgres_db)
     rest = postgres_db.split("://", 1)[1]
@@ -165,8 +175,7 @@ def mlflow_server(postgres_db, tmp_path):
         _wait_http(f"{url}/health", proc, "mlflow server", timeout_s=180)
         yield url, artifacts
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        _stop(proc)
 
 
 @pytest.mark.slow
@@ -196,7 +205,9 @@ def test_train_on_two_machines_into_one_tracking_server_then_serve_and_predict_i
 
     # a third machine: MLFLOW_TRACKING_URI alone finds the champion, in process and through `regime serve`
     remote = _env(homes[2], MLFLOW_TRACKING_URI=url)
-    predicted = subprocess.run([REGIME, "predict"], env=remote, capture_output=True, text=True, timeout=200)
+    features = ["--experiment", str(tiny_experiment)]  # the champion's experiment file lives on this machine
+    predicted = subprocess.run([REGIME, "predict", *features], env=remote, capture_output=True, text=True,
+                               timeout=200)
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     assert f"champion (version {champion.version})" in predicted.stdout and "regime:" in predicted.stdout
     port = _free_port()
@@ -204,11 +215,10 @@ def test_train_on_two_machines_into_one_tracking_server_then_serve_and_predict_i
                              stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         _wait_http(f"http://127.0.0.1:{port}/ping", serve, "regime serve", timeout_s=180)
-        asked = subprocess.run([REGIME, "predict", "--server", f"http://127.0.0.1:{port}"], env=remote,
+        asked = subprocess.run([REGIME, "predict", *features, "--server", f"http://127.0.0.1:{port}"], env=remote,
                                capture_output=True, text=True, timeout=200)
     finally:
-        os.killpg(serve.pid, signal.SIGTERM)
-        serve.wait(timeout=30)
+        _stop(serve)
     assert asked.returncode == 0, asked.stderr[-3000:]
     assert "regime:" in asked.stdout and f"champion (version {champion.version})" in asked.stdout
 
