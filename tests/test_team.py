@@ -148,7 +148,8 @@ def test_three_tune_workers_share_a_postgres_study_and_replace_a_killed_ones_tri
     assert dead.state == TrialState.FAIL and dead.user_attrs["worker"].endswith(f":{killed_pid}")
     assert study.metric_names == ["mse"]
     logs = "".join(err for _, err in outputs.values())
-    assert f"trial {killed_trial} of worker {dead.user_attrs['worker']} stopped (no heartbeat)" in logs
+    assert f"trial {killed_trial} of worker {dead.user_attrs['worker']} was abandoned (worker killed or lost)" \
+        in logs
 
     # the study's storage is recorded on each worker's MLflow runs, without the password
     mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")

@@ -59,9 +59,9 @@ def database_url(url: str) -> str:
 
 
 def report_stale(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Heartbeat-stale trial callback: say which dead worker's trial was failed (it frees a budget slot)."""
-    log.warning("study %s: trial %d of worker %s stopped (no heartbeat); marked failed, a new trial replaces it",
-                study.study_name, trial.number, trial.user_attrs.get("worker", "unknown"))
+    """Stale trial callback (Optuna's heartbeats, or a dead local journal worker): say which trial was failed."""
+    log.warning("study %s: trial %d of worker %s was abandoned (worker killed or lost); marked failed, a new "
+                "trial replaces it", study.study_name, trial.number, trial.user_attrs.get("worker", "unknown"))
 
 
 def open_storage(url: str | None, home: Path, heartbeat: int | None = None) -> BaseStorage:
@@ -107,7 +107,7 @@ def open_storage(url: str | None, home: Path, heartbeat: int | None = None) -> B
             # pool_pre_ping: long trials leave connections idle; the server may have closed them in the meantime
             return RDBStorage(database_url(url), engine_kwargs={"pool_pre_ping": True}, **beats)
     except ImportError as exc:
-        hint = "; write postgresql://... for psycopg 3" if "psycopg2" in str(exc) else ""
+        hint = "; or write postgresql://... for psycopg 3" if url.split("://", 1)[0].endswith("+psycopg2") else ""
         raise RegimeError(f"--storage {shown}: the database driver is not installed ({scrub(str(exc), url)}); "
                           f"{POSTGRES_EXTRA}{hint}") from None
     except (SQLAlchemyError, ValueError) as exc:  # bad URL or unreachable server: report without the password
