@@ -55,7 +55,9 @@ def _claim(study: optuna.Study, storage: BaseStorage, budget: int) -> Trial | No
     """
     if _claimed(study) >= budget:
         return None
-    trial = study.ask()
+    with warnings.catch_warnings():  # Optuna expects heartbeats with study.optimize; ours come from _heartbeat
+        warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used", UserWarning)
+        trial = study.ask()
     if _claimed(study, before=trial.number) < budget:
         return trial
     study_id = storage.get_study_id_from_name(study.study_name)
@@ -109,10 +111,13 @@ def _watched(study: optuna.Study, storage: BaseStorage) -> bool:
     Called when the budget is claimed: rather than leave, a worker waits for such trials to finish, so that a
     killed worker's trial is replaced before the study ends. Journal trials of other machines cannot be checked.
     """
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    # a worker is named on its trial after the trial's first heartbeat (:func:`tune`): an unnamed running trial
+    # may never go stale, and waiting for it could last forever
+    running = [t.user_attrs["worker"] for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+               if "worker" in t.user_attrs]
     if isinstance(storage, RDBStorage) and storage.heartbeat_interval:
         return bool(running)
-    return any(t.user_attrs.get("worker", "").rpartition(":")[0] == socket.gethostname() for t in running)
+    return any(worker.rpartition(":")[0] == socket.gethostname() for worker in running)
 
 
 @contextmanager
@@ -123,12 +128,11 @@ def _heartbeat(storage: BaseStorage, trial_id: int) -> Iterator[None]:
         yield
         return
     stop = threading.Event()
+    storage.record_heartbeat(trial_id)  # the first one before the block starts
 
     def beat() -> None:
-        while True:
+        while not stop.wait(interval):
             storage.record_heartbeat(trial_id)
-            if stop.wait(interval):
-                return
 
     thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
     thread.start()
@@ -287,9 +291,9 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
                 time.sleep(1.0)
                 continue
             the_study.sampler = _sampler(settings["seed"], trial.number)
-            trial.set_user_attr("worker", _worker())
             try:
                 with _heartbeat(backend, _trial_id(backend, the_study, trial.number)):
+                    trial.set_user_attr("worker", _worker())
                     value = objective(trial)
             except optuna.TrialPruned:
                 frozen = the_study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
