@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 POSTGRES_URL_VAR = "REGIME_TEST_POSTGRES_URL"
 
-# the tests use their own homes and servers, never a tracking server the developer's shell points at
-os.environ.pop("MLFLOW_TRACKING_URI", None)
+# before any (session) fixture: the tests never talk to a tracking server the developer's shell points at
+for _var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+    os.environ.pop(_var, None)
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +30,13 @@ def formats_dir() -> Path:
 def realdata_dir() -> Path:
     """Full-length real Ken French and FRED files to 2018-12, laid out as the live sites serve them."""
     return DATA / "realdata"
+
+
+@pytest.fixture(autouse=True)
+def _own_tracking_store(monkeypatch) -> None:
+    """No test inherits a tracking URI from an earlier one (``mlflow.set_tracking_uri`` exports it)."""
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture

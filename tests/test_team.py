@@ -82,16 +82,28 @@ def test_postgresql_urls_work_as_the_readme_writes_them(postgres_db, home):
     assert set(optuna.get_all_study_names(tuning.open_storage(postgres_db, home))) == {
         "postgresql", "postgres", "postgresql+psycopg"}
 
+    # a password holding '@', ':' and '/' unencoded, as people paste it, reaches the right host as written
+    import psycopg
+
+    with psycopg.connect(postgres_db, autocommit=True) as conn:
+        conn.execute("CREATE ROLE regime_pasted LOGIN SUPERUSER PASSWORD 'p@ss:w/rd'")
+    try:
+        pasted = postgres_db.replace(f"postgres:{secret}@", "regime_pasted:p@ss:w/rd@")
+        assert optuna.get_all_study_names(tuning.open_storage(pasted, home))
+    finally:
+        with psycopg.connect(postgres_db, autocommit=True) as conn:
+            conn.execute("DROP ROLE regime_pasted")
+
     wrong = postgres_db.replace(f":{secret}@", ":not-the-password@")
     with pytest.raises(RegimeError, match=r"--storage postgresql://postgres:\*\*\*@127\.0\.0\.1:\d+/regime_test_\w+: "
                                           r"cannot open \(OperationalError: .*password authentication failed"):
         tuning.open_storage(wrong, home)
 
 
-def _running_trial_of(storage_url: str, study: str, pids: set[int]) -> tuple[int, int] | None:
+def _running_trial_of(storage: optuna.storages.BaseStorage, study: str, pids: set[int]) -> tuple[int, int] | None:
     """(trial number, worker pid) of a RUNNING trial of one of ``pids``, if any."""
     try:
-        loaded = optuna.load_study(study_name=study, storage=tuning.open_storage(storage_url, Path(".")))
+        loaded = optuna.load_study(study_name=study, storage=storage)
     except KeyError:  # not created yet
         return None
     for trial in loaded.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -106,13 +118,14 @@ def _kill_mid_trial(storage_url: str, study: str, workers: list[subprocess.Popen
 
     The worker is stopped (SIGSTOP) first and its trial checked again, so the kill surely lands mid-trial.
     """
+    storage = tuning.open_storage(storage_url, Path("."))
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
-        found = _running_trial_of(storage_url, study, {w.pid for w in workers})
+        found = _running_trial_of(storage, study, {w.pid for w in workers})
         if found is not None:
             number, pid = found
             os.kill(pid, signal.SIGSTOP)
-            if _running_trial_of(storage_url, study, {pid}) == (number, pid):
+            if _running_trial_of(storage, study, {pid}) == (number, pid):
                 os.kill(pid, signal.SIGKILL)
                 next(w for w in workers if w.pid == pid).wait(timeout=30)
                 return number, pid
@@ -153,8 +166,8 @@ def test_three_tune_workers_share_a_postgres_study_and_replace_a_killed_ones_tri
         in logs
 
     # the study's storage is recorded on each worker's MLflow runs, without the password
-    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["tiny"], output_format="list")
+    local = mlflow.MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    runs = local.search_runs([local.get_experiment_by_name("tiny").experiment_id])
     assert {r.data.tags["optuna_storage"] for r in runs if "optuna_storage" in r.data.tags} == {
         tuning.storage.redact_url(postgres_db)}
     assert not any(_password(postgres_db) in str(r.data.tags) + str(r.data.params) for r in runs)

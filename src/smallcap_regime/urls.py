@@ -9,8 +9,8 @@ from urllib.parse import unquote
 _SECRET_QUERY = re.compile(r"([?&;](?:password|passwd|pwd|secret|token)=)[^&;#]*", re.IGNORECASE)
 
 
-def _userinfo(rest: str) -> tuple[str, str] | None:
-    """Split ``user:password@host/...`` at the LAST ``@`` before the host.
+def split_userinfo(rest: str) -> tuple[str, str] | None:
+    """Split the part after ``scheme://`` into user info and ``@host/...``, at the LAST ``@``; None without user info.
 
     A password with an unencoded ``@`` (``u:p@ss@host``) defeats URL parsers, which cut at the first ``@`` and then
     show the tail of the password as part of the host. Cutting at the last ``@`` can only hide too much (an ``@`` in
@@ -32,7 +32,7 @@ def redact_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url
-    split = _userinfo(rest)
+    split = split_userinfo(rest)
     if split is not None:
         info, tail = split
         user, colon, _ = info.partition(":")
@@ -44,7 +44,7 @@ def url_secrets(url: str) -> list[str]:
     """The secrets in ``url`` as written and percent-decoded (to scrub them from third-party error messages)."""
     scheme, sep, rest = url.partition("://")
     found = []
-    split = _userinfo(rest) if sep else None
+    split = split_userinfo(rest) if sep else None
     if split is not None and ":" in split[0]:
         found.append(split[0].partition(":")[2])
     found += [m.group(0).split("=", 1)[1] for m in _SECRET_QUERY.finditer(rest)]

@@ -40,6 +40,11 @@ def configure(home: Path) -> str:
     uri = tracking_uri(home)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if uri == mlflow_uri(home):
+        # MLflow exports what it is given to the environment; a home's store is not the user's choice, and left
+        # there it would win over the next home this process configures
+        for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+            os.environ.pop(var, None)
     return uri
 
 

@@ -14,18 +14,17 @@ from optuna.trial import FrozenTrial
 
 from ..errors import RegimeError
 from ..home import tuning_dir
-from ..urls import redact_url, scrub
-
-
-def default_storage(home: Path) -> str:
-    """The default journal file, ``<home>/tuning/journal.log``."""
-    return str(tuning_dir(home) / "journal.log")
-
+from ..urls import redact_url, scrub, split_userinfo
 
 # grace period of a trial's heartbeat, in heartbeat intervals: a loaded machine may delay one beat, not three
 GRACE_BEATS = 3
 POSTGRES_EXTRA = "pip install '.[postgres]' in the checkout (or pip install 'psycopg[binary]')"
 log = logging.getLogger("smallcap_regime.tuning")
+
+
+def default_storage(home: Path) -> str:
+    """The default journal file, ``<home>/tuning/journal.log``."""
+    return str(tuning_dir(home) / "journal.log")
 
 
 def _installed(module: str) -> bool:
@@ -52,9 +51,9 @@ def database_url(url: str) -> str:
             scheme = "postgresql+psycopg2"
         else:
             raise RegimeError(f"--storage {redact_url(url)}: no PostgreSQL driver is installed; {POSTGRES_EXTRA}")
-    at = rest.rfind("@")
-    if at > 0 and not rest.startswith("/") and "@" in rest[:at]:
-        rest = rest[:at].replace("@", "%40") + rest[at:]
+    split = split_userinfo(rest)
+    if split is not None:
+        rest = split[0].replace("@", "%40") + split[1]
     return f"{scheme}://{rest}"
 
 
