@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 
 from smallcap_regime import tuning
 from smallcap_regime.errors import RegimeError
+from smallcap_regime.urls import redact_url
 from test_tuning import write_experiment as write_tuning_experiment
 
 REGIME = str(Path(sys.executable).with_name("regime"))
@@ -135,6 +136,7 @@ def _kill_mid_trial(storage_url: str, study: str, workers: list[subprocess.Popen
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # three processes and a heartbeat grace period on a shared 2-core machine
 def test_three_tune_workers_share_a_postgres_study_and_replace_a_killed_ones_trial(postgres_db, home, tmp_path):
     experiment = write_tuning_experiment(tmp_path)
     env = _env(home, REGIME_TUNING_STORAGE=postgres_db)  # the password travels in the environment only
@@ -169,7 +171,7 @@ def test_three_tune_workers_share_a_postgres_study_and_replace_a_killed_ones_tri
     local = mlflow.MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
     runs = local.search_runs([local.get_experiment_by_name("tiny").experiment_id])
     assert {r.data.tags["optuna_storage"] for r in runs if "optuna_storage" in r.data.tags} == {
-        tuning.storage.redact_url(postgres_db)}
+        redact_url(postgres_db)}
     assert not any(_password(postgres_db) in str(r.data.tags) + str(r.data.params) for r in runs)
 
 
@@ -194,6 +196,7 @@ def mlflow_server(postgres_db, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # two trainings at once, a model server and three predictions
 def test_train_on_two_machines_into_one_tracking_server_then_serve_and_predict_its_champion(
         mlflow_server, postgres_db, tiny_experiment, tmp_path):
     url, artifacts = mlflow_server
