@@ -247,3 +247,25 @@ def test_train_on_two_machines_into_one_tracking_server_then_serve_and_predict_i
     for proc in [predicted, asked, ui]:
         assert secret not in proc.stdout + proc.stderr
     assert not any(secret in str(r.data.tags) + str(r.data.params) for r in runs)
+
+
+def test_a_champion_alias_set_at_the_same_moment_by_another_training_is_retried(monkeypatch):
+    from mlflow.exceptions import MlflowException
+
+    from smallcap_regime.tracking import registry
+
+    class Server:  # answers like the tracking server whose read-then-insert lost the race
+        def __init__(self, failures: int) -> None:
+            self.failures, self.calls = failures, []
+
+        def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
+            self.calls.append((name, alias, version))
+            if len(self.calls) <= self.failures:
+                raise MlflowException('duplicate key value violates unique constraint "registered_model_alias_pk"')
+
+    monkeypatch.setattr(registry.time, "sleep", lambda s: None)
+    server = Server(failures=1)
+    registry.set_champion(server, "smallcap-regime", "2")
+    assert server.calls == [("smallcap-regime", "champion", "2")] * 2
+    with pytest.raises(MlflowException, match="registered_model_alias_pk"):
+        registry.set_champion(Server(failures=3), "smallcap-regime", "2")

@@ -167,7 +167,7 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
                            "gate": decision.reason}.items():
             client.set_model_version_tag(exp.model_name, version, key, value)
         if decision.promote:
-            client.set_registered_model_alias(exp.model_name, registry.CHAMPION, version)
+            registry.set_champion(client, exp.model_name, version)
         mlflow.set_tags({"registered_version": version, "champion": str(decision.promote),
                          "gate": decision.reason})
         mlflow.log_text(model_card(exp, result, model, decision, version, commit), "model_card.md")
