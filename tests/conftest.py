@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
+POSTGRES_URL_VAR = "REGIME_TEST_POSTGRES_URL"
+
+# before any (session) fixture: the tests never talk to a tracking server the developer's shell points at
+for _var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+    os.environ.pop(_var, None)
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +30,13 @@ def formats_dir() -> Path:
 def realdata_dir() -> Path:
     """Full-length real Ken French and FRED files to 2018-12, laid out as the live sites serve them."""
     return DATA / "realdata"
+
+
+@pytest.fixture(autouse=True)
+def _own_tracking_store(monkeypatch) -> None:
+    """No test inherits a tracking URI from an earlier one (``mlflow.set_tracking_uri`` exports it)."""
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture
@@ -49,3 +66,49 @@ def trained_home(tmp_path_factory, tiny_experiment):
     path.mkdir()
     result = train(load_experiment(tiny_experiment), path, force=True)
     return path, result
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """URL (with password) of a PostgreSQL server for the team tests, as a superuser.
+
+    ``$REGIME_TEST_POSTGRES_URL`` when set (CI starts a cluster and sets it: then a dead server fails the tests,
+    never skips them); else a throwaway cluster started here when PostgreSQL's binaries are installed (stopped at the
+    end of the session); else the tests that need it skip with the reason.
+    """
+    from pgcluster import ClusterError, start, stop
+
+    if os.environ.get(POSTGRES_URL_VAR):
+        yield os.environ[POSTGRES_URL_VAR]
+        return
+    # not under pytest's tmp dirs: as root the cluster runs as the postgres user, who cannot enter those (0700)
+    base = Path(tempfile.mkdtemp(prefix="regime-pg-"))
+    try:
+        url = start(base)
+    except ClusterError as exc:
+        shutil.rmtree(base, ignore_errors=True)
+        pytest.skip(f"PostgreSQL tests: cannot start a local server ({exc}); install PostgreSQL or set "
+                    f"{POSTGRES_URL_VAR}=postgresql://user:password@host:port/db")
+    try:
+        yield url
+    finally:
+        stop(base)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture
+def postgres_db(postgres_server) -> str:
+    """URL of a fresh, empty database on :func:`postgres_server`, dropped after the test."""
+    import psycopg
+
+    name = f"regime_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield _with_database(postgres_server, name)
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

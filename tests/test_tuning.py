@@ -8,6 +8,7 @@ from __future__ import annotations
 import pickle
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -143,6 +144,24 @@ def test_a_failing_trial_is_marked_failed_not_left_running(home, tmp_path, panel
         tuning.tune(exp, home, trials=2, panel=panel)
     study = optuna.load_study(study_name=tuning.study_name_for(exp), storage=tuning.open_storage(None, home))
     assert [t.state for t in study.trials] == [TrialState.FAIL]  # a RUNNING leftover would hold the budget
+
+
+def test_a_dead_local_workers_trial_is_failed_and_replaced_on_the_next_start(home, tmp_path, panel, caplog):
+    exp = load_experiment(write_experiment(tmp_path))
+    name = tuning.study_name_for(exp)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    storage = tuning.open_storage(None, home)
+    study = optuna.create_study(study_name=name, storage=storage)
+    study.ask().set_user_attr("worker", f"{socket.gethostname()}:{int(gone.stdout)}")  # killed mid-trial
+    study.ask().set_user_attr("worker", "another-machine:1")  # cannot be checked from here: left running
+
+    with caplog.at_level("WARNING", logger="smallcap_regime.tuning"):
+        tuned = tuning.tune(exp, home, trials=3, panel=panel)
+    assert [t.state for t in tuned.trials] == [TrialState.FAIL, TrialState.RUNNING, TrialState.COMPLETE,
+                                               TrialState.COMPLETE]
+    dead = f"{socket.gethostname()}:{int(gone.stdout)}"
+    assert f"trial 0 of worker {dead} was abandoned (worker killed or lost); marked failed" in caplog.text
+    assert tuned.metric_names == ["mse"]
 
 
 @pytest.mark.slow
@@ -296,7 +315,7 @@ def test_storage_urls(home, tmp_path, monkeypatch):
     opened = []
     monkeypatch.setattr(tuning_storage, "RDBStorage", lambda url, **kwargs: opened.append(url) or "rdb")
     assert tuning.open_storage("postgresql://u:p@db.example/optuna", home) == "rdb"
-    assert opened == ["postgresql://u:p@db.example/optuna"]
+    assert opened == ["postgresql+psycopg://u:p@db.example/optuna"]  # SQLAlchemy 2.1's driver for postgresql://
 
 
 def test_best_params_errors(home):

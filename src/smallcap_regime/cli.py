@@ -37,6 +37,17 @@ data_app = typer.Typer(help="Download, import and inspect market data (live sour
 app.add_typer(data_app, name="data")
 
 HomeOption = Annotated[Optional[Path], typer.Option("--home", help="Home dir (default $REGIME_HOME or ./.regime).")]
+TrackingOption = Annotated[Optional[str], typer.Option(
+    "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
+    help="MLflow tracking server shared by a team (http://host:5000) or database; default the home's SQLite store.")]
+
+
+def _use_tracking(uri: str | None) -> None:
+    """Make ``--tracking-uri`` the MLflow store of this process and of the MLflow processes it starts."""
+    import os
+
+    if uri:
+        os.environ["MLFLOW_TRACKING_URI"] = uri
 
 
 @data_app.command("pull")
@@ -234,6 +245,7 @@ def train_cmd(
         "--params-from-study", help="Use the best parameters of this Optuna study (see `regime tune`).")] = None,
     storage: Annotated[Optional[str], typer.Option(
         envvar="REGIME_TUNING_STORAGE", help="Study storage URL (default: the home's journal file).")] = None,
+    tracking_uri: TrackingOption = None,
     home: HomeOption = None,
 ) -> None:
     """Backtest, fit the four LightGBM models, log everything to MLflow and register `smallcap-regime`.
@@ -241,6 +253,7 @@ def train_cmd(
     The alias @champion moves only if the new model beats its baselines and the current champion on the
     experiment's primary metric ([registry] primary_metric); --force overrides, and says so.
     """
+    _use_tracking(tracking_uri)
     _train(experiment, regime_home(home), force, params_from_study, storage)
 
 
@@ -257,6 +270,10 @@ def tune_cmd(
              "password stays out of shell history and `ps`).")] = None,
     study: Annotated[Optional[str], typer.Option(help="Study name (default <experiment>-<objective>).")] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Start no new trial after this many seconds.")] = None,
+    heartbeat: Annotated[int, typer.Option(
+        min=1, help="Database storage: seconds between a running trial's heartbeats; a trial silent for 3 of them "
+                    "(its worker was killed) is marked failed and replaced.")] = 30,
+    tracking_uri: TrackingOption = None,
     home: HomeOption = None,
 ) -> None:
     """Optuna search of the LightGBM hyperparameters on an inner purged walk-forward.
@@ -268,6 +285,7 @@ def tune_cmd(
     from .experiment import load_experiment
     from .tuning import study_name_for, tune
 
+    _use_tracking(tracking_uri)
     exp = load_experiment(experiment)
     name = study or study_name_for(exp)
     with Progress(TextColumn(f"[bold]tune {escape(name)}"), BarColumn(), MofNCompleteColumn(),
@@ -279,7 +297,7 @@ def tune_cmd(
             progress.update(task, advance=1, description=f"trial {trial.number}: {value}")
 
         result = tune(exp, regime_home(home), trials=trials, storage=storage, study=name, timeout=timeout,
-                      on_trial=on_trial)
+                      on_trial=on_trial, heartbeat=heartbeat)
     finished = [t for t in result.trials if t.value is not None]
     if not finished:
         raise RegimeError(f"study {name!r} has no completed trial yet")
@@ -297,11 +315,13 @@ def predict_cmd(
     version: Annotated[Optional[str], typer.Option(help="Model version (default: the champion).")] = None,
     experiment: Annotated[Optional[str], typer.Option(
         help="Experiment whose data and features to use (default: the one the model was trained on).")] = None,
+    tracking_uri: TrackingOption = None,
     home: HomeOption = None,
 ) -> None:
     """Forecast the next quarter: P(small outperforms), P(small caps up), point forecasts with intervals, regime."""
     from .workflow import forecast
 
+    _use_tracking(tracking_uri)
     result = forecast(regime_home(home), as_of=as_of, server=server, version=version, experiment=experiment)
     print_forecast(result)
 
@@ -334,6 +354,7 @@ def serve_cmd(
     version: Annotated[Optional[str], typer.Option(help="Serve this version instead of @champion.")] = None,
     experiment: Annotated[Optional[str], typer.Option(
         help="Experiment whose [registry] model_name to serve (default: live if pulled, else quickstart).")] = None,
+    tracking_uri: TrackingOption = None,
     home: HomeOption = None,
 ) -> None:
     """Serve the champion over REST with MLflow (POST /invocations, GET /ping).
@@ -345,6 +366,7 @@ def serve_cmd(
     from .tracking.serving import check_port_free, exec_server, mlflow_env, serve_command
     from .workflow import champion
 
+    _use_tracking(tracking_uri)
     home_dir = regime_home(home)
     choice = champion(home_dir, experiment, version)
     check_port_free(host, port)
@@ -357,6 +379,7 @@ def serve_cmd(
 def ui_cmd(
     port: Annotated[int, typer.Option(help="Port.")] = 5000,
     host: Annotated[str, typer.Option(help="Interface.")] = "127.0.0.1",
+    tracking_uri: TrackingOption = None,
     home: HomeOption = None,
 ) -> None:
     """Open the MLflow UI on this home's store: compare experiments, runs, metrics and plots.
@@ -364,8 +387,13 @@ def ui_cmd(
     Prints a link per experiment that opens its runs table (model-training view); one worker, no job runner.
     """
     from .tracking.serving import check_port_free, exec_server, mlflow_env, ui_command, ui_links
+    from .tracking import store
 
+    _use_tracking(tracking_uri)
     home_dir = regime_home(home)
+    if store.is_server(store.tracking_uri(home_dir)):  # it serves its own UI
+        console.print(f"the MLflow tracking server is the UI: open {store.tracking_label(home_dir)}")
+        return
     check_port_free(host, port)
     console.print(f"MLflow UI on http://{host}:{port} (Ctrl-C stops); runs tables:", soft_wrap=True)
     for name, url in ui_links(home_dir, host, port):

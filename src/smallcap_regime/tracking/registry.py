@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 LOWER_IS_BETTER = {"brier", "log_loss", "volatility", "cw_pvalue", "cw_pvalue_nonoverlap"}
@@ -95,13 +96,31 @@ def current_champion(client, model_name: str) -> dict | None:
             "experiment": tags.get("experiment"), "primary_metric": tags.get("primary_metric")}
 
 
+def set_champion(client, model_name: str, version: str, attempts: int = 3) -> None:
+    """Point ``@champion`` at ``version``.
+
+    On a shared tracking server two trainings may set the alias at the same moment: the server's read-then-insert
+    then fails for one of them with a unique-key violation, and a retry (which finds the row and updates it) wins.
+    """
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(1, attempts + 1):
+        try:
+            client.set_registered_model_alias(model_name, CHAMPION, version)
+            return
+        except MlflowException:
+            if attempt == attempts:
+                raise
+            time.sleep(0.5 * attempt)
+
+
 def move_aliases(client, model_name: str, version: str, promote: bool) -> None:
     """After a gate decision on ``version``: ``@champion`` if promoted, else ``@challenger`` (unless it already
     is the champion, as when an identical model is retrained)."""
     from mlflow.exceptions import MlflowException
 
     if promote:
-        client.set_registered_model_alias(model_name, CHAMPION, version)
+        set_champion(client, model_name, version)
         try:  # the champion is no longer a challenger
             if str(client.get_model_version_by_alias(model_name, CHALLENGER).version) == version:
                 client.delete_registered_model_alias(model_name, CHALLENGER)

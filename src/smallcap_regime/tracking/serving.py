@@ -15,7 +15,7 @@ import httpx
 import pandas as pd
 
 from ..errors import RegimeError
-from ..home import artifacts_dir, mlflow_uri
+from ..home import artifacts_dir
 from . import registry, store
 
 
@@ -45,8 +45,8 @@ def choose_model(home: Path, model_name: str = "smallcap-regime", version: str |
             except MlflowException:
                 versions = client.search_model_versions(f"name='{model_name}'")
                 if not versions:
-                    raise RegimeError(f"no model {model_name!r} registered in {home}; run `regime train` "
-                                      "(or `regime quickstart`) first") from None
+                    raise RegimeError(f"no model {model_name!r} registered in {store.tracking_label(home)}; run "
+                                      "`regime train` (or `regime quickstart`) first") from None
                 mv = max(versions, key=lambda v: int(v.version))
                 note = (f"no champion yet, using the latest version {mv.version} "
                         f"(gate: {mv.tags.get('gate', 'unknown')})")
@@ -106,10 +106,10 @@ def serve_command(home: Path, model_uri: str, host: str, port: int) -> list[str]
 
 
 def ui_command(home: Path, host: str, port: int) -> list[str]:
-    """``mlflow ui`` on the home's store with one worker: a reviewer's browser needs no more (default 4)."""
-    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", mlflow_uri(home),
-            "--default-artifact-root", artifacts_dir(home).as_uri(), "--host", host, "--port", str(port),
-            "--workers", "1"]
+    """``mlflow ui`` with one worker (a reviewer's browser needs no more; default 4). Its store comes from
+    :func:`mlflow_env`: a URL in argv would show its password in ``ps``."""
+    return [sys.executable, "-m", "mlflow", "ui", "--default-artifact-root", artifacts_dir(home).as_uri(),
+            "--host", host, "--port", str(port), "--workers", "1"]
 
 
 #: Share key of the runs-table view ``regime ui`` links to (headline metric columns).
@@ -143,7 +143,7 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def mlflow_env(home: Path, *, jobs: bool = True) -> dict[str, str]:
-    """Environment for MLflow subprocesses: the home's tracking/registry store, no telemetry.
+    """Environment for MLflow subprocesses: the tracking/registry store (:func:`store.tracking_uri`), no telemetry.
 
     ``jobs=False`` switches off the MLflow server's job runner (huey consumer processes for GenAI jobs the UI
     never starts here): the UI then runs as two processes.
@@ -151,7 +151,8 @@ def mlflow_env(home: Path, *, jobs: bool = True) -> dict[str, str]:
     env = dict(os.environ)
     # mlflow starts `uvicorn` by name: make this interpreter's scripts dir win even when the venv is not activated
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.update({"MLFLOW_TRACKING_URI": mlflow_uri(home), "MLFLOW_REGISTRY_URI": mlflow_uri(home),
+    uri = store.tracking_uri(home)
+    env.update({"MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri, "MLFLOW_BACKEND_STORE_URI": uri,
                 "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"})
     if not jobs:
         env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"

@@ -1,4 +1,5 @@
-"""MLflow store inside the home dir: SQLite backend ``<home>/mlflow.db``, artifacts under ``<home>/mlartifacts``."""
+"""Where runs and models go: the home's SQLite store ``<home>/mlflow.db`` with artifacts under ``<home>/mlartifacts``,
+or a shared tracking server (or database) named by ``MLFLOW_TRACKING_URI`` (the CLI's ``--tracking-uri`` sets it)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from ..home import artifacts_dir, mlflow_uri
 from ..locks import home_lock
+from ..urls import redact_url
 
 #: Experiment tag the MLflow 3 UI reads to pick an experiment's view; without it the UI opens the GenAI (traces)
 #: view, which hides the runs table. Values come from the UI's ExperimentKind enum.
@@ -19,8 +21,24 @@ MODEL_TRAINING_KIND = "custom_model_development"
 SHARED_VIEW_TAG = "mlflow.sharedViewState."
 
 
+def tracking_uri(home: Path) -> str:
+    """``$MLFLOW_TRACKING_URI`` (a team's tracking server, e.g. ``http://mlflow.internal:5000``), else the home's
+    SQLite store. The model registry is always the same store as the runs."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or mlflow_uri(home)
+
+
+def is_server(uri: str) -> bool:
+    """Whether ``uri`` is a tracking server (which stores artifacts itself) rather than a database."""
+    return uri.split("://", 1)[0] in ("http", "https")
+
+
+def tracking_label(home: Path) -> str:
+    """The tracking URI for messages (password removed)."""
+    return redact_url(tracking_uri(home))
+
+
 def configure(home: Path) -> str:
-    """Point MLflow at the home's store (quietly); returns the tracking URI.
+    """Point MLflow at the tracking store (quietly); returns the tracking URI.
 
     Called when MLflow is about to be used, never at import: only then are MLflow's progress bars and GitPython's
     missing-git warning switched off (unless the user set those variables).
@@ -31,30 +49,43 @@ def configure(home: Path) -> str:
 
     for name in ("mlflow", "alembic", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    uri = mlflow_uri(home)
+    uri = tracking_uri(home)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    if uri == mlflow_uri(home):
+        # MLflow exports what it is given to the environment; a home's store is not the user's choice, and left
+        # there it would win over the next home this process configures
+        for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+            os.environ.pop(var, None)
     return uri
 
 
 def experiment_id(home: Path, name: str) -> str:
-    """Id of the MLflow experiment ``name``, created with its artifacts under ``<home>/mlartifacts/<name>``.
+    """Id of the MLflow experiment ``name``, created if needed (tagged to open in the UI's model-training view).
 
-    Training and tuning both start here. The first access creates the SQLite store and runs MLflow's schema
-    migrations, which crash when two processes run them at once; so the store's creation, and the experiment's,
-    happen under the home's ``mlflow`` lock.
+    On a tracking server the server places the artifacts (its ``--artifacts-destination``); on a database store
+    they go under ``<home>/mlartifacts/<name>``. The first access to a home's SQLite store creates it and runs
+    MLflow's schema migrations, which crash when two processes run them at once, so that happens under the home's
+    ``mlflow`` lock; on a shared server two machines may still create the experiment at once: the loser uses the
+    winner's.
     """
     import mlflow
+    from mlflow.exceptions import MlflowException
 
-    configure(home)
+    uri = configure(home)
     with home_lock(home, "mlflow", "the MLflow store"):
         existing = mlflow.get_experiment_by_name(name)
         if existing is not None:
             return existing.experiment_id
-        location = (artifacts_dir(home) / name).resolve().as_uri()
-        return mlflow.create_experiment(name, artifact_location=location,
-                                        tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
-
+        location = None if is_server(uri) else (artifacts_dir(home) / name).resolve().as_uri()
+        try:
+            return mlflow.create_experiment(name, artifact_location=location,
+                                            tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
+        except MlflowException:
+            existing = mlflow.get_experiment_by_name(name)
+            if existing is None:
+                raise
+            return existing.experiment_id
 
 def model_training_experiments(home: Path, views: dict[str, str] | None = None) -> list[tuple[str, str]]:
     """``(id, name)`` of the home's experiments, each tagged to open in the UI's model-training view.

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
-from optuna.storages import BaseStorage
+from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
+from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from ..data import Panel
@@ -21,10 +25,12 @@ from ..experiment import Experiment
 from ..tracking import store
 from .objective import FoldMedianPruner, InnerData, inner_data, make_objective
 from .space import search_space, study_name_for
-from .storage import default_storage, open_storage, storage_label
+from .storage import default_storage, log, open_storage, report_stale, storage_label
 
 # Trials that use up the budget: finished ones, and running ones (another worker is evaluating them).
 CLAIMED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+HEARTBEAT_S = 30
 
 
 def _sampler(seed: int, number: int) -> optuna.samplers.TPESampler:
@@ -48,13 +54,92 @@ def _claim(study: optuna.Study, storage: BaseStorage, budget: int) -> Trial | No
     """
     if _claimed(study) >= budget:
         return None
-    trial = study.ask()
+    with warnings.catch_warnings():  # Optuna expects heartbeats with study.optimize; ours come from _heartbeat
+        warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used", UserWarning)
+        trial = study.ask()
     if _claimed(study, before=trial.number) < budget:
         return trial
     study_id = storage.get_study_id_from_name(study.study_name)
     storage.set_trial_state_values(storage.get_trial_id_from_study_id_trial_number(study_id, trial.number),
                                    TrialState.WAITING)
     return None
+
+
+def _trial_id(storage: BaseStorage, study: optuna.Study, number: int) -> int:
+    return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), number)
+
+
+def _dead_here(worker: str | None) -> bool:
+    """Whether ``host:pid`` names a process of this machine that no longer exists."""
+    host, _, pid = (worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's worker (or none recorded yet): cannot tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def _fail_stale(study: optuna.Study, storage: BaseStorage) -> None:
+    """Mark the running trials of dead workers failed, so that their budget slots go to new trials.
+
+    On a database storage a trial is dead when its heartbeat is older than the grace period (Optuna's heartbeats:
+    any machine). The journal file has no heartbeats; it serves processes of one machine, so a trial is dead when
+    the process recorded as its worker on this machine is gone (killed, crashed, machine rebooted).
+    """
+    if isinstance(storage, RDBStorage):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        return
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if _dead_here(trial.user_attrs.get("worker")):
+            try:
+                storage.set_trial_state_values(_trial_id(storage, study, trial.number), TrialState.FAIL)
+            except UpdateFinishedTrialError:  # another worker was faster
+                continue
+            report_stale(study, trial)
+
+
+def _watched(study: optuna.Study, storage: BaseStorage) -> bool:
+    """Whether another worker's running trial could still fail and need a replacement that we would see.
+
+    Called when the budget is claimed: rather than leave, a worker waits for such trials to finish, so that a
+    killed worker's trial is replaced before the study ends. Journal trials of other machines cannot be checked.
+    """
+    # a worker is named on its trial after the trial's first heartbeat (:func:`tune`): an unnamed running trial
+    # may never go stale, and waiting for it could last forever
+    running = [t.user_attrs["worker"] for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+               if "worker" in t.user_attrs]
+    if isinstance(storage, RDBStorage) and storage.heartbeat_interval:
+        return bool(running)
+    return any(worker.rpartition(":")[0] == socket.gethostname() for worker in running)
+
+
+@contextmanager
+def _heartbeat(storage: BaseStorage, trial_id: int) -> Iterator[None]:
+    """Record the trial's heartbeat every interval while the block runs (database storage with heartbeats)."""
+    interval = storage.heartbeat_interval if isinstance(storage, RDBStorage) else None
+    if not interval:
+        yield
+        return
+    stop = threading.Event()
+    storage.record_heartbeat(trial_id)  # the first one before the block starts
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            storage.record_heartbeat(trial_id)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _open_study(exp: Experiment, storage: BaseStorage, name: str, settings: dict[str, Any],
@@ -73,6 +158,10 @@ def _open_study(exp: Experiment, storage: BaseStorage, name: str, settings: dict
     for key, value in ours.items():
         if key not in attrs:
             study.set_user_attr(key, value)
+    if study.metric_names is None:
+        with warnings.catch_warnings():  # "experimental" in Optuna since 3.2
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            study.set_metric_names([settings["metric"]])
     return study
 
 
@@ -124,12 +213,17 @@ def _record_best(study: optuna.Study, settings: dict[str, Any]) -> None:
 
 def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None, study: str | None = None,
          timeout: float | None = None, on_trial: Callable[[FrozenTrial], None] | None = None,
-         panel: Panel | None = None) -> optuna.Study:
+         panel: Panel | None = None, heartbeat: int = HEARTBEAT_S) -> optuna.Study:
     """Run (or join) the experiment's tuning study until it holds ``trials`` finished trials.
 
     Several processes may call this with the same ``study`` and ``storage``: each claims trials until the study's
     finished plus running trials reach ``trials``, so together they complete exactly ``trials`` (a trial claimed
     beyond that in a race is put back as WAITING, unevaluated). Rerunning with a larger ``trials`` resumes.
+
+    A killed worker's running trial is marked failed and replaced: on a database storage by any worker once the
+    trial's heartbeat is ``3 * heartbeat`` seconds old, on the journal file by the next worker of the same machine
+    that claims a trial (including the next start). While other workers' trials run, a worker that finds the budget
+    claimed waits for them instead of leaving, so that such a replacement is not left to a later run.
 
     Parameters
     ----------
@@ -141,6 +235,7 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     timeout : seconds (from the call) after which this process starts no new trial.
     on_trial : called with each trial this process finishes (complete or pruned), e.g. to advance a progress bar.
     panel : a prebuilt panel; default: load it as the experiment says. Only rows before ``oos_start`` are read.
+    heartbeat : seconds between the heartbeats of a running trial (database storage only).
 
     Returns
     -------
@@ -162,7 +257,9 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     settings = search_space(exp)
     name = study or study_name_for(exp)
     label = storage_label(storage, home)
-    backend = open_storage(storage, home)
+    if heartbeat < 1:
+        raise RegimeError(f"--heartbeat must be >= 1 second, got {heartbeat}")
+    backend = open_storage(storage, home, heartbeat=heartbeat)
     data = inner_data(build_dataset(exp, home=home, panel=panel, before=exp.validation.oos_start), settings)
     fixed = getattr(exp.models[settings["target"]], settings["model"])
     objective = make_objective(data, settings, fixed)
@@ -172,22 +269,31 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     with mlflow.start_run(experiment_id=experiment, run_name=f"tune {name}", tags=tags):
         mlflow.log_params(_run_params(settings, data, trials))
         while deadline is None or time.monotonic() < deadline:
+            _fail_stale(the_study, backend)
             trial = _claim(the_study, backend, trials)
             if trial is None:
-                break
+                if not _watched(the_study, backend):
+                    break
+                time.sleep(1.0)
+                continue
             the_study.sampler = _sampler(settings["seed"], trial.number)
-            trial.set_user_attr("worker", _worker())
             try:
-                value = objective(trial)
+                with _heartbeat(backend, _trial_id(backend, the_study, trial.number)):
+                    trial.set_user_attr("worker", _worker())
+                    value = objective(trial)
             except optuna.TrialPruned:
-                frozen = the_study.tell(trial, state=TrialState.PRUNED)
+                frozen = the_study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
             except BaseException:  # errors and Ctrl-C: never leave the trial RUNNING (it would hold the budget)
-                _log_trial(the_study.tell(trial, state=TrialState.FAIL), settings["metric"], experiment)
+                _log_trial(the_study.tell(trial, state=TrialState.FAIL, skip_if_finished=True), settings["metric"],
+                           experiment)
                 raise
             else:
-                frozen = the_study.tell(trial, value)
+                frozen = the_study.tell(trial, value, skip_if_finished=True)
             _log_trial(frozen, settings["metric"], experiment)
-            if on_trial:
+            if frozen.state not in FINISHED:  # failed meanwhile by another worker: its result is not counted
+                log.warning("study %s: trial %d was marked failed by another worker (its heartbeat was late); "
+                            "its result is dropped and a new trial replaces it", name, frozen.number)
+            elif on_trial:
                 on_trial(frozen)
         _record_best(the_study, settings)
     return the_study
