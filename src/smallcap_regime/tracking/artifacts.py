@@ -28,7 +28,9 @@ def backtest_predictions(home: Path, choice: ModelChoice) -> pd.DataFrame:
     store.configure(home)
     client = MlflowClient()
     name = choice.uri.removeprefix("models:/").rsplit("/", 1)[0]
-    parent = client.get_run(client.get_model_version(name, choice.version).run_id)
+    version = client.get_model_version(name, choice.version)
+    # the run that registered the version (an identical retrain reuses it and only notes its own run)
+    parent = client.get_run(version.tags.get("run_id") or version.run_id)
     children = client.search_runs([parent.info.experiment_id],
                                   f"tags.mlflow.parentRunId = '{parent.info.run_id}' "
                                   "and tags.mlflow.runName = 'backtest'")
