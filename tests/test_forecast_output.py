@@ -67,7 +67,7 @@ def test_no_demonstrated_skill_shows_the_base_rate_and_no_drivers(trained_home):
     flat = dataclasses.replace(model.skill["absolute"], brier_skill=-0.004, platt_a=0.0)
     assert model.skill["relative"].has_skill and not flat.has_skill
     shrunk = RegimeModel(model.features, model.boosters, model.maps, model.horizon, model.no_call_band,
-                         model.required, model.meta, {**model.skill, "absolute": flat})
+                         model.required, model.meta, model.ranges, skill={**model.skill, "absolute": flat})
     out = shrunk.predict(result.backtest.features.tail(1)).iloc[0]
     assert out["p_positive"] == pytest.approx(model.maps["absolute"].base_rate)
     assert out["absolute_drivers"] == "" and out["relative_drivers"] != ""
