@@ -63,10 +63,33 @@ def test_backtest_command_writes_predictions_metrics_and_plots(home, tiny_experi
     assert "relative: point forecasts" in result.output and "timing strategy" in result.output
     (run,) = list((home / "runs" / "tiny").iterdir())
     for name in ("predictions.parquet", "metrics.csv", "fold_metrics.csv", "decade_metrics.csv",
-                 "strategy_metrics.csv", "strategies.png", "calibration.png", "regimes.png", "summary.json"):
+                 "strategy_metrics.csv", "strategies.png", "calibration.png", "regimes.png", "summary.json",
+                 "beeswarm.png", "report.html"):
         assert (run / name).stat().st_size > 0, name
     predictions = pd.read_parquet(run / "predictions.parquet")
     assert predictions.loc[predictions["oos"], "relative.lgbm_cal.p"].between(0, 1).all()
+
+
+def test_help_texts_are_not_mangled_by_markup():
+    result = runner.invoke(app, ["backtest", "--help"], terminal_width=80)
+    assert "<home>/runs/<experiment>/<time>/" in result.output
+    result = runner.invoke(app, ["tune", "--help"], terminal_width=80)
+    assert "<experiment>-<objective>" in result.output
+
+
+def test_tables_print_counts_as_integers_and_flags_as_flags():
+    from rich.console import Console
+
+    from smallcap_regime.display import feature_value, frame_table
+
+    frame = pd.DataFrame({"R2_OS": [0.0512, 0.0], "n": [504.0, 504.0], "stale": [True, False]},
+                         index=pd.Index(["lgbm_cal", "hist_mean"], name="model"))
+    console = Console(width=80, record=True)
+    console.print(frame_table(frame, index=True, digits=3))
+    text = console.export_text()
+    assert "504 " in text and "504.0" not in text and "0.051" in text and "yes" in text and "no" in text
+    assert [feature_value("fwd_3m_has_january_flag", 1.0), feature_value("aaa_chg_1m_bp", 3.0),
+            feature_value("hml_mom_3m", -0.07566)] == ["yes", "3", "-0.0757"]
 
 
 def test_tune_command_runs_trials_and_prints_the_train_hint(home, tiny_experiment):

@@ -192,7 +192,7 @@ def test_serve_errors_are_one_line_and_exit_2(trained_home, home, monkeypatch, c
     code, err = _run_main(monkeypatch, capsys, "serve", "--home", str(trained), "--version", "99")
     assert code == 2 and err.strip().count("\n") == 0 and "version 99" in err and "Traceback" not in err
     code, err = _run_main(monkeypatch, capsys, "serve", "--home", str(home))
-    assert code == 2 and f"no model 'smallcap-regime' registered in {home}" in err
+    assert code == 2 and f"no model 'smallcap-regime' registered in sqlite:///{home}/mlflow.db" in err
     # versions but no champion: no silent fallback to the latest
     shutil.copy(trained / "mlflow.db", home / "mlflow.db")
     store.configure(home)

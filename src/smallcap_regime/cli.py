@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rich.markup import escape
 
-from .display import console, err_console, frame_table
+from .display import console, err_console, feature_value, frame_table
 from .errors import RegimeError
 from .home import regime_home
 
@@ -153,7 +153,8 @@ def features_cmd(
     import pandas as pd
 
     row = pd.DataFrame({"family": [family[c] for c in snap.features.columns],
-                        "value": snap.row.to_numpy()}, index=pd.Index(snap.features.columns, name="feature"))
+                        "value": [feature_value(c, v) for c, v in snap.row.items()]},
+                       index=pd.Index(snap.features.columns, name="feature"))
     console.print(frame_table(row, title=f"features at {snap.as_of.date()} ({snap.spec.name} spec, "
                                           f"{snap.panel.source} data)", index=True))
     console.print(frame_table(family_coverage(snap.features, snap.spec), title="coverage per family", index=True,
@@ -174,15 +175,16 @@ def backtest_cmd(
     """Purged walk-forward backtest: LightGBM vs baselines on identical folds, for both targets.
 
     Prints out-of-sample R2 vs the historical mean (Campbell-Thompson), Clark-West, hit rate, AUC, Brier skill and
-    the timing strategies, raw and calibrated side by side; writes predictions, per-fold and per-decade metrics
-    and plots under <home>/runs/<experiment>/<time>/.
+    the timing strategies, raw and calibrated side by side; writes predictions, per-fold and per-decade metrics,
+    plots and a self-contained report.html under `<home>/runs/<experiment>/<time>/`.
     """
     from .workflow import backtest
 
     with _fold_progress("walk-forward") as on_fold:
         result, out = backtest(experiment, regime_home(home), on_fold=on_fold)
     print_backtest(result)
-    console.print(f"\nwrote predictions, fold and decade metrics, strategy returns and plots to [bold]{out}[/bold]")
+    console.print(f"\nwrote predictions, fold and decade metrics, strategy returns, plots and report.html to "
+                  f"[bold]{out}[/bold]", soft_wrap=True)
 
 
 @contextmanager
@@ -194,11 +196,12 @@ def _fold_progress(label: str) -> Iterator[Callable[[int, int], None]]:
         yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
-def print_backtest(result) -> None:
-    from .evaluation.report import summary_tables
+def print_backtest(result, notes: bool = True) -> None:
+    """The backtest's tables; ``notes=False`` when the command has already shown the data's notes."""
+    from .evaluation.report import identical_strategies, summary_tables
 
     exp = result.experiment
-    for note in result.panel.notes:
+    for note in result.panel.notes if notes else []:
         console.print(f"[yellow]{note}[/yellow]")
     console.print(f"experiment [bold]{exp.name}[/bold]: {result.panel.source} data "
                   f"{result.panel.first.date()}..{result.panel.last.date()}, {result.features.shape[1]} features, "
@@ -207,14 +210,20 @@ def print_backtest(result) -> None:
     for target in ("relative", "absolute"):
         for title, table in summary_tables(result, target).items():
             console.print(frame_table(table, index=True, digits=3, title=f"{target}: {title}"))
+        if same := identical_strategies(result, target):
+            console.print(f"[dim]{target}: {', '.join(same)} held the same position as buy-and-hold in every "
+                          "quarter, so their rows are buy-and-hold's.[/dim]")
     console.print("[dim]Out of sample. lgbm/linear = raw; *_cal = point forecast shrunk toward the historical mean "
                   "and probabilities Platt-calibrated, maps fitted on earlier out-of-sample pairs only. R2_OS vs the "
-                  "prevailing mean; CW = Clark-West (Newey-West, h-1 lags), one-sided p; hit = P>0.5 vs realised; "
+                  f"prevailing mean; CW = Clark-West (Newey-West, {exp.horizon - 1} lags), one-sided p; "
+                  "hit = P>0.5 vs realised; "
                   "Brier skill vs the expanding base rate; strategies on non-overlapping quarters net of "
                   f"{exp.cost_bp:g} bp per position change.[/dim]")
 
 
-def _train(experiment: str, home_dir: Path, force: bool, params_from_study: str | None, storage: str | None):
+def _train(experiment: str, home_dir: Path, force: bool, params_from_study: str | None, storage: str | None,
+           tables: bool = True):
+    """Train with a progress bar; print the backtest tables (unless ``tables`` is False) and the registry outcome."""
     from .workflow import train_experiment
 
     if params_from_study:
@@ -226,10 +235,11 @@ def _train(experiment: str, home_dir: Path, force: bool, params_from_study: str 
             experiment, home_dir, force=force, params_from_study=params_from_study, storage=storage,
             on_fold=lambda done, total: progress.update(task, completed=done, total=total),
             on_step=lambda msg: progress.update(task, description=msg))
-    print_backtest(result.backtest)
+    if tables:
+        print_backtest(result.backtest)
     colour = "green" if result.decision.promote else "yellow"
     console.print(f"{'registered' if result.registered else 'identical to registered'} [bold]{result.model_uri}"
-                  f"[/bold] (run {result.run_id})")
+                  f"[/bold] (run {result.run_id}; its report.html is in the run's artifacts: `regime ui`)")
     console.print(f"[{colour}]champion: {'PROMOTED' if result.decision.promote else 'not promoted'}[/{colour}] - "
                   f"{result.decision.reason}")
     console.print(result.decision.summary())
@@ -268,7 +278,7 @@ def tune_cmd(
         help="Study storage: default the home's Optuna journal file (safe for local parallel workers); "
              "postgresql://user:pass@host/db to share a study across machines (prefer the env var, so the "
              "password stays out of shell history and `ps`).")] = None,
-    study: Annotated[Optional[str], typer.Option(help="Study name (default <experiment>-<objective>).")] = None,
+    study: Annotated[Optional[str], typer.Option(help="Study name (default `<experiment>-<objective>`).")] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Start no new trial after this many seconds.")] = None,
     heartbeat: Annotated[int, typer.Option(
         min=1, help="Database storage: seconds between a running trial's heartbeats; a trial silent for 3 of them "
@@ -318,7 +328,12 @@ def predict_cmd(
     tracking_uri: TrackingOption = None,
     home: HomeOption = None,
 ) -> None:
-    """Forecast the next quarter: P(small outperforms), P(small caps up), point forecasts with intervals, regime."""
+    """Forecast the next quarter: which months, P(small outperforms) and P(small caps rise) against their base
+    rates, point forecasts with intervals in percent, the regime, and the model's out-of-sample record.
+
+    Warns when the data are behind today, when an input series is past its maximum age, and when --as-of is a
+    past month the model was fitted on (in-sample; `regime history` has what it said out of sample).
+    """
     from .workflow import forecast
 
     _use_tracking(tracking_uri)
@@ -326,25 +341,47 @@ def predict_cmd(
     print_forecast(result)
 
 
-def print_forecast(result) -> None:
-    import pandas as pd
+def print_forecast(result, notes: bool = True) -> None:
+    """The forecast card: header, table, regime and per-target lines (``notes=False``: data notes already shown)."""
+    from .explain import LEGEND, forecast_header, forecast_lines, forecast_table
 
-    for note in result.notes:
-        console.print(f"[yellow]{note}[/yellow]")
-    o = result.output
+    for note in result.notes if notes else []:
+        console.print(f"[yellow]{escape(note)}[/yellow]")
+    for warning in result.warnings:
+        console.print(f"[bold yellow]warning:[/bold yellow] {escape(warning)}")
     console.print(f"model {escape(result.model)}")
-    console.print(f"[bold]forecast made at {result.as_of.date()}[/bold] for the next quarter ({result.source} data)")
-    table = pd.DataFrame(
-        {"probability > 0": [o["p_outperform"], o["p_positive"]],
-         "forecast": [o["relative_forecast"], o["absolute_forecast"]],
-         "interval low": [o["relative_lo"], o["absolute_lo"]],
-         "interval high": [o["relative_hi"], o["absolute_hi"]]},
-        index=pd.Index(["relative (small - large)", "absolute (small caps)"], name="target"))
-    console.print(frame_table(table, index=True, digits=3))
-    console.print(f"regime: [bold]{o['regime']}[/bold] (leaning {o['regime_leaning']}, confidence "
-                  f"{o['confidence']:.2f})")
-    console.print(f"drivers of P(outperform): {o['relative_drivers']}")
-    console.print(f"drivers of P(positive):   {o['absolute_drivers']}")
+    console.print(f"[bold]{escape(forecast_header(result))}[/bold]")
+    console.print(frame_table(forecast_table(result.output), index=True))
+    console.print(f"[dim]{LEGEND}[/dim]")
+    for line in forecast_lines(result):
+        console.print(escape(line))
+
+
+@app.command("history")
+def history_cmd(
+    experiment: Annotated[Optional[str], typer.Option(
+        help="Experiment whose champion's record to show (default: live if pulled, else quickstart).")] = None,
+    start: Annotated[Optional[str], typer.Option("--from", help="First origin (month, e.g. 2008-01).")] = None,
+    end: Annotated[Optional[str], typer.Option("--to", help="Last origin (month, e.g. 2009-12).")] = None,
+    target: Annotated[str, typer.Option(help="relative or absolute.")] = "relative",
+    version: Annotated[Optional[str], typer.Option(help="Model version (default: the champion).")] = None,
+    tracking_uri: TrackingOption = None,
+    home: HomeOption = None,
+) -> None:
+    """The out-of-sample calls the walk-forward made at each origin, with what happened and the running hit rate.
+
+    Each call is what the model would have said then, with the data it had (fitted and calibrated on earlier
+    data only), read against the base rate known at the time; it is right when the realised return agrees.
+    """
+    from .explain import history_summary, history_table
+    from .workflow import history
+
+    _use_tracking(tracking_uri)
+    record = history(regime_home(home), experiment=experiment, version=version, target=target, start=start,
+                     end=end)
+    console.print(frame_table(history_table(record.calls), index=True,
+                              title=f"{target}: out-of-sample calls of {record.model}"))
+    console.print(escape(history_summary(record.calls, record.horizon)))
 
 
 @app.command("serve")
@@ -411,12 +448,17 @@ def quickstart_cmd(home: HomeOption = None) -> None:
     console.rule("[bold]1. data")
     console.print(f"Using the {SAMPLE_NOTE}.")
     console.rule("[bold]2-4. features, backtest, train and register")
-    _train("quickstart", home_dir, force=False, params_from_study=None, storage=None)
+    trained = _train("quickstart", home_dir, force=False, params_from_study=None, storage=None, tables=False)
     console.rule("[bold]5. forecast")
-    print_forecast(forecast(home_dir, experiment="quickstart"))
+    print_forecast(forecast(home_dir, experiment="quickstart"), notes=False)
+    console.rule("[bold]6. how the model did out of sample")
+    print_backtest(trained.backtest, notes=False)
     console.rule("[bold]next")
     console.print(f"- compare runs in the MLflow UI: [bold]regime ui --home {home_dir}[/bold] "
                   "and open the runs-table link it prints", soft_wrap=True)
+    console.print("- the report (forecast, past calls, strategies, calibration, drivers): report.html in the "
+                  "run's artifacts in the MLflow UI")
+    console.print("- past calls: [bold]regime history --from 2008-01 --to 2009-12[/bold]")
     console.print("- live data: [bold]regime data pull[/bold], then [bold]regime train live[/bold]")
     console.print("- serve the champion: [bold]regime serve[/bold]; ask it: "
                   "[bold]regime predict --server http://127.0.0.1:5001[/bold]", soft_wrap=True)

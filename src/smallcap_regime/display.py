@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.markup import escape
@@ -15,11 +16,12 @@ err_console = Console(stderr=True)
 
 
 def fmt(value: Any, digits: int = 4) -> str:
+    """One table cell: NaN/None as '-', flags as yes/no, floats to ``digits`` decimals (``digits=0``: integers)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
-    if isinstance(value, float):
+    if isinstance(value, (float, np.floating)):
         return f"{value:.{digits}f}"
     if isinstance(value, pd.Timestamp):
         return value.date().isoformat()
@@ -28,13 +30,38 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 def frame_table(frame: pd.DataFrame, title: str | None = None, *, index: bool = False, digits: int = 4,
                 styles: dict[str, str] | None = None) -> Table:
-    """A Rich table from a DataFrame (numbers right-aligned, NaN as '-')."""
+    """A Rich table from a DataFrame (numbers right-aligned, NaN as '-').
+
+    Columns holding only whole numbers (counts such as ``n`` or ``rows``) print as integers, boolean columns as
+    yes/no, other numbers with ``digits`` decimals.
+    """
     table = Table(title=title, header_style="bold", show_lines=False)
+    whole = {name for name in frame.columns if _whole_numbers(frame[name])}
     columns = ([frame.index.name or ""] if index else []) + [str(c) for c in frame.columns]
     for name in columns:
-        table.add_column(name, justify="left" if name in (frame.index.name, "source", "series", "model") else "right",
+        table.add_column(name, justify="left" if name in (frame.index.name, "source", "series", "model", "family")
+                         else "right",
                          style=(styles or {}).get(name))
     for idx, row in frame.iterrows():
-        cells = ([fmt(idx, digits)] if index else []) + [fmt(v, digits) for v in row.tolist()]
+        cells = ([fmt(idx, digits)] if index else []) + [fmt(v, 0 if name in whole else digits)
+                                                         for name, v in row.items()]
         table.add_row(*cells)
     return table
+
+
+def _whole_numbers(column: pd.Series) -> bool:
+    """A numeric, non-boolean column whose values (NaN aside) are all whole numbers."""
+    if column.dtype == bool or not pd.api.types.is_numeric_dtype(column):
+        return False
+    values = column.dropna().to_numpy(dtype="float64")
+    return len(values) > 0 and bool(np.all(values == np.round(values)))
+
+
+def feature_value(name: str, value: float) -> str:
+    """A feature's value as people read it: ``_flag`` features as yes/no, whole numbers (basis points, counts,
+    category codes) as integers, others with 4 decimals."""
+    if math.isnan(value):
+        return "-"
+    if name.endswith("_flag"):
+        return "yes" if value else "no"
+    return f"{value:.0f}" if value == round(value) else f"{value:.4f}"

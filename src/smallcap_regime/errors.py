@@ -46,3 +46,7 @@ class HomeBusyError(RegimeError):
 
 class OlderVintageError(RegimeError):
     """A download ends before the cached vintage of the same dataset (a stale mirror or an old copy)."""
+
+
+class StaleInputError(RegimeError):
+    """An input series is too old for the model to forecast: the message names it and how to refresh it."""

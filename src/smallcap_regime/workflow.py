@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +14,7 @@ from .data import Panel, load_panel
 from .data.cache import Cache
 from .data.sources import PORTFOLIOS_KEY
 from .dataset import build_dataset
-from .errors import RegimeError
+from .errors import RegimeError, StaleInputError
 from .experiment import Experiment, load_experiment
 from .features.build import FeatureSpec, build_features, load_feature_spec
 
@@ -75,7 +76,22 @@ def default_experiment(home: Path) -> str:
 
 @dataclass
 class Forecast:
-    """A forecast for one month end and where it came from."""
+    """A forecast for one month end and where it came from.
+
+    Attributes
+    ----------
+    as_of : the month end the forecast is made at (its features use data published by then).
+    output : one row of the model's output (:data:`~smallcap_regime.models.bundle.OUTPUT_COLUMNS`).
+    features : the feature row sent to the model.
+    model : which model answered, and how.
+    source : ``live`` or ``sample`` data.
+    notes : the data's notes (e.g. the offline-sample note).
+    horizon : months forecast.
+    window : the months forecast, e.g. ``2017-04..2017-06``.
+    in_sample : the target at ``as_of`` is realised, so the model was fitted on it: not what it would have said then.
+    warnings : stale data or inputs, and the in-sample warning, in words.
+    no_call_band : the experiment's "no confident call" half-width around each base rate.
+    """
 
     as_of: pd.Timestamp
     output: pd.Series
@@ -83,6 +99,11 @@ class Forecast:
     model: str
     source: str
     notes: list[str]
+    horizon: int = 3
+    window: str = ""
+    in_sample: bool = False
+    warnings: list[str] = field(default_factory=list)
+    no_call_band: float = 0.05
 
 
 def champion(home: Path, experiment: str | None = None, version: str | None = None) -> ModelChoice:
@@ -100,7 +121,7 @@ def champion(home: Path, experiment: str | None = None, version: str | None = No
 
 
 def forecast(home: Path, *, as_of: str | None = None, server: str | None = None, version: str | None = None,
-             experiment: str | None = None) -> Forecast:
+             experiment: str | None = None, today: date | None = None) -> Forecast:
     """Build the feature row exactly as the model's experiment was trained on, and ask the model.
 
     Parameters
@@ -111,7 +132,18 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
     version : model version; default the champion of the experiment's ``[registry] model_name``.
     experiment : experiment whose data, features and model name to use; default: the one the model was trained on
         (the model's ``experiment`` tag), else ``live`` when pulled, else ``quickstart``.
+    today : the date staleness is judged against (default: today).
+
+    Raises
+    ------
+    StaleInputError
+        The model refuses the feature row because a feature it needs is missing: the message names the input
+        series past their maximum age and how to refresh them.
     """
+    from mlflow.exceptions import MlflowException
+
+    from .data.freshness import data_behind, stale_inputs
+    from .evaluation.record import forecast_window
     from .tracking.serving import choose_model, predict_local, predict_remote
 
     exp = load_experiment(experiment or default_experiment(home))
@@ -121,30 +153,59 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
     data = build_dataset(exp, home=home)
     when = data.features.index[-1] if as_of is None else as_of_month_end(data.features.index, as_of)
     row = data.features.loc[[when]]
-    if server:  # the server says which version answered: it need not be the registry's champion of now
-        output = predict_remote(server, row)
-        model = f"version {output['model_version'].iloc[0]} (loaded by the server) via server {server}"
-    else:
-        output = predict_local(choice.uri, row)
-        model = f"{choice.uri} [{choice.note}] via in-process"
-    return Forecast(when, output.iloc[0], row.iloc[0], model, data.panel.source, list(data.panel.notes))
+    h = data.experiment.horizon
+    in_sample = bool(data.target("relative").notna().loc[when])
+    warnings = []
+    if in_sample:
+        warnings.append(f"{when.date()} is in-sample: the model was fitted on data through "
+                        f"{data.features.index[-1].date()}, including the {h} months after {when.date()}, so this is "
+                        "not what it would have said then; the out-of-sample call made at that origin: "
+                        f"`regime history --from {when:%Y-%m} --to {when:%Y-%m}`")
+    elif as_of is None and (behind := data_behind(when, today or date.today())):
+        warnings.append(behind)
+    stale = stale_inputs(home, data.panel, when)
+    warnings += [s.warning(data.panel, when) for s in stale]
+    try:
+        output = predict_remote(server, row) if server else predict_local(choice.uri, row)
+    except (MlflowException, RegimeError) as exc:  # the request validation, in process or the server's HTTP 400
+        message = exc.message if isinstance(exc, MlflowException) else str(exc)
+        if stale:
+            raise StaleInputError(
+                f"the model cannot forecast from {when.date()} ({message}); stale input series: "
+                + "; ".join(s.describe(when) for s in stale) + ". Refresh them with `regime data pull`") from None
+        raise RegimeError(f"the model refused the feature row of {when.date()}: {message}") from None
+    # the server says which version answered: it need not be the registry's champion of now
+    model = (f"version {output['model_version'].iloc[0]} (loaded by the server) via server {server}" if server
+             else f"{choice.uri} [{choice.note}] via in-process")
+    return Forecast(when, output.iloc[0], row.iloc[0], model, data.panel.source, list(data.panel.notes), h,
+                    forecast_window(when, h), in_sample, warnings, data.experiment.no_call_band)
 
 
 def backtest(experiment: str | Path | Experiment, home: Path, *,
              on_fold: Callable[[int, int], None] | None = None) -> tuple[BacktestResult, Path]:
-    """Run an experiment's backtest and write it under ``<home>/runs/<experiment>/<time>/``.
+    """Run an experiment's backtest and write it under ``<home>/runs/<experiment>/<time>/``, with ``report.html``.
+
+    The report's forecast card and drivers come from the four models fitted on every realised origin, as
+    training would fit them (nothing is registered).
 
     Returns
     -------
     (result, directory written to)
     """
     from .evaluation.backtest import run_backtest
+    from .evaluation.html_report import write_report
+    from .evaluation.record import backtest_skill
     from .evaluation.report import run_dir, save_backtest
+    from .models.bundle import fit_regime_model
 
     exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
     result = run_backtest(exp, home, on_fold=on_fold)
     out = run_dir(home, exp.name)
-    save_backtest(result, out)
+    figures = save_backtest(result, out)
+    model = fit_regime_model(result.features, result.targets, exp.models, result.final_maps, exp.horizon,
+                             exp.no_call_band, skill=backtest_skill(result))
+    write_report(result, model, out, label="fitted on every realised origin by `regime backtest` (not registered)",
+                 figures=figures)
     return result, out
 
 
@@ -170,3 +231,55 @@ def train_experiment(experiment: str | Path, home: Path, *, force: bool = False,
     exp = load_experiment(experiment, model_overrides=overrides)
     source = f"optuna study {params_from_study}: {overrides}" if params_from_study else None
     return train(exp, home, force=force, params_source=source, on_fold=on_fold, on_step=on_step)
+
+
+@dataclass
+class History:
+    """The out-of-sample calls of one target (:func:`~smallcap_regime.evaluation.record.past_calls`) and whose."""
+
+    calls: pd.DataFrame
+    model: str
+    target: str
+    horizon: int
+
+
+def history(home: Path, *, experiment: str | None = None, version: str | None = None, target: str = "relative",
+            start: str | None = None, end: str | None = None) -> History:
+    """The calls the walk-forward made at each out-of-sample origin of the model's backtest, as logged by training.
+
+    Parameters
+    ----------
+    home : home dir (MLflow store).
+    experiment : whose ``[registry] model_name`` to use; default ``live`` when pulled, else ``quickstart``.
+    version : model version; default the champion.
+    target : ``relative`` or ``absolute``.
+    start, end : first and last origin to list (months like ``2008-01``); the running hit rate counts from the
+        first out-of-sample origin regardless.
+
+    Raises
+    ------
+    RegimeError
+        Unknown target, no such model, or its training run has no backtest predictions.
+    """
+    from .evaluation.record import past_calls
+    from .models.lgbm import TARGETS
+    from .tracking.artifacts import backtest_predictions
+    from .tracking.serving import choose_model
+
+    if target not in TARGETS:
+        raise RegimeError(f"target {target!r} is not one of {', '.join(TARGETS)}")
+    exp = load_experiment(experiment or default_experiment(home))
+    choice = choose_model(home, exp.model_name, version=version)
+    if experiment is None and choice.experiment and choice.experiment != exp.name:
+        exp = load_experiment(choice.experiment)
+    first, last = (_month_end(text, name) if text else None for text, name in ((start, "--from"), (end, "--to")))
+    calls = past_calls(backtest_predictions(home, choice), target, exp.horizon)
+    return History(calls.loc[first:last], f"{choice.uri} [{choice.note}]", target, exp.horizon)
+
+
+def _month_end(text: str, name: str) -> pd.Timestamp:
+    """The month end of ``text`` (``2008-01`` or a date), or a clear error naming the option."""
+    try:
+        return pd.Timestamp(text) + pd.offsets.MonthEnd(0)
+    except ValueError:
+        raise RegimeError(f"{name} {text!r} is not a month like 2008-01") from None

@@ -169,8 +169,10 @@ def run_backtest(exp: Experiment, home: Path | None = None, *, panel: Panel | No
         pred[col(target, "momentum", "p")] = (trailing[target] > 0).astype("float64").where(trailing[target].notna())
         final_maps[target] = _post_process(pred, target, folds, exp)
 
+    # each probability read against the base rate known at its origin, as the deployed model reads its own
     regimes = regime_labels(pred[col("relative", "lgbm_cal", "p")], pred[col("absolute", "lgbm_cal", "p")],
-                            exp.no_call_band)
+                            exp.no_call_band, pred[col("relative", "hist_mean", "p")],
+                            pred[col("absolute", "hist_mean", "p")])
     pred = pred.join(regimes)
     pred["oos"] = pred.index >= val.oos_start
     pred = pred[pred["fold"].notna()]

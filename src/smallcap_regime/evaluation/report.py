@@ -65,7 +65,7 @@ def save_backtest(result: BacktestResult, out_dir: Path) -> dict[str, Path]:
     atomic_write_bytes(files["summary"], json.dumps(summary, indent=2).encode())
     files["plot_strategies"] = plot_strategies(result.strategy_returns, out_dir / "strategies.png")
     files["plot_calibration"] = plot_calibration(result.oos, out_dir / "calibration.png")
-    files["plot_regimes"] = plot_regime_timeline(result.oos, out_dir / "regimes.png")
+    files["plot_regimes"] = plot_regime_timeline(result.predictions, out_dir / "regimes.png", result.experiment.horizon)
     return files
 
 
@@ -78,3 +78,12 @@ def summary_tables(result: BacktestResult, target: str) -> dict[str, pd.DataFram
         "timing strategy (quarterly, net of costs)":
             result.strategy_metrics.loc[target, list(STRATEGY_COLUMNS)].rename(columns=STRATEGY_COLUMNS),
     }
+
+
+def identical_strategies(result: BacktestResult, target: str) -> list[str]:
+    """Strategies whose positions never differ from buy-and-hold's (a model that always says "long")."""
+    returns = result.strategy_returns[result.strategy_returns["target"] == target]
+    positions = {name: rows["position"].to_numpy() for name, rows in returns.groupby("strategy", sort=False)}
+    hold = positions.get("buy_and_hold")
+    return [name for name, pos in positions.items()
+            if name != "buy_and_hold" and hold is not None and len(pos) == len(hold) and (pos == hold).all()]

@@ -3,7 +3,9 @@
 ``RegimeModel`` holds, per target, the regressor (point forecast) and classifier (P(target > 0)) fitted on every
 origin whose target is realised, the shrinkage weight and Platt map fitted on all walk-forward out-of-sample pairs,
 the conformal residual quantiles, and the prevailing mean / base rate the shrinkage pulls toward. It is saved as
-LightGBM text models plus one JSON file: no pickles, readable and diffable.
+LightGBM text models plus one JSON file: no pickles, readable and diffable. It also carries each target's
+out-of-sample record from the backtest (:class:`~smallcap_regime.models.skill.SkillRecord`), so that every forecast
+says how calls like it fared and whether the target has any demonstrated skill at all.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ import numpy as np
 import pandas as pd
 
 from .regime import regime_labels
-from .calibration import Platt
+from .calibration import Platt, probability_points
 from .lgbm import TARGETS, make_classifier, make_regressor
+from .skill import SKILL_COLUMNS, SkillRecord, record_columns
 
 OUTPUT_COLUMNS = [
     "p_outperform", "relative_forecast", "relative_lo", "relative_hi",
     "p_positive", "absolute_forecast", "absolute_lo", "absolute_hi",
     "regime", "regime_leaning", "confidence", "relative_drivers", "absolute_drivers",
 ]
+OUTPUT_COLUMNS += [f"{target}_{name}" for target in TARGETS for name in SKILL_COLUMNS]
 PROB_COLUMN = {"relative": "p_outperform", "absolute": "p_positive"}
 
 
@@ -52,16 +56,18 @@ class RegimeModel:
     boosters : ``{"relative_regressor": Booster, "relative_classifier": Booster, ...}``.
     maps : per target post-processing.
     horizon : target horizon in months.
-    no_call_band : regime "no confident call" band around 0.5.
+    no_call_band : regime "no confident call" band around each base rate.
     required : features that must not be NaN in a request (they were present in the latest training row).
     meta : free-form provenance (experiment, data range, fingerprint).
     ranges : feature -> ``(lo, hi)`` plausible range (either side may be None = unbounded); a request outside it
         is refused (see :func:`smallcap_regime.features.ranges.plausible_ranges`).
+    skill : per target out-of-sample record from the backtest; None for a model trained without one.
     """
 
     def __init__(self, features: list[str], boosters: dict[str, lgb.Booster], maps: dict[str, TargetMaps],
                  horizon: int, no_call_band: float, required: list[str], meta: dict | None = None,
-                 ranges: dict[str, tuple[float | None, float | None]] | None = None):
+                 ranges: dict[str, tuple[float | None, float | None]] | None = None,
+                 skill: dict[str, SkillRecord] | None = None):
         self.features = list(features)
         self.boosters = boosters
         self.maps = maps
@@ -70,6 +76,7 @@ class RegimeModel:
         self.required = list(required)
         self.meta = meta or {}
         self.ranges = {name: tuple(bounds) for name, bounds in (ranges or {}).items()}
+        self.skill = skill or {}
 
     def predict(self, x: pd.DataFrame, n_drivers: int = 3) -> pd.DataFrame:
         """Forecast for each row of ``x`` (n_rows x features; extra columns ignored, NaN allowed).
@@ -77,8 +84,11 @@ class RegimeModel:
         Returns
         -------
         DataFrame (n_rows x :data:`OUTPUT_COLUMNS`): probabilities in [0, 1], forecasts and interval bounds as
-        decimal returns over the next ``horizon`` months, the regime label, its confidence and the top drivers
-        (features with the largest contribution to each calibrated probability's log-odds).
+        decimal returns over the next ``horizon`` months, the regime label (each probability read against its
+        base rate), its confidence, the top drivers (features moving each calibrated probability most, in
+        percentage points: :meth:`points`) and per target the base rate and out-of-sample record
+        (:data:`SKILL_COLUMNS`; NaN for a model trained without a record). A target with no demonstrated skill
+        gets its base rate as the probability and no drivers.
         """
         missing = [c for c in self.features if c not in x.columns]
         if missing:
@@ -90,15 +100,35 @@ class RegimeModel:
             raw_f = self.boosters[f"{target}_regressor"].predict(values)
             f = m.prevailing_mean + m.shrink_weight * (raw_f - m.prevailing_mean)
             raw_p = self.boosters[f"{target}_classifier"].predict(values)
-            out[PROB_COLUMN[target]] = Platt(m.platt_a, m.platt_b)(raw_p)
+            # without demonstrated skill the honest probability is the base rate (and the regime makes no call on it)
+            out[PROB_COLUMN[target]] = (Platt(m.platt_a, m.platt_b)(raw_p) if self.has_skill(target)
+                                        else np.full(len(values), m.base_rate))
             out[f"{target}_forecast"] = f
             out[f"{target}_lo"] = f + m.interval_lo
             out[f"{target}_hi"] = f + m.interval_hi
-        labels = regime_labels(out["p_outperform"], out["p_positive"], self.no_call_band)
+        labels = regime_labels(out["p_outperform"], out["p_positive"], self.no_call_band,
+                               self.maps["relative"].base_rate, self.maps["absolute"].base_rate)
         out["regime"], out["regime_leaning"], out["confidence"] = labels["regime"], labels["leaning"], labels["confidence"]
         for target in TARGETS:
-            out[f"{target}_drivers"] = self.drivers(values, target, n_drivers)
+            out[f"{target}_drivers"] = self.drivers(values, target, n_drivers) if self.has_skill(target) else ""
+            for name, column in record_columns(target, out[PROB_COLUMN[target]].to_numpy(),
+                                               self.maps[target].base_rate, self.skill.get(target)).items():
+                out[name] = column
         return out[OUTPUT_COLUMNS]
+
+    def has_skill(self, target: str) -> bool:
+        """Whether the backtest showed skill for ``target`` (assumed for a model trained without a record)."""
+        record = self.skill.get(target)
+        return record is None or record.has_skill
+
+    def points(self, x: pd.DataFrame, target: str) -> pd.DataFrame:
+        """Per-feature contributions in calibrated-probability points (:func:`.calibration.probability_points`)."""
+        values = x[self.features].astype("float64")
+        booster, m = self.boosters[f"{target}_classifier"], self.maps[target]
+        contrib = booster.predict(values, pred_contrib=True)[:, :-1]
+        raw = booster.predict(values, raw_score=True)
+        return pd.DataFrame(probability_points(contrib, raw, Platt(m.platt_a, m.platt_b)), index=x.index,
+                            columns=self.features)
 
     def contributions(self, x: pd.DataFrame, target: str) -> pd.DataFrame:
         """Per-feature contributions (log-odds, before calibration) of the target's classifier (TreeSHAP)."""
@@ -107,11 +137,12 @@ class RegimeModel:
         return pd.DataFrame(contrib[:, :-1], index=x.index, columns=self.features)
 
     def drivers(self, x: pd.DataFrame, target: str, n: int = 3) -> list[str]:
-        contrib = self.contributions(x, target)
+        """The ``n`` features moving each row's calibrated probability most: ``name=value (+1.2 pts)``."""
+        points = self.points(x, target)
         rows = []
-        for idx in contrib.index:
-            top = contrib.loc[idx].abs().sort_values(ascending=False).index[:n]
-            rows.append("; ".join(f"{name}={x.loc[idx, name]:.4g} ({contrib.loc[idx, name]:+.3f})" for name in top))
+        for idx in points.index:
+            top = points.loc[idx].abs().sort_values(ascending=False).index[:n]
+            rows.append("; ".join(f"{name}={x.loc[idx, name]:.4g} ({points.loc[idx, name]:+.1f} pts)" for name in top))
         return rows
 
     def _payload(self) -> dict:
@@ -120,7 +151,8 @@ class RegimeModel:
                   for name, bounds in self.ranges.items()}
         return {"features": self.features, "required": self.required, "horizon": self.horizon,
                 "no_call_band": self.no_call_band, "maps": {t: asdict(m) for t, m in self.maps.items()},
-                "boosters": sorted(self.boosters), "ranges": ranges}
+                "boosters": sorted(self.boosters), "ranges": ranges,
+                "skill": {t: r.to_dict() for t, r in self.skill.items()}}
 
     def digest(self) -> str:
         """sha256 of the boosters and the post-processing, not the provenance: equal digests forecast alike."""
@@ -142,13 +174,15 @@ class RegimeModel:
         payload = json.loads((directory / "bundle.json").read_text())
         boosters = {name: lgb.Booster(model_file=str(directory / f"{name}.txt")) for name in payload["boosters"]}
         maps = {t: TargetMaps(**m) for t, m in payload["maps"].items()}
+        skill = {t: SkillRecord.from_dict(r) for t, r in payload.get("skill", {}).items()}
         return cls(payload["features"], boosters, maps, payload["horizon"], payload["no_call_band"],
-                   payload["required"], payload["meta"], payload.get("ranges"))
+                   payload["required"], payload["meta"], payload.get("ranges"), skill)
 
 
 def fit_regime_model(features: pd.DataFrame, targets: pd.DataFrame, specs: dict, final_maps: dict,
                      horizon: int, no_call_band: float, meta: dict | None = None,
-                     ranges: dict[str, tuple[float, float]] | None = None) -> RegimeModel:
+                     ranges: dict[str, tuple[float, float]] | None = None,
+                     skill: dict[str, SkillRecord] | None = None) -> RegimeModel:
     """Fit the four boosters on every origin with a realised target.
 
     Parameters
@@ -158,6 +192,7 @@ def fit_regime_model(features: pd.DataFrame, targets: pd.DataFrame, specs: dict,
     specs : ``{target: ModelSpec}``.
     final_maps : ``{target: CalibrationMaps}`` fitted on all walk-forward out-of-sample pairs.
     ranges : plausible range per feature, carried by the model to refuse implausible requests.
+    skill : ``{target: SkillRecord}``, the backtest's out-of-sample record that every forecast carries.
     """
     boosters, maps = {}, {}
     for target in TARGETS:
@@ -173,4 +208,5 @@ def fit_regime_model(features: pd.DataFrame, targets: pd.DataFrame, specs: dict,
             interval_hi=float(cm.interval[1]), n_train=int(realised.sum()))
     latest = features.iloc[-1]
     required = [c for c in features.columns if not np.isnan(latest[c])]
-    return RegimeModel(list(features.columns), boosters, maps, horizon, no_call_band, required, meta, ranges)
+    return RegimeModel(list(features.columns), boosters, maps, horizon, no_call_band, required, meta, ranges,
+                       skill)

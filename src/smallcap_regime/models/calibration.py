@@ -38,7 +38,32 @@ class Platt:
     b: float = 0.0
 
     def __call__(self, p: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-np.clip(self.a * _logit(p) + self.b, -50, 50)))
+        return self.of_logit(_logit(p))
+
+    def of_logit(self, z: np.ndarray) -> np.ndarray:
+        """The calibrated probability of raw log-odds ``z`` (what LightGBM's ``raw_score`` returns)."""
+        return 1.0 / (1.0 + np.exp(-np.clip(self.a * np.asarray(z, dtype="float64") + self.b, -50, 50)))
+
+
+def probability_points(contrib: np.ndarray, raw_logit: np.ndarray, platt: Platt) -> np.ndarray:
+    """TreeSHAP contributions (log-odds, before calibration) as calibrated-probability points.
+
+    A feature's points are how much the calibrated probability would fall, in percentage points, if its
+    contribution were removed from the raw log-odds: ``100 * (P(z) - P(z - c_i))`` with ``P`` the Platt map. A
+    target whose calibration is flat (slope ~0) thus has drivers of ~0 points, as it should.
+
+    Parameters
+    ----------
+    contrib : array of shape (n_rows, n_features), LightGBM ``pred_contrib`` without its bias column.
+    raw_logit : array of shape (n_rows,), the classifier's raw log-odds (contributions plus bias).
+    platt : the calibration map applied to the classifier.
+
+    Returns
+    -------
+    array of shape (n_rows, n_features), percentage points (+2.0 = two points more likely because of it).
+    """
+    z = np.asarray(raw_logit, dtype="float64")[:, None]
+    return 100.0 * (platt.of_logit(z) - platt.of_logit(z - np.asarray(contrib, dtype="float64")))
 
 
 def fit_platt(p_raw: np.ndarray, y_up: np.ndarray, ridge: float = 1.0) -> Platt:

@@ -7,7 +7,8 @@ description saying what the headline means; a child run ``backtest`` with the sa
 out-of-sample metric plus meaningful deltas to the baselines, predictions, fold and decade metrics and plots; one
 child run per target with the final models' parameters, feature importance and SHAP summary. The pyfunc model is
 logged on the parent run (the headline metrics are logged against it too), and registered unless an identical
-model already is.
+model already is. The parent run also holds ``report.html``: the forecast card, past calls, strategies,
+calibration, per-decade metrics and drivers on one self-contained page.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -25,6 +27,8 @@ import pandas as pd
 from ..data import Panel
 from ..evaluation.backtest import BacktestResult, run_backtest
 from ..evaluation.plots import plot_importance
+from ..evaluation.html_report import write_report
+from ..evaluation.record import backtest_skill
 from ..evaluation.report import save_backtest
 from ..experiment import Experiment
 from ..features.build import load_feature_spec
@@ -295,7 +299,8 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
                 "data_first": str(panel.first.date()), "data_last": str(panel.last.date()),
                 "fingerprint": panel.fingerprint(), "git_commit": commit}
         model = fit_regime_model(result.features, result.targets, exp.models, result.final_maps, exp.horizon,
-                                 exp.no_call_band, meta, plausible_ranges(load_feature_spec(exp.feature_spec)))
+                                 exp.no_call_band, meta, plausible_ranges(load_feature_spec(exp.feature_spec)),
+                                 skill=backtest_skill(result))
         gain, shap = importance_frames(model, result.features)
         for target in TARGETS:
             with mlflow.start_run(experiment_id=exp_id, run_name=f"{target} models", nested=True):
@@ -309,15 +314,21 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
                 with tempfile.TemporaryDirectory() as tmp:
                     cols = [f"{target}_regressor", f"{target}_classifier"]
                     gain[cols].to_csv(Path(tmp) / "feature_importance_gain.csv")
-                    plot_importance(gain[cols], Path(tmp) / "feature_importance_gain.png")
+                    plot_importance(gain[cols], Path(tmp) / "feature_importance_gain.png",
+                                    unit="total gain of the feature's splits")
                     shap[[f"{target}_classifier"]].to_csv(Path(tmp) / "shap_summary.csv")
-                    plot_importance(shap[[f"{target}_classifier"]], Path(tmp) / "shap_summary.png")
+                    plot_importance(shap[[f"{target}_classifier"]], Path(tmp) / "shap_summary.png",
+                                    unit="mean |TreeSHAP contribution| (log-odds, before calibration)")
                     mlflow.log_artifacts(tmp)
 
         step("log and register the pyfunc model")
         example = result.features.tail(1)
         served = model.predict(example).assign(model_version="1")[SERVED_COLUMNS]
         package = Path(__file__).resolve().parents[1]
+        with warnings.catch_warnings():
+            # the record's counts are integers by design and never missing: MLflow's hint about NaN does not apply
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
+            signature = infer_signature(example, served)
         with tempfile.TemporaryDirectory() as tmp:
             bundle_dir = model.save(Path(tmp) / "bundle")
             # the model carries its own code (code_paths) and pinned requirements: it loads wherever they are
@@ -325,7 +336,7 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
             info = mlflow.pyfunc.log_model(
                 name="model", python_model=str(Path(__file__).with_name("model_code.py")),
                 artifacts={"bundle": str(bundle_dir)}, code_paths=[str(package)],
-                pip_requirements=model_requirements(), signature=infer_signature(example, served),
+                pip_requirements=model_requirements(), signature=signature,
                 input_example=example)
         # on the parent run and, in the same call, against the logged model and the panel dataset
         mlflow.log_metrics(headline_metrics(result), model_id=info.model_id, dataset=dataset)
@@ -344,6 +355,10 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
                          "champion": str(decision.promote), "gate": decision.reason,
                          "mlflow.note.content": run_description(exp, result, decision, version, registered)})
         mlflow.log_text(model_card(exp, result, model, decision, version, commit), "model_card.md")
+        step("write the HTML report")
+        with tempfile.TemporaryDirectory() as tmp:
+            report = write_report(result, model, Path(tmp), label=f"models:/{exp.model_name}/{version}")
+            mlflow.log_artifact(str(report))
         mlflow.log_text(json.dumps({"decision": decision.reason, "promoted": decision.promote,
                                     "forced": decision.forced, "registered": registered}, indent=2),
                         "registry_decision.json")

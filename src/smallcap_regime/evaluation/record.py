@@ -1,0 +1,87 @@
+"""The walk-forward's record of past calls: what the model would have said at each origin, and how it turned out.
+
+Every out-of-sample origin of the backtest was forecast by a model fitted only on data published before it, and
+calibrated on earlier out-of-sample pairs only: these are the calls the model could really have made then. A call
+is read against the base rate known at the time (the expanding share of past targets > 0): a probability above it
+calls the target up, at or below it calls it down, and the call is right when the realised target agrees.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..models.lgbm import TARGETS
+from ..models.skill import SkillRecord
+from .columns import col
+
+MODEL = "lgbm_cal"
+
+
+def forecast_window(origin: pd.Timestamp, horizon: int) -> str:
+    """The months a forecast made at month end ``origin`` covers, e.g. ``2017-04..2017-06`` for 2017-03-31, h=3."""
+    first = (origin + pd.offsets.MonthBegin(1)).strftime("%Y-%m")
+    last = (origin + pd.offsets.MonthEnd(horizon)).strftime("%Y-%m")
+    return first if horizon == 1 else f"{first}..{last}"
+
+
+def past_calls(predictions: pd.DataFrame, target: str, horizon: int) -> pd.DataFrame:
+    """The out-of-sample calls of one target, oldest first.
+
+    Parameters
+    ----------
+    predictions : a backtest's prediction frame (``BacktestResult.predictions`` or its ``predictions.parquet``).
+    target : ``relative`` or ``absolute``.
+    horizon : target horizon in months.
+
+    Returns
+    -------
+    DataFrame indexed by origin (``origin``) with ``window`` (months forecast), ``p`` (calibrated P(target > 0)),
+    ``base_rate`` (known at the origin), ``call`` (``up``/``down``), ``realised`` (decimal return, NaN while
+    pending), ``right`` (bool, NaN while pending) and ``running_hit`` (share right among realised calls so far).
+    """
+    oos = predictions[predictions["oos"].astype(bool)]
+    p, base = oos[col(target, MODEL, "p")], oos[col(target, "hist_mean", "p")]
+    realised, up = oos[col(target, "y")], oos[col(target, "up")]
+    above = p > base
+    right = (above == (up == 1)).astype("float64").where(realised.notna())
+    frame = pd.DataFrame({
+        "window": [forecast_window(t, horizon) for t in oos.index],
+        "p": p, "base_rate": base, "call": np.where(above, "up", "down"), "realised": realised, "right": right,
+        # expanding mean over realised calls; pending ones carry the record as it stood
+        "running_hit": right.expanding().mean().ffill(),
+    }, index=oos.index.rename("origin"))
+    return frame
+
+
+def skill_record(predictions: pd.DataFrame, target: str, horizon: int, metrics: pd.Series, shrink_weight: float,
+                 platt_a: float, interval_coverage: float) -> SkillRecord:
+    """The :class:`SkillRecord` of one target from its backtest.
+
+    Parameters
+    ----------
+    predictions : the backtest's prediction frame.
+    metrics : the backtest's out-of-sample metrics of the calibrated LightGBM for this target
+        (``BacktestResult.metrics.loc[(target, "lgbm_cal")]``).
+    shrink_weight, platt_a : the final calibration maps the deployed model uses.
+    interval_coverage : nominal coverage of the conformal interval.
+    """
+    calls = past_calls(predictions, target, horizon).dropna(subset=["right"])
+    up, down = calls[calls["call"] == "up"], calls[calls["call"] == "down"]
+    dates = calls.index
+    return SkillRecord(
+        oos_first=str(dates[0].date()) if len(dates) else "", oos_last=str(dates[-1].date()) if len(dates) else "",
+        n=len(calls), base_rate=float(metrics["base_rate"]), hit_rate=float(metrics["hit_rate"]),
+        hit_rate_ref=float(metrics["hit_rate_ref"]), auc=float(metrics["auc"]),
+        brier_skill=float(metrics["brier_skill"]), up_calls=len(up), up_right=int(up["right"].sum()),
+        down_calls=len(down), down_right=int(down["right"].sum()), shrink_weight=float(shrink_weight),
+        platt_a=float(platt_a), interval_coverage=float(interval_coverage))
+
+
+def backtest_skill(result) -> dict[str, SkillRecord]:
+    """Per-target :class:`SkillRecord` of a :class:`~smallcap_regime.evaluation.backtest.BacktestResult`."""
+    exp = result.experiment
+    return {target: skill_record(result.predictions, target, exp.horizon, result.metrics.loc[(target, MODEL)],
+                                 result.final_maps[target].shrink_weight, result.final_maps[target].platt.a,
+                                 exp.validation.interval_coverage)
+            for target in TARGETS}

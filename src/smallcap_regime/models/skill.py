@@ -1,0 +1,93 @@
+"""The out-of-sample record a forecast carries: how calls like it fared in the walk-forward backtest.
+
+A probability means little without its track record. Each target of the deployed model keeps the record of its
+calibrated LightGBM forecasts over the backtest's reported out-of-sample origins: hit rate next to the base rate,
+AUC, Brier skill, and how often calls of each kind (probability above or below the base rate known at the time)
+were right. When calibration has shrunk a target to the base rate, or its Brier skill is not positive, the target
+has **no demonstrated skill**: its probability is the historical base rate and no drivers are shown for it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+#: Per target ``<target>_<name>`` output columns: the base rate a probability is read against and the record.
+SKILL_COLUMNS = ("base_rate", "has_skill", "hit_rate", "auc", "brier_skill", "calls_right", "calls_made",
+                 "interval_coverage")
+
+#: Platt slopes below this leave the calibrated probability within a hair of the base rate whatever the model says.
+FLAT_SLOPE = 0.05
+NO_SKILL = "no demonstrated skill: this is the historical base rate"
+
+
+@dataclass(frozen=True)
+class SkillRecord:
+    """Out-of-sample record of one target's calibrated forecasts (probabilities in [0, 1], counts of origins).
+
+    Attributes
+    ----------
+    oos_first, oos_last : first and last reported out-of-sample origin with a realised target (ISO dates).
+    n : origins with a realised target (monthly, so consecutive ones overlap by h - 1 months).
+    base_rate : share of those origins whose target was > 0.
+    hit_rate : share where ``P > 0.5`` matched the realised sign.
+    hit_rate_ref : the same for always calling the expanding base rate's majority class.
+    auc : AUC of the calibrated probability.
+    brier_skill : Brier skill against the expanding base rate (> 0: better than history).
+    up_calls, up_right : origins where P was above the base rate known then, and how many were followed by > 0.
+    down_calls, down_right : origins where P was at or below it, and how many were followed by <= 0.
+    shrink_weight : final weight of the model's point forecast against the historical mean (0: the mean only).
+    platt_a : final Platt slope on the classifier's log-odds (~0: the base rate whatever the model says).
+    interval_coverage : nominal coverage of the conformal interval (0.8 = 80 %).
+    """
+
+    oos_first: str
+    oos_last: str
+    n: int
+    base_rate: float
+    hit_rate: float
+    hit_rate_ref: float
+    auc: float
+    brier_skill: float
+    up_calls: int
+    up_right: int
+    down_calls: int
+    down_right: int
+    shrink_weight: float
+    platt_a: float
+    interval_coverage: float
+
+    @property
+    def has_skill(self) -> bool:
+        """False when calibration flattened the probability or it did not beat the base rate out of sample."""
+        return (not math.isnan(self.brier_skill) and self.brier_skill > 0
+                and abs(self.platt_a) >= FLAT_SLOPE)
+
+    def calls_like(self, above_base_rate: bool) -> tuple[int, int]:
+        """``(right, made)`` for past calls of the same kind as a call above (or at/below) the base rate."""
+        return (self.up_right, self.up_calls) if above_base_rate else (self.down_right, self.down_calls)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> SkillRecord:
+        return cls(**raw)
+
+
+def record_columns(target: str, p: np.ndarray, base_rate: float, record: SkillRecord | None) -> dict[str, Any]:
+    """The ``<target>_<SKILL_COLUMNS>`` of forecasts ``p`` (shape (n,)): base rate, and the record of past calls of
+    the kind each one makes (above or at/below ``base_rate``); NaN record fields without a record."""
+    out: dict[str, Any] = {f"{target}_base_rate": base_rate}
+    if record is None:
+        return out | {f"{target}_{name}": np.nan for name in SKILL_COLUMNS[1:]}
+    above = np.asarray(p, dtype="float64") > base_rate
+    return out | {
+        f"{target}_has_skill": record.has_skill, f"{target}_hit_rate": record.hit_rate,
+        f"{target}_auc": record.auc, f"{target}_brier_skill": record.brier_skill,
+        f"{target}_calls_right": np.where(above, record.up_right, record.down_right),
+        f"{target}_calls_made": np.where(above, record.up_calls, record.down_calls),
+        f"{target}_interval_coverage": record.interval_coverage}
