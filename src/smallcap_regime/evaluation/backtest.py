@@ -163,8 +163,8 @@ def run_backtest(exp: Experiment, home: Path | None = None, *, panel: Panel | No
     h = exp.horizon
     val = exp.validation
     folds = walk_forward(exp).folds(features.index)
-    # small linear algebra (ridge, logistic, Platt) pays more for BLAS thread start-up than it gains
     pooled = variants.pooled_rows(exp, data.panel, data.spec, features.index, home)
+    # small linear algebra (ridge, logistic, Platt) pays more for BLAS thread start-up than it gains
     with threadpool_limits(limits=1):
         pred = _raw_predictions(exp, data, folds, on_fold, pooled)
     t_fit = time.perf_counter()
