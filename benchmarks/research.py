@@ -65,7 +65,8 @@ def main() -> None:
     for target, table in tables(summaries).items():
         print(f"\n=== {target} target: calibrated models, OOS (AUC per decade on the right)\n"
               f"{table.round(3).to_string()}")
-    print(f"\n=== adoption rule (relative, vs base lgbm_cal on every window)\n{adoption(summaries).round(3).to_string()}")
+    rule = adoption(summaries).round(3).to_string()
+    print(f"\n=== adoption rule (relative, vs base lgbm_cal on every window)\n{rule}")
     verdict = absolute_verdict(summaries)
     print("\n=== absolute target: models beating the prevailing mean and base rate on every window\n"
           + (verdict.to_string(index=False) if len(verdict) else "none: the absolute forecast stays calibrated to "

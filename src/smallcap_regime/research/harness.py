@@ -141,7 +141,8 @@ def saved_summary(home: Path, variant: str, window: str) -> RunSummary | None:
     return RunSummary(variant, window, saved["status"], rows, saved["seconds"])
 
 
-def _log_run(home: Path, variant: Variant, summary: RunSummary, exp: Experiment | None) -> None:
+def _log_run(home: Path, variant: Variant, summary: RunSummary, exp: Experiment) -> None:
+    """Save the run's summary (for ``--report``) and append it to the log that counts the variants tried."""
     directory = home / "research"
     path = _results_file(home, variant.name, summary.window)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,7 +150,7 @@ def _log_run(home: Path, variant: Variant, summary: RunSummary, exp: Experiment 
     path.write_text(json.dumps({"status": summary.status, "seconds": summary.seconds, "rows": rows}))
     entry = {"at": pd.Timestamp.now(tz="UTC").isoformat(), "variant": variant.name, "window": summary.window,
              "sha256": variant.sha256, "status": summary.status, "seconds": round(summary.seconds, 1),
-             "experiment": exp.name if exp else None}
+             "experiment": exp.name}
     with (directory / "log.jsonl").open("a") as fh:
         fh.write(json.dumps(entry) + "\n")
 
