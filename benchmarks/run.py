@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -61,6 +62,18 @@ def bench(name: str, home: Path, timings: dict) -> dict:
     return out
 
 
+def pull_realdata(home: Path) -> None:
+    """Serve tests/data/realdata/ from a loopback server and pull Ken French and FRED into ``home``'s cache."""
+    server = LoopbackServer()
+    server.serve_realdata(REPO / "tests" / "data" / "realdata")
+    with server:
+        for source in ("FRENCH", "FRED", "FINRA"):
+            os.environ[f"REGIME_{source}_URL"] = server.url
+        results = pull(home, ["french", "fred"])
+    failed = [r.key for r in results if not r.ok]
+    print(f"pulled {len(results) - len(failed)} datasets; not on the server (404): {', '.join(failed)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=["sample", "live"])
@@ -73,17 +86,7 @@ def main() -> None:
         if args.only in (None, "sample"):
             report["sample"] = bench("sample", home, timings)
         if args.only in (None, "live"):
-            realdata = REPO / "tests" / "data" / "realdata"
-            server = LoopbackServer()
-            server.serve_realdata(realdata)
-            with server:
-                import os
-
-                for source in ("FRENCH", "FRED", "FINRA"):
-                    os.environ[f"REGIME_{source}_URL"] = server.url
-                results = timed("live.pull", timings, pull, home, ["french", "fred"])
-            failed = [r.key for r in results if not r.ok]
-            print(f"pulled {len(results) - len(failed)} datasets; not on the server (404): {', '.join(failed)}")
+            timed("live.pull", timings, pull_realdata, home)
             report["live"] = bench("live", home, timings)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("\n=== timings (s)")

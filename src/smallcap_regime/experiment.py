@@ -21,6 +21,7 @@ from .configs import Section, load_config, validate
 from .errors import ConfigError
 from .evaluation.columns import MODEL_METRICS, MODELS
 from .models.lgbm import TARGETS, ModelSpec, load_model_spec
+from .research.options import ResearchSection
 
 class DataSection(Section):
     source: Literal["live", "sample"]
@@ -97,6 +98,7 @@ class ExperimentFile(Section):
     strategy: StrategySection = StrategySection()
     regime: RegimeSection = RegimeSection()
     registry: RegistrySection = RegistrySection()
+    research: ResearchSection = ResearchSection()
     # checked by tuning.space.search_space, which knows the hyperparameters and the model specs
     tuning: dict[str, Any] = {}
 
@@ -134,6 +136,7 @@ class Experiment:
     primary_metric: str
     tuning: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    research: ResearchSection = field(default_factory=ResearchSection)
 
     def flat_params(self) -> dict[str, str]:
         """The whole config flattened to ``section.key`` strings (for MLflow params), model specs included."""
@@ -236,6 +239,7 @@ def load_experiment(name_or_path: str | Path, *,
         primary_metric=cfg.registry.primary_metric,
         tuning=dict(cfg.tuning),
         raw=raw,
+        research=cfg.research,
     )
     if exp.tuning:
         from .tuning.space import search_space

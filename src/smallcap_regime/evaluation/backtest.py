@@ -29,6 +29,7 @@ from ..models.lgbm import TARGETS, make_classifier, make_regressor
 from . import metrics as M
 from . import strategies
 from ..models.regime import regime_labels
+from ..research import variants
 from .columns import FITTED, MODELS, col
 from .walkforward import Fold, PurgedWalkForward
 
@@ -76,18 +77,24 @@ def _usable_columns(x: pd.DataFrame) -> list[str]:
     return [c for c in x.columns if x[c].notna().any()]
 
 
-def fit_fold_models(x: pd.DataFrame, y: pd.Series, y_up: pd.Series, exp: Experiment, target: str) -> dict:
-    """Fit the four models of one target on one training window; returns name -> fitted estimator."""
-    spec = exp.models[target]
-    cols = _usable_columns(x)
-    fitted = {"columns": cols}
-    fitted["lgbm_reg"] = make_regressor(spec.regressor).fit(x[cols], y)
+def fit_fold_models(x: pd.DataFrame, y: pd.Series, y_up: pd.Series, exp: Experiment, target: str,
+                    pooled: tuple[variants.SpreadRows, ...] = ()) -> dict:
+    """Fit the four models of one target on one training window; returns name -> fitted estimator.
+
+    ``[research]`` variants (:mod:`~smallcap_regime.research.variants`) may change the rows, columns and LightGBM
+    parameters through the training plan and add models; with none switched on the plan is the window itself.
+    """
+    plan = variants.training_plan(x, y, y_up, _usable_columns(x), exp, target, pooled)
+    x, y, y_up, cols = plan.x, plan.y, plan.y_up, plan.columns
+    fitted = {"columns": cols, "plan": plan, "horizon": exp.horizon}
+    fitted["lgbm_reg"] = make_regressor(plan.regressor).fit(x[cols], y, **plan.fit_kwargs)
     fitted["linear_reg"] = make_ridge(exp.ridge_alpha).fit(x[cols], y)
     if y_up.nunique() == 2:
-        fitted["lgbm_clf"] = make_classifier(spec.classifier).fit(x[cols], y_up.astype(int))
+        fitted["lgbm_clf"] = make_classifier(plan.classifier).fit(x[cols], y_up.astype(int), **plan.fit_kwargs)
         fitted["linear_clf"] = make_logistic(exp.logistic_c).fit(x[cols], y_up.astype(int))
     else:  # one class only in the window: the honest probability is that class
         fitted["constant_p"] = float(y_up.iloc[0])
+    fitted["extra"] = variants.fit_extra(plan, exp, target)
     return fitted
 
 
@@ -99,7 +106,7 @@ def predict_fold_models(fitted: dict, x: pd.DataFrame) -> dict[str, np.ndarray]:
     else:
         out["lgbm.p"] = fitted["lgbm_clf"].predict_proba(xc)[:, 1]
         out["linear.p"] = fitted["linear_clf"].predict_proba(xc)[:, 1]
-    return out
+    return variants.predict_extra(fitted["extra"], fitted["plan"], x, fitted["horizon"], out)
 
 
 def fit_maps(pred: pd.DataFrame, target: str, model: str, mask: np.ndarray, min_obs: int,
@@ -156,9 +163,10 @@ def run_backtest(exp: Experiment, home: Path | None = None, *, panel: Panel | No
     h = exp.horizon
     val = exp.validation
     folds = walk_forward(exp).folds(features.index)
+    pooled = variants.pooled_rows(exp, data.panel, data.spec, features.index, home)
     # small linear algebra (ridge, logistic, Platt) pays more for BLAS thread start-up than it gains
     with threadpool_limits(limits=1):
-        pred = _raw_predictions(exp, data, folds, on_fold)
+        pred = _raw_predictions(exp, data, folds, on_fold, pooled)
     t_fit = time.perf_counter()
 
     trailing = trailing_return(data.panel.frame, h)
@@ -185,8 +193,13 @@ def run_backtest(exp: Experiment, home: Path | None = None, *, panel: Panel | No
                           strat_metrics, final_maps, timings)
 
 
-def _raw_predictions(exp: Experiment, data: Dataset, folds: list[Fold],
-                     on_fold: Callable[[int, int], None] | None) -> pd.DataFrame:
+def _fitted_models(exp: Experiment, target: str) -> tuple[str, ...]:
+    """Models refitted per fold and post-processed: ``lgbm``, ``linear`` and any a ``[research]`` variant adds."""
+    return FITTED + variants.extra_models(exp, target)
+
+
+def _raw_predictions(exp: Experiment, data: Dataset, folds: list[Fold], on_fold: Callable[[int, int], None] | None,
+                     pooled: tuple[variants.SpreadRows, ...] = ()) -> pd.DataFrame:
     h, features = exp.horizon, data.features
     pred = pd.DataFrame(index=features.index)
     pred["fold"] = np.nan
@@ -196,7 +209,7 @@ def _raw_predictions(exp: Experiment, data: Dataset, folds: list[Fold],
         pred[col(target, "up")] = y_up
         pred[col(target, "hist_mean", "f")] = M.prevailing_mean(y, h)
         pred[col(target, "hist_mean", "p")] = M.prevailing_mean(y_up, h)
-        for model in FITTED:
+        for model in _fitted_models(exp, target):
             pred[col(target, model, "f")] = np.nan
             pred[col(target, model, "p")] = np.nan
     for done, fold in enumerate(folds, start=1):
@@ -205,7 +218,7 @@ def _raw_predictions(exp: Experiment, data: Dataset, folds: list[Fold],
         for target in TARGETS:
             y, y_up = data.target(target).iloc[fold.train], data.target(target, label=True).iloc[fold.train]
             keep = y.notna().to_numpy()
-            fitted = fit_fold_models(features.iloc[fold.train][keep], y[keep], y_up[keep], exp, target)
+            fitted = fit_fold_models(features.iloc[fold.train][keep], y[keep], y_up[keep], exp, target, pooled)
             for name, values in predict_fold_models(fitted, x_test).items():
                 pred.iloc[fold.test, pred.columns.get_loc(col(target, name))] = values
         if on_fold:
@@ -217,7 +230,8 @@ def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Exper
     """Fill ``<target>.<model>_cal.{f,p}`` and the interval fold by fold; return the maps fitted on everything."""
     h, val = exp.horizon, exp.validation
     forecast_mask = pred["fold"].notna().to_numpy()
-    for model in FITTED:
+    models = _fitted_models(exp, target)
+    for model in models:
         pred[col(target, f"{model}_cal", "f")] = np.nan
         pred[col(target, f"{model}_cal", "p")] = np.nan
     pred[col(target, "lo")] = np.nan
@@ -225,7 +239,7 @@ def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Exper
     pred[col(target, "shrink_weight")] = np.nan
     for fold in folds:
         mask = _realised_before(pred.index, forecast_mask, int(fold.test[0]), h)
-        for model in FITTED:
+        for model in models:
             maps = fit_maps(pred, target, model, mask, val.calibration_min_obs, val.interval_coverage)
             rows = pred.index[fold.test]
             m = pred.loc[rows, col(target, "hist_mean", "f")]
@@ -237,6 +251,8 @@ def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Exper
                 pred.loc[rows, col(target, "lo")] = shrunk + maps.interval[0]
                 pred.loc[rows, col(target, "hi")] = shrunk + maps.interval[1]
                 pred.loc[rows, col(target, "shrink_weight")] = maps.shrink_weight
+    if exp.research.combination:
+        variants.combine(pred, target)
     everything = forecast_mask & pred[col(target, "y")].notna().to_numpy()
     return fit_maps(pred, target, "lgbm", everything, val.calibration_min_obs, val.interval_coverage)
 
@@ -263,12 +279,23 @@ def _strategy_p(frame: pd.DataFrame, target: str, name: str) -> pd.Series:
 STRATEGIES = ("lgbm_cal", "linear_cal", "momentum", "hist_mean", "buy_and_hold")
 
 
+def reported_models(exp: Experiment, target: str) -> tuple[str, ...]:
+    """Models in the metrics frame: :data:`MODELS` plus the raw and calibrated models of ``[research]`` variants."""
+    extra = tuple(name for model in variants.extra_models(exp, target) for name in (model, f"{model}_cal"))
+    return MODELS + extra + variants.derived_models(exp)
+
+
+def _strategies(exp: Experiment, target: str) -> tuple[str, ...]:
+    extra = tuple(m for m in reported_models(exp, target) if m.endswith("_cal") and m not in STRATEGIES)
+    return STRATEGIES[:2] + extra + STRATEGIES[2:]
+
+
 def _evaluate(pred: pd.DataFrame, exp: Experiment):
     h = exp.horizon
     oos = pred[pred["oos"]]
     rows, decade_rows = [], []
     for target in TARGETS:
-        for model in MODELS:
+        for model in reported_models(exp, target):
             rows.append({"target": target, "model": model, **model_report(oos, target, model, h)})
             by_dec = M.by_decade(oos, lambda sub, t=target, m=model: model_report(sub, t, m, h))
             decade_rows.append(by_dec.assign(target=target, model=model).reset_index())
@@ -278,7 +305,7 @@ def _evaluate(pred: pd.DataFrame, exp: Experiment):
     returns, stats = [], []
     ppy = 12 / h
     for target in TARGETS:
-        for name in STRATEGIES:
+        for name in _strategies(exp, target):
             p = _strategy_p(oos, target, name)
             if target == "relative":
                 r = strategies.relative_strategy_returns(oos[col("relative", "y")], p, h, exp.cost_bp,
