@@ -81,3 +81,13 @@ def point_sources_at(monkeypatch, url: str) -> None:
         monkeypatch.setenv(f"REGIME_{source}_URL", url)
     monkeypatch.setenv("REGIME_HTTP_BACKOFF", "0.01")
     monkeypatch.setenv("REGIME_HTTP_TIMEOUT", "5")
+
+
+def pull_table(output: str) -> dict[str, tuple[str, str]]:
+    """The rows of the `regime data pull` table: dataset -> (status, detail)."""
+    rows = {}
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("│").split("│")]
+        if line.startswith("│") and len(cells) == 3:
+            rows[cells[0]] = (cells[1], cells[2])
+    return rows

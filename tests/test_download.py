@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from loopback import LoopbackServer, point_sources_at
+from loopback import LoopbackServer, point_sources_at, pull_table
 from smallcap_regime.cli import app, main
 from smallcap_regime.data import sources
 from smallcap_regime.data.cache import MANIFEST, Cache
@@ -41,16 +41,6 @@ def fred_until(raw: bytes, last_date: str) -> bytes:
     """An older vintage of a fredgraph CSV: the real file cut after ``last_date`` (ISO dates sort as text)."""
     lines = raw.decode().splitlines(keepends=True)
     return "".join([lines[0], *(line for line in lines[1:] if line[:10] <= last_date)]).encode()
-
-
-def pull_table(output: str) -> dict[str, tuple[str, str]]:
-    """The rows of the `regime data pull` table: dataset -> (status, detail)."""
-    rows = {}
-    for line in output.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("│").split("│")]
-        if line.startswith("│") and len(cells) == 3:
-            rows[cells[0]] = (cells[1], cells[2])
-    return rows
 
 
 def job(key: str) -> sources.Job:

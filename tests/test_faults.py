@@ -35,7 +35,7 @@ import pandas as pd
 import pytest
 
 from helpers import FINRA_HEADER, finra_file
-from loopback import LoopbackServer, point_sources_at
+from loopback import LoopbackServer, point_sources_at, pull_table
 from smallcap_regime.cli import main
 from smallcap_regime.data import fred, sources
 from smallcap_regime.data.cache import MANIFEST, Cache
@@ -312,16 +312,6 @@ CASES = {
 
 
 # --- fixtures -------------------------------------------------------------------------------------------------------
-
-
-def pull_table(output: str) -> dict[str, tuple[str, str]]:
-    """The rows of the `regime data pull` table: dataset -> (status, detail)."""
-    rows = {}
-    for line in output.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("│").split("│")]
-        if line.startswith("│") and len(cells) == 3:
-            rows[cells[0]] = (cells[1], cells[2])
-    return rows
 
 
 def vintage(home: Path, key: str) -> tuple[bytes, dict]:
