@@ -17,7 +17,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from .regime import regime_labels
+from .regime import regime_arrays
 from .calibration import Platt
 from .lgbm import TARGETS, make_classifier, make_regressor
 
@@ -80,11 +80,8 @@ class RegimeModel:
         decimal returns over the next ``horizon`` months, the regime label, its confidence and the top drivers
         (features with the largest contribution to each calibrated probability's log-odds).
         """
-        missing = [c for c in self.features if c not in x.columns]
-        if missing:
-            raise ValueError(f"missing feature column(s): {', '.join(missing)}")
-        values = x[self.features].astype("float64")
-        out = pd.DataFrame(index=x.index)
+        values = self._values(x)
+        out: dict[str, np.ndarray | list[str]] = {}
         for target in TARGETS:
             m = self.maps[target]
             raw_f = self.boosters[f"{target}_regressor"].predict(values)
@@ -94,25 +91,59 @@ class RegimeModel:
             out[f"{target}_forecast"] = f
             out[f"{target}_lo"] = f + m.interval_lo
             out[f"{target}_hi"] = f + m.interval_hi
-        labels = regime_labels(out["p_outperform"], out["p_positive"], self.no_call_band)
-        out["regime"], out["regime_leaning"], out["confidence"] = labels["regime"], labels["leaning"], labels["confidence"]
-        for target in TARGETS:
-            out[f"{target}_drivers"] = self.drivers(values, target, n_drivers)
-        return out[OUTPUT_COLUMNS]
+            out[f"{target}_drivers"] = self._drivers(values, self._contributions(values, target), n_drivers)
+        out["regime"], out["regime_leaning"], out["confidence"] = regime_arrays(
+            out["p_outperform"], out["p_positive"], self.no_call_band)
+        # one frame built from whole columns: no per-row or per-column pandas insertion
+        return pd.DataFrame({c: out[c] for c in OUTPUT_COLUMNS}, index=x.index)
 
     def contributions(self, x: pd.DataFrame, target: str) -> pd.DataFrame:
         """Per-feature contributions (log-odds, before calibration) of the target's classifier (TreeSHAP)."""
-        contrib = self.boosters[f"{target}_classifier"].predict(x[self.features].astype("float64"),
-                                                                 pred_contrib=True)
-        return pd.DataFrame(contrib[:, :-1], index=x.index, columns=self.features)
+        return pd.DataFrame(self._contributions(self._values(x), target), index=x.index, columns=self.features)
 
-    def drivers(self, x: pd.DataFrame, target: str, n: int = 3) -> list[str]:
-        contrib = self.contributions(x, target)
-        rows = []
-        for idx in contrib.index:
-            top = contrib.loc[idx].abs().sort_values(ascending=False).index[:n]
-            rows.append("; ".join(f"{name}={x.loc[idx, name]:.4g} ({contrib.loc[idx, name]:+.3f})" for name in top))
-        return rows
+    def _values(self, x: pd.DataFrame) -> np.ndarray:
+        """The features of ``x`` as a float64 array of shape (n_rows, n_features), in the boosters' column order."""
+        if list(x.columns) != self.features:  # MLflow's schema enforcement already hands them in this order
+            missing = [c for c in self.features if c not in x.columns]
+            if missing:
+                raise ValueError(f"missing feature column(s): {', '.join(missing)}")
+            x = x[self.features]
+        return x.to_numpy(dtype="float64")
+
+    def _contributions(self, values: np.ndarray, target: str) -> np.ndarray:
+        """TreeSHAP contributions of the target's classifier for a whole batch in one call.
+
+        Parameters
+        ----------
+        values : float64 array of shape (n_rows, n_features).
+
+        Returns
+        -------
+        float64 array of shape (n_rows, n_features) in log-odds (LightGBM's bias column dropped).
+        """
+        return self.boosters[f"{target}_classifier"].predict(values, pred_contrib=True)[:, :-1]
+
+    def _drivers(self, values: np.ndarray, contrib: np.ndarray, n: int) -> list[str]:
+        """The ``n`` features with the largest |contribution| per row, as ``name=value (contribution)`` text.
+
+        Parameters
+        ----------
+        values : float64 array of shape (n_rows, n_features), the feature values shown.
+        contrib : float64 array of the same shape, as from :meth:`_contributions`.
+        n : drivers per row.
+
+        Returns
+        -------
+        One string per row, drivers separated by ``"; "``, the largest |contribution| first (ties: earlier
+        feature first).
+        """
+        # a stable sort of -|c| orders by decreasing |c| and keeps the feature order among ties
+        top = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :n]
+        rows = np.arange(len(values))[:, None]
+        names = np.asarray(self.features, dtype=object)[top].tolist()
+        shown, contribs = values[rows, top].tolist(), contrib[rows, top].tolist()
+        return ["; ".join(f"{name}={v:.4g} ({c:+.3f})" for name, v, c in zip(*row))
+                for row in zip(names, shown, contribs)]
 
     def _payload(self) -> dict:
         """Everything that decides the forecasts except the boosters (JSON-ready; unbounded sides as null)."""
