@@ -46,6 +46,8 @@ def test_batch_predictions_equal_the_per_row_reference(trained_home):
     fast = model.predict(batch)
     pd.testing.assert_frame_equal(fast, _reference_predict(model, batch), check_exact=True)
     assert len(fast) > 500 and fast["relative_drivers"].str.count(";").eq(2).all()
+    small = batch.tail(5)  # below PARALLEL_ROWS: the single-threaded path
+    pd.testing.assert_frame_equal(model.predict(small), _reference_predict(model, small), check_exact=True)
 
 
 def test_contributions_add_up_to_the_raw_log_odds(trained_home):
