@@ -13,7 +13,8 @@ interleaved (A B, B A, ...) in the same process and reports the ratio next to th
 - cli: cold start of `regime --help` vs a bare interpreter.
 - backtest: `run_backtest` of the live experiment (real files to 2018-12 from tests/data/realdata, served from a
   loopback server) vs the floor: a minimal plain-LightGBM + scikit-learn loop over the same folds and parameters,
-  checked to reproduce the project's raw predictions.
+  checked to reproduce the project's raw predictions; and, per LightGBM fit, vs Nixtla mlforecast and skforecast
+  running the same expanding walk-forward when they are installed (``pip install '.[bench]'``).
 
 Targets (issue 15) are reported as PASS/MISS; they are not asserted in tests. Results go to
 ``benchmarks/results/perf-<time>.json``.
@@ -35,6 +36,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -48,6 +50,8 @@ TARGETS = {
     "serve.rows_1000.latency_s": (0.2, False),
     "cli.help.median_s": (0.2, False),
     "backtest.vs_floor_ratio": (1.3, False),
+    "backtest.per_fit_vs_mlforecast": (1.0, False),
+    "backtest.per_fit_vs_skforecast": (1.0, False),
 }
 
 
@@ -289,6 +293,52 @@ def floor_loop(features, targets, folds, exp) -> dict[str, "object"]:
     return out
 
 
+def peer_loops(features, targets, folds, exp) -> dict[str, tuple[Callable[[], object], int]]:
+    """The same walk-forward in mlforecast and skforecast, where installed (``pip install '.[bench]'``).
+
+    Each refits the relative target's LightGBM regressor (the project's parameters, the features as exogenous
+    regressors) every ``refit_every_months`` over expanding windows starting where the project's first fold
+    starts. Returns ``{name: (run, number of LightGBM fits)}``.
+    """
+    import importlib.util
+    import warnings
+
+    import lightgbm as lgb
+
+    from smallcap_regime.models.lgbm import DETERMINISTIC
+
+    column = f"relative_{exp.horizon}m"
+    labelled = targets[column].notna()
+    x, y = features[labelled], targets.loc[labelled, column]
+    step = exp.validation.refit_every_months
+    n_windows = (len(y) - int(folds[0].test[0])) // step
+    params = {"objective": "regression", **exp.models["relative"].regressor, **DETERMINISTIC}
+    loops: dict[str, tuple[Callable[[], object], int]] = {}
+    if importlib.util.find_spec("mlforecast"):
+        from mlforecast import MLForecast
+
+        frame = x.assign(unique_id="relative", ds=x.index, y=y.to_numpy()).reset_index(drop=True)
+        loops["mlforecast"] = (lambda: MLForecast(models={"lgbm": lgb.LGBMRegressor(**params)}, freq="ME")
+                               .cross_validation(frame, n_windows=n_windows, h=step, step_size=step, refit=True,
+                                                 static_features=[]), n_windows)
+    if importlib.util.find_spec("skforecast"):
+        from skforecast.model_selection import TimeSeriesFold, backtesting_forecaster
+        from skforecast.recursive import ForecasterRecursive
+
+        def skforecast_run() -> object:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # NaN in early exogenous columns: LightGBM handles them
+                cv = TimeSeriesFold(steps=step, initial_train_size=len(y) - n_windows * step, refit=True,
+                                    fixed_train_size=False, verbose=False)
+                # one lag of the target: skforecast needs at least one autoregressive input
+                return backtesting_forecaster(ForecasterRecursive(estimator=lgb.LGBMRegressor(**params), lags=1),
+                                              y.asfreq("ME"), cv, "mean_squared_error", exog=x.asfreq("ME"),
+                                              n_jobs=1, show_progress=False, suppress_warnings=True)
+
+        loops["skforecast"] = (skforecast_run, n_windows)
+    return loops
+
+
 def _live_home(home: Path) -> None:
     """Pull the real files of tests/data/realdata into ``home`` through a loopback server (as benchmarks/run.py)."""
     from loopback import LoopbackServer
@@ -325,25 +375,40 @@ def backtest(home: Path, rounds: int) -> dict[str, float]:
     val = exp.validation
     folds = make_folds(features.index, horizon=exp.horizon, first_test=val.oos_start,
                        refit_every=val.refit_every_months, min_train=val.min_train_months, embargo=val.embargo_months)
-    times: dict[str, list[float]] = {"project": [], "floor": []}
+    peers = peer_loops(features, targets, folds, exp)
+    sides = ["project", "floor", *peers]
+    times: dict[str, list[float]] = {side: [] for side in sides}
     for r in range(rounds):
-        for side in ("project", "floor") if r % 2 == 0 else ("floor", "project"):
+        for side in sides[r % len(sides):] + sides[:r % len(sides)]:  # rotate the order round by round
             start = time.perf_counter()
             if side == "project":
                 result = run_backtest(exp, home, panel=panel)
-            else:
+            elif side == "floor":
                 with threadpool_limits(limits=1):  # as the project: BLAS threads cost more than they give here
                     floor = floor_loop(features, targets, folds, exp)
+            else:
+                peers[side][0]()
             times[side].append(time.perf_counter() - start)
     pred = result.predictions
-    worst = max(float(np.nanmax(np.abs(pd.Series(values, index=features.index).loc[pred.index].to_numpy()
-                                       - pred[name].to_numpy()))) for name, values in floor.items())
+    worst = 0.0
+    for name, values in floor.items():
+        ours, theirs = pred[name].to_numpy(), pd.Series(values, index=features.index).loc[pred.index].to_numpy()
+        same_gaps = np.array_equal(np.isnan(ours), np.isnan(theirs))
+        worst = max(worst, float(np.nanmax(np.abs(ours - theirs))) if same_gaps else float("inf"))
     if worst > 1e-9:
         raise AssertionError(f"the floor loop does not reproduce the project's raw predictions (max diff {worst:g})")
-    project_s, floor_s = statistics.median(times["project"]), statistics.median(times["floor"])
-    return {"backtest.project_s": project_s, "backtest.floor_s": floor_s,
-            "backtest.vs_floor_ratio": project_s / floor_s, "backtest.folds": len(folds),
-            "backtest.floor_max_abs_diff": worst}
+    median = {side: statistics.median(values) for side, values in times.items()}
+    # unit of fitting work: one LightGBM fit (the project and the floor fit 2 targets x regressor + classifier)
+    per_fit = {side: median[side] / (peers[side][1] if side in peers else 4 * len(folds)) for side in sides}
+    out = {"backtest.project_s": median["project"], "backtest.floor_s": median["floor"],
+           "backtest.vs_floor_ratio": median["project"] / median["floor"], "backtest.folds": len(folds),
+           "backtest.floor_max_abs_diff": worst}
+    for side in sides:
+        out[f"backtest.{side}.per_fit_ms"] = per_fit[side] * 1e3
+    for name in peers:
+        out[f"backtest.{name}_s"] = median[name]
+        out[f"backtest.per_fit_vs_{name}"] = per_fit["project"] / per_fit[name]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------- main
