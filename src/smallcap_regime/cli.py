@@ -164,6 +164,8 @@ def features_cmd(
 def backtest_cmd(
     experiment: Annotated[str, typer.Argument(help="Experiment name in experiments/ (quickstart, live) or a TOML path.")]
     = "quickstart",
+    jobs: Annotated[Optional[int], typer.Option(
+        "--jobs", "-j", min=1, help="Processes fitting folds in parallel (default: the cores; same results).")] = None,
     home: HomeOption = None,
 ) -> None:
     """Purged walk-forward backtest: LightGBM vs baselines on identical folds, for both targets.
@@ -175,7 +177,7 @@ def backtest_cmd(
     from .workflow import backtest
 
     with _fold_progress("walk-forward") as on_fold:
-        result, out = backtest(experiment, regime_home(home), on_fold=on_fold)
+        result, out = backtest(experiment, regime_home(home), on_fold=on_fold, jobs=jobs)
     print_backtest(result)
     console.print(f"\nwrote predictions, fold and decade metrics, strategy returns and plots to [bold]{out}[/bold]")
 

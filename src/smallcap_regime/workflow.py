@@ -130,9 +130,11 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
     return Forecast(when, output.iloc[0], row.iloc[0], model, data.panel.source, list(data.panel.notes))
 
 
-def backtest(experiment: str | Path | Experiment, home: Path, *,
-             on_fold: Callable[[int, int], None] | None = None) -> tuple[BacktestResult, Path]:
+def backtest(experiment: str | Path | Experiment, home: Path, *, on_fold: Callable[[int, int], None] | None = None,
+             jobs: int | None = None) -> tuple[BacktestResult, Path]:
     """Run an experiment's backtest and write it under ``<home>/runs/<experiment>/<time>/``.
+
+    ``jobs`` worker processes fit the folds (default: the cores; the result does not depend on it).
 
     Returns
     -------
@@ -142,7 +144,7 @@ def backtest(experiment: str | Path | Experiment, home: Path, *,
     from .evaluation.report import run_dir, save_backtest
 
     exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
-    result = run_backtest(exp, home, on_fold=on_fold)
+    result = run_backtest(exp, home, on_fold=on_fold, jobs=jobs)
     out = run_dir(home, exp.name)
     save_backtest(result, out)
     return result, out
