@@ -12,7 +12,7 @@ interleaved (A B, B A, ...) in the same process and reports the ratio next to th
   ``--clients`` concurrent clients for ``--seconds``, each capped by a request count) and a 1,000-row request.
 - cli: cold start of `regime --help` vs a bare interpreter.
 - backtest: `run_backtest` of the live experiment (real files to 2018-12 from tests/data/realdata, served from a
-  loopback server) vs the floor: a minimal plain-LightGBM + scikit-learn loop over the same folds and parameters,
+  loopback server), with its default worker processes and serially (``jobs=1``), vs the floor: a minimal plain-LightGBM + scikit-learn loop over the same folds and parameters,
   checked to reproduce the project's raw predictions; and, per LightGBM fit, vs Nixtla mlforecast and skforecast
   running the same expanding walk-forward when they are installed (``pip install '.[bench]'``).
 
@@ -376,13 +376,15 @@ def backtest(home: Path, rounds: int) -> dict[str, float]:
     folds = make_folds(features.index, horizon=exp.horizon, first_test=val.oos_start,
                        refit_every=val.refit_every_months, min_train=val.min_train_months, embargo=val.embargo_months)
     peers = peer_loops(features, targets, folds, exp)
-    sides = ["project", "floor", *peers]
+    sides = ["project", "project_serial", "floor", *peers]
     times: dict[str, list[float]] = {side: [] for side in sides}
     for r in range(rounds):
         for side in sides[r % len(sides):] + sides[:r % len(sides)]:  # rotate the order round by round
             start = time.perf_counter()
-            if side == "project":
+            if side == "project":  # default: folds in parallel processes, one per core
                 result = run_backtest(exp, home, panel=panel)
+            elif side == "project_serial":
+                run_backtest(exp, home, panel=panel, jobs=1)
             elif side == "floor":
                 with threadpool_limits(limits=1):  # as the project: BLAS threads cost more than they give here
                     floor = floor_loop(features, targets, folds, exp)
@@ -398,16 +400,19 @@ def backtest(home: Path, rounds: int) -> dict[str, float]:
     if worst > 1e-9:
         raise AssertionError(f"the floor loop does not reproduce the project's raw predictions (max diff {worst:g})")
     median = {side: statistics.median(values) for side, values in times.items()}
-    # unit of fitting work: one LightGBM fit (the project and the floor fit 2 targets x regressor + classifier)
+    # unit of fitting work: one LightGBM fit (the project and the floor fit 2 targets x regressor + classifier);
+    # the peers run in one process, so the project is compared serially
     per_fit = {side: median[side] / (peers[side][1] if side in peers else 4 * len(folds)) for side in sides}
     out = {"backtest.project_s": median["project"], "backtest.floor_s": median["floor"],
            "backtest.vs_floor_ratio": median["project"] / median["floor"], "backtest.folds": len(folds),
+           "backtest.project_serial_s": median["project_serial"],
+           "backtest.serial_vs_floor_ratio": median["project_serial"] / median["floor"],
            "backtest.floor_max_abs_diff": worst}
     for side in sides:
         out[f"backtest.{side}.per_fit_ms"] = per_fit[side] * 1e3
     for name in peers:
         out[f"backtest.{name}_s"] = median[name]
-        out[f"backtest.per_fit_vs_{name}"] = per_fit["project"] / per_fit[name]
+        out[f"backtest.per_fit_vs_{name}"] = per_fit["project_serial"] / per_fit[name]
     return out
 
 
