@@ -29,7 +29,7 @@ from ..experiment import Experiment
 from ..features.ops import compound
 from ..models.baselines import fit_linear_baselines
 from ..models.calibration import Platt, conformal_interval, fit_platt, fit_shrinkage
-from ..models.lgbm import TARGETS, make_classifier, make_regressor
+from ..models.lgbm import TARGETS, fit_boosters
 from . import metrics as M
 from . import strategies
 from ..models.regime import regime_labels
@@ -96,13 +96,14 @@ def fit_fold_models(x: np.ndarray, y: np.ndarray, y_up: np.ndarray, x_test: np.n
     usable = ~np.isnan(x).all(axis=0)
     x, x_test = x[:, usable], x_test[:, usable]
     linear = fit_linear_baselines(x, y, y_up, exp.ridge_alpha, exp.logistic_c)
-    out = {"lgbm.f": make_regressor(spec.regressor).fit(x, y).predict(x_test)}
+    two_classes = linear.logistic is not None
+    regressor, classifier = fit_boosters(x, y, y_up if two_classes else None, spec)
+    out = {"lgbm.f": regressor.predict(x_test)}
     out["linear.f"], linear_p = linear.predict(x_test)
-    if linear_p is None:
-        out["lgbm.p"] = out["linear.p"] = np.full(len(x_test), float(y_up[0]))
+    if two_classes:
+        out["lgbm.p"], out["linear.p"] = classifier.predict(x_test), linear_p
     else:
-        out["lgbm.p"] = make_classifier(spec.classifier).fit(x, y_up).predict_proba(x_test)[:, 1]
-        out["linear.p"] = linear_p
+        out["lgbm.p"] = out["linear.p"] = np.full(len(x_test), float(y_up[0]))
     return out
 
 
