@@ -12,9 +12,10 @@ interleaved (A B, B A, ...) in the same process and reports the ratio next to th
   ``--clients`` concurrent clients for ``--seconds``, each capped by a request count) and a 1,000-row request.
 - cli: cold start of `regime --help` vs a bare interpreter.
 - backtest: `run_backtest` of the live experiment (real files to 2018-12 from tests/data/realdata, served from a
-  loopback server), with its default worker processes and serially (``jobs=1``), vs the floor: a minimal plain-LightGBM + scikit-learn loop over the same folds and parameters,
-  checked to reproduce the project's raw predictions; and, per LightGBM fit, vs Nixtla mlforecast and skforecast
-  running the same expanding walk-forward when they are installed (``pip install '.[bench]'``).
+  loopback server), with its default worker processes and serially (``jobs=1``), vs the floor: a minimal
+  plain-LightGBM + scikit-learn loop over the same folds and parameters, checked to reproduce the project's raw
+  predictions; and, per LightGBM fit, vs Nixtla mlforecast and skforecast running the same expanding walk-forward
+  when they are installed (``pip install '.[bench]'``).
 
 Targets (issue 15) are reported as PASS/MISS; they are not asserted in tests. Results go to
 ``benchmarks/results/perf-<time>.json``.
@@ -36,7 +37,11 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -155,10 +160,12 @@ class ModelServer:
         env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri(home), "MLFLOW_REGISTRY_URI": mlflow_uri(home),
                # mlflow starts `uvicorn` by name: this interpreter's scripts dir first
                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+        # the server's log goes to a file: a pipe nobody reads would fill up and stall it under load
+        self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
              "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, timeout_s: float = 180) -> None:
         import httpx
@@ -166,7 +173,8 @@ class ModelServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")
+                self.log.seek(0)
+                raise RuntimeError(f"server exited: {self.log.read().decode()[-2000:]}")
             try:
                 if httpx.get(f"{self.url}/ping", timeout=1).status_code == 200:
                     return
@@ -182,9 +190,10 @@ class ModelServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=30)
+        self.log.close()
 
 
-def _models(home: Path) -> tuple[str, str, "pd.DataFrame", list[str]]:
+def _models(home: Path) -> tuple[str, str, pd.DataFrame, list[str]]:
     """Train and register the quickstart model; log its relative classifier alone as the stock LightGBM model.
 
     Returns the regime model URI, the stock model URI, the feature frame and the features a request needs.
@@ -251,7 +260,7 @@ def serving(home: Path, seconds: float, clients: int, rounds: int, big_reps: int
 
 
 # ------------------------------------------------------------------------------------------------------ backtest
-def floor_loop(features, targets, folds, exp) -> dict[str, "object"]:
+def floor_loop(features, targets, folds, exp) -> dict[str, np.ndarray]:
     """The floor: plain LightGBM and scikit-learn fits over the project's folds and parameters, nothing else.
 
     Returns the raw test predictions ``{"<target>.<lgbm|linear>.<f|p>": array over all origins}``.
