@@ -91,21 +91,25 @@ def test_vol_scaled_absolute_target_forecasts_in_return_units(tiny_experiment, t
                     "monotone = {baa_aaa_spread_bp = 1}\ncategorical = true\n")
     exp = load_experiment(path)
     from smallcap_regime.dataset import build_dataset
-    from smallcap_regime.evaluation.backtest import fit_fold_models, predict_fold_models
+    from smallcap_regime.evaluation.backtest import fit_variant_models
+    from smallcap_regime.models.baselines import fit_linear_baselines
 
     data = build_dataset(exp)
     train = data.features.loc["1960":"1985"]
     y, up = data.target("absolute").loc[train.index], data.target("absolute", label=True).loc[train.index]
-    fitted = fit_fold_models(train, y, up, exp, "absolute")
-    plan = fitted["plan"]
+    plan = variants.training_plan(train, y, up, [c for c in train.columns if train[c].notna().any()], exp,
+                                  "absolute")
     assert plan.scale_column == "small_mvol_6m_ann"  # the window closest to the 3-month horizon
     assert plan.regressor["monotone_constraints"][plan.columns.index("baa_aaa_spread_bp")] == 1
     assert plan.fit_kwargs["categorical_feature"] == ["fwd_month", "fwd_pres_cycle"]
     scale = train["small_mvol_6m_ann"] * np.sqrt(3 / 12)
     np.testing.assert_allclose(plan.y, y / scale)
-    out = predict_fold_models(fitted, data.features.loc["1986"])
-    raw = fitted["linear_reg"].predict(data.features.loc["1986", plan.columns])
-    np.testing.assert_allclose(out["linear.f"], raw * data.features.loc["1986", "small_mvol_6m_ann"] * 0.5)
+    test = data.features.loc["1986"]
+    out = fit_variant_models(train, y, up, test, exp, "absolute")
+    linear = fit_linear_baselines(plan.x[plan.columns].to_numpy(dtype="float64"), plan.y.to_numpy(dtype="float64"),
+                                  plan.y_up.to_numpy(dtype="int64"), exp.ridge_alpha, exp.logistic_c)
+    raw, _ = linear.predict(test[plan.columns].to_numpy(dtype="float64"))
+    np.testing.assert_allclose(out["linear.f"], raw * test["small_mvol_6m_ann"] * 0.5)
 
 
 def test_pooled_rows_on_the_sample_are_the_other_size_spreads(tiny_experiment, tmp_path):

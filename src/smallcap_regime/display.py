@@ -1,15 +1,21 @@
-"""Rich rendering helpers shared by the CLI commands."""
+"""Rich rendering helpers shared by the CLI commands.
+
+Only the consoles are built at import: pandas and Rich tables load with the first table, so that `regime --help`
+starts without them.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.table import Table
 
 console = Console()
 err_console = Console(stderr=True)
@@ -17,13 +23,15 @@ err_console = Console(stderr=True)
 
 def fmt(value: Any, digits: int = 4) -> str:
     """One table cell: NaN/None as '-', flags as yes/no, floats to ``digits`` decimals (``digits=0``: integers)."""
+    import numpy as np  # here, not at import: `regime --help` starts without numpy
+
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     if isinstance(value, (float, np.floating)):
         return f"{value:.{digits}f}"
-    if isinstance(value, pd.Timestamp):
+    if isinstance(value, datetime):  # pandas.Timestamp is a datetime
         return value.date().isoformat()
     return escape(str(value))
 
@@ -35,6 +43,8 @@ def frame_table(frame: pd.DataFrame, title: str | None = None, *, index: bool = 
     Columns holding only whole numbers (counts such as ``n`` or ``rows``) print as integers, boolean columns as
     yes/no, other numbers with ``digits`` decimals.
     """
+    from rich.table import Table
+
     table = Table(title=title, header_style="bold", show_lines=False)
     whole = {name for name in frame.columns if _whole_numbers(frame[name])}
     columns = ([frame.index.name or ""] if index else []) + [str(c) for c in frame.columns]
@@ -51,6 +61,9 @@ def frame_table(frame: pd.DataFrame, title: str | None = None, *, index: bool = 
 
 def _whole_numbers(column: pd.Series) -> bool:
     """A numeric, non-boolean column whose values (NaN aside) are all whole numbers."""
+    import numpy as np
+    import pandas as pd
+
     if column.dtype == bool or not pd.api.types.is_numeric_dtype(column):
         return False
     values = column.dropna().to_numpy(dtype="float64")

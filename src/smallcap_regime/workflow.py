@@ -181,12 +181,14 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
                     forecast_window(when, h), in_sample, warnings, data.experiment.no_call_band)
 
 
-def backtest(experiment: str | Path | Experiment, home: Path, *,
-             on_fold: Callable[[int, int], None] | None = None) -> tuple[BacktestResult, Path]:
+def backtest(experiment: str | Path | Experiment, home: Path, *, on_fold: Callable[[int, int], None] | None = None,
+             jobs: int | None = None) -> tuple[BacktestResult, Path]:
     """Run an experiment's backtest and write it under ``<home>/runs/<experiment>/<time>/``, with ``report.html``.
 
     The report's forecast card and drivers come from the four models fitted on every realised origin, as
     training would fit them (nothing is registered).
+
+    ``jobs`` worker processes fit the folds (default: the cores; the result does not depend on it).
 
     Returns
     -------
@@ -199,7 +201,7 @@ def backtest(experiment: str | Path | Experiment, home: Path, *,
     from .models.bundle import fit_regime_model
 
     exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
-    result = run_backtest(exp, home, on_fold=on_fold)
+    result = run_backtest(exp, home, on_fold=on_fold, jobs=jobs)
     out = run_dir(home, exp.name)
     figures = save_backtest(result, out)
     model = fit_regime_model(result.features, result.targets, exp.models, result.final_maps, exp.horizon,

@@ -10,8 +10,12 @@ to the prevailing (historical) mean / base rate and trailing-momentum baselines,
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -23,9 +27,9 @@ from ..data import Panel
 from ..dataset import Dataset, build_dataset
 from ..experiment import Experiment
 from ..features.ops import compound
-from ..models.baselines import make_logistic, make_ridge
+from ..models.baselines import fit_linear_baselines
 from ..models.calibration import Platt, conformal_interval, fit_platt, fit_shrinkage
-from ..models.lgbm import TARGETS, make_classifier, make_regressor
+from ..models.lgbm import TARGETS, fit_boosters, make_classifier, make_regressor
 from . import metrics as M
 from . import strategies
 from ..models.regime import regime_labels
@@ -73,40 +77,93 @@ def trailing_return(panel: pd.DataFrame, horizon: int) -> pd.DataFrame:
     return pd.DataFrame({"relative": small - large, "absolute": small})
 
 
-def _usable_columns(x: pd.DataFrame) -> list[str]:
-    return [c for c in x.columns if x[c].notna().any()]
+def fit_fold_models(x: np.ndarray, y: np.ndarray, y_up: np.ndarray, x_test: np.ndarray, exp: Experiment,
+                    target: str) -> dict[str, np.ndarray]:
+    """Fit the four models of one target on one training window and forecast its test block.
 
+    Parameters
+    ----------
+    x : training features, shape (n_train, n_features), NaN allowed; all-NaN columns are left out.
+    y : realised target (decimal return), shape (n_train,).
+    y_up : its 0/1 label, shape (n_train,).
+    x_test : features of the test block, shape (n_test, n_features).
 
-def fit_fold_models(x: pd.DataFrame, y: pd.Series, y_up: pd.Series, exp: Experiment, target: str,
-                    pooled: tuple[variants.SpreadRows, ...] = ()) -> dict:
-    """Fit the four models of one target on one training window; returns name -> fitted estimator.
-
-    ``[research]`` variants (:mod:`~smallcap_regime.research.variants`) may change the rows, columns and LightGBM
-    parameters through the training plan and add models; with none switched on the plan is the window itself.
+    Returns
+    -------
+    ``{"lgbm.f", "lgbm.p", "linear.f", "linear.p"}`` -> forecasts of shape (n_test,). With one class only in the
+    window both probabilities are that class: the honest answer, and no classifier can be fitted.
     """
-    plan = variants.training_plan(x, y, y_up, _usable_columns(x), exp, target, pooled)
-    x, y, y_up, cols = plan.x, plan.y, plan.y_up, plan.columns
-    fitted = {"columns": cols, "plan": plan, "horizon": exp.horizon}
-    fitted["lgbm_reg"] = make_regressor(plan.regressor).fit(x[cols], y, **plan.fit_kwargs)
-    fitted["linear_reg"] = make_ridge(exp.ridge_alpha).fit(x[cols], y)
-    if y_up.nunique() == 2:
-        fitted["lgbm_clf"] = make_classifier(plan.classifier).fit(x[cols], y_up.astype(int), **plan.fit_kwargs)
-        fitted["linear_clf"] = make_logistic(exp.logistic_c).fit(x[cols], y_up.astype(int))
-    else:  # one class only in the window: the honest probability is that class
-        fitted["constant_p"] = float(y_up.iloc[0])
-    fitted["extra"] = variants.fit_extra(plan, exp, target)
-    return fitted
-
-
-def predict_fold_models(fitted: dict, x: pd.DataFrame) -> dict[str, np.ndarray]:
-    xc = x[fitted["columns"]]
-    out = {"lgbm.f": fitted["lgbm_reg"].predict(xc), "linear.f": fitted["linear_reg"].predict(xc)}
-    if "constant_p" in fitted:
-        out["lgbm.p"] = out["linear.p"] = np.full(len(x), fitted["constant_p"])
+    spec = exp.models[target]
+    usable = ~np.isnan(x).all(axis=0)
+    x, x_test = x[:, usable], x_test[:, usable]
+    linear = fit_linear_baselines(x, y, y_up, exp.ridge_alpha, exp.logistic_c)
+    two_classes = linear.logistic is not None
+    regressor, classifier = fit_boosters(x, y, y_up if two_classes else None, spec)
+    out = {"lgbm.f": regressor.predict(x_test)}
+    out["linear.f"], linear_p = linear.predict(x_test)
+    if two_classes:
+        out["lgbm.p"], out["linear.p"] = classifier.predict(x_test), linear_p
     else:
-        out["lgbm.p"] = fitted["lgbm_clf"].predict_proba(xc)[:, 1]
-        out["linear.p"] = fitted["linear_clf"].predict_proba(xc)[:, 1]
-    return variants.predict_extra(fitted["extra"], fitted["plan"], x, fitted["horizon"], out)
+        out["lgbm.p"] = out["linear.p"] = np.full(len(x_test), float(y_up[0]))
+    return out
+
+
+def fit_variant_models(x: pd.DataFrame, y: pd.Series, y_up: pd.Series, x_test: pd.DataFrame, exp: Experiment,
+                       target: str, pooled: tuple[variants.SpreadRows, ...] = ()) -> dict[str, np.ndarray]:
+    """:func:`fit_fold_models` with the experiment's ``[research]`` variants switched on.
+
+    The variants (:mod:`~smallcap_regime.research.variants`) may change the rows, columns and LightGBM parameters
+    through the training plan and add models; they need feature names, hence frames rather than arrays.
+    """
+    usable = [c for c in x.columns if x[c].notna().any()]
+    plan = variants.training_plan(x, y, y_up, usable, exp, target, pooled)
+    x, y, y_up, cols = plan.x, plan.y, plan.y_up, plan.columns
+    xc = x_test[cols]
+    two_classes = y_up.nunique() == 2
+    linear = fit_linear_baselines(x[cols].to_numpy(dtype="float64"), y.to_numpy(dtype="float64"),
+                                  y_up.to_numpy(dtype="int64"), exp.ridge_alpha, exp.logistic_c)
+    out = {"lgbm.f": make_regressor(plan.regressor).fit(x[cols], y, **plan.fit_kwargs).predict(xc)}
+    out["linear.f"], linear_p = linear.predict(xc.to_numpy(dtype="float64"))
+    if two_classes:
+        out["lgbm.p"] = make_classifier(plan.classifier).fit(x[cols], y_up.astype(int),
+                                                             **plan.fit_kwargs).predict_proba(xc)[:, 1]
+        out["linear.p"] = linear_p
+    else:  # one class only in the window: the honest probability is that class
+        out["lgbm.p"] = out["linear.p"] = np.full(len(x_test), float(y_up.iloc[0]))
+    return variants.predict_extra(variants.fit_extra(plan, exp, target), plan, x_test, exp.horizon, out)
+
+
+def _fit_fold(fold: Fold, exp: Experiment, x: np.ndarray, labels: dict[str, tuple[np.ndarray, np.ndarray]],
+              frame: pd.DataFrame | None = None, pooled: tuple[variants.SpreadRows, ...] = ()
+              ) -> dict[str, np.ndarray]:
+    """Raw test forecasts ``{"<target>.<model>.<f|p>": (n_test,)}`` of one fold (a worker process's task).
+
+    ``x`` is the feature matrix (n_origins, n_features); ``labels`` maps each target to its decimal return and
+    0/1 label over all origins (NaN where not realised). ``frame`` (the same features with names and dates) is
+    given only when ``[research]`` variants are on: they go through :func:`fit_variant_models`.
+    """
+    out = {}
+    for target, (y, y_up) in labels.items():
+        rows = fold.train[~np.isnan(y[fold.train])]
+        if frame is None:
+            fitted = fit_fold_models(x[rows], y[rows], y_up[rows].astype(int), x[fold.test], exp, target)
+        else:
+            index = frame.index[rows]
+            fitted = fit_variant_models(frame.iloc[rows], pd.Series(y[rows], index=index),
+                                        pd.Series(y_up[rows], index=index), frame.iloc[fold.test], exp, target,
+                                        pooled)
+        out.update({col(target, name): values for name, values in fitted.items()})
+    return out
+
+
+def default_jobs() -> int:
+    """Worker processes for the folds: the cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _limit_blas_threads() -> None:
+    """Worker initialiser: one BLAS thread per process, as in the parent (the processes are the parallelism)."""
+    threadpool_limits(limits=1)
 
 
 def fit_maps(pred: pd.DataFrame, target: str, model: str, mask: np.ndarray, min_obs: int,
@@ -145,7 +202,8 @@ def walk_forward(exp: Experiment) -> PurgedWalkForward:
 
 
 def run_backtest(exp: Experiment, home: Path | None = None, *, panel: Panel | None = None,
-                 dataset: Dataset | None = None, on_fold: Callable[[int, int], None] | None = None) -> BacktestResult:
+                 dataset: Dataset | None = None, on_fold: Callable[[int, int], None] | None = None,
+                 jobs: int | None = None) -> BacktestResult:
     """Run the purged walk-forward for both targets.
 
     Parameters
@@ -155,6 +213,8 @@ def run_backtest(exp: Experiment, home: Path | None = None, *, panel: Panel | No
     panel : a prebuilt panel (tests); default: load it as the experiment says.
     dataset : prebuilt features and targets (:func:`~smallcap_regime.dataset.build_dataset`); default: build them.
     on_fold : progress callback ``(done, total)`` called after each fold.
+    jobs : worker processes fitting folds in parallel (default :func:`default_jobs`; 1 = in this process). Every
+        fold is fitted the same way wherever it runs, so the result does not depend on ``jobs``.
     """
     t_start = time.perf_counter()
     data = dataset or build_dataset(exp, home=home, panel=panel)
@@ -166,16 +226,16 @@ def run_backtest(exp: Experiment, home: Path | None = None, *, panel: Panel | No
     pooled = variants.pooled_rows(exp, data.panel, data.spec, features.index, home)
     # small linear algebra (ridge, logistic, Platt) pays more for BLAS thread start-up than it gains
     with threadpool_limits(limits=1):
-        pred = _raw_predictions(exp, data, folds, on_fold, pooled)
-    t_fit = time.perf_counter()
-
-    trailing = trailing_return(data.panel.frame, h)
-    pred["tbill"] = targets[f"tbill_{h}m"]
-    final_maps = {}
-    for target in TARGETS:
-        pred[col(target, "momentum", "f")] = trailing[target]
-        pred[col(target, "momentum", "p")] = (trailing[target] > 0).astype("float64").where(trailing[target].notna())
-        final_maps[target] = _post_process(pred, target, folds, exp)
+        pred = _raw_predictions(exp, data, folds, on_fold, jobs or default_jobs(), pooled)
+        t_fit = time.perf_counter()
+        trailing = trailing_return(data.panel.frame, h)
+        pred["tbill"] = targets[f"tbill_{h}m"]
+        final_maps = {}
+        for target in TARGETS:
+            momentum = trailing[target]
+            pred[col(target, "momentum", "f")] = momentum
+            pred[col(target, "momentum", "p")] = (momentum > 0).astype("float64").where(momentum.notna())
+            final_maps[target] = _post_process(pred, target, folds, exp)
 
     # each probability read against the base rate known at its origin, as the deployed model reads its own
     regimes = regime_labels(pred[col("relative", "lgbm_cal", "p")], pred[col("absolute", "lgbm_cal", "p")],
@@ -199,31 +259,52 @@ def _fitted_models(exp: Experiment, target: str) -> tuple[str, ...]:
 
 
 def _raw_predictions(exp: Experiment, data: Dataset, folds: list[Fold], on_fold: Callable[[int, int], None] | None,
-                     pooled: tuple[variants.SpreadRows, ...] = ()) -> pd.DataFrame:
+                     jobs: int, pooled: tuple[variants.SpreadRows, ...] = ()) -> pd.DataFrame:
+    """Targets, prevailing means and the raw fold forecasts of the fitted models, one row per origin."""
     h, features = exp.horizon, data.features
     pred = pd.DataFrame(index=features.index)
     pred["fold"] = np.nan
+    labels = {}
     for target in TARGETS:
         y, y_up = data.target(target), data.target(target, label=True)
+        labels[target] = (y.to_numpy(dtype="float64"), y_up.to_numpy(dtype="float64"))
         pred[col(target, "y")] = y
         pred[col(target, "up")] = y_up
         pred[col(target, "hist_mean", "f")] = M.prevailing_mean(y, h)
         pred[col(target, "hist_mean", "p")] = M.prevailing_mean(y_up, h)
-        for model in _fitted_models(exp, target):
-            pred[col(target, model, "f")] = np.nan
-            pred[col(target, model, "p")] = np.nan
-    for done, fold in enumerate(folds, start=1):
-        pred.iloc[fold.test, pred.columns.get_loc("fold")] = fold.fold_id
-        x_test = features.iloc[fold.test]
-        for target in TARGETS:
-            y, y_up = data.target(target).iloc[fold.train], data.target(target, label=True).iloc[fold.train]
-            keep = y.notna().to_numpy()
-            fitted = fit_fold_models(features.iloc[fold.train][keep], y[keep], y_up[keep], exp, target, pooled)
-            for name, values in predict_fold_models(fitted, x_test).items():
-                pred.iloc[fold.test, pred.columns.get_loc(col(target, name))] = values
-        if on_fold:
-            on_fold(done, len(folds))
-    return pred
+    # raw forecasts are gathered in arrays and joined once: no per-fold pandas assignment
+    raw = {col(target, model, kind): np.full(len(features), np.nan)
+           for target in TARGETS for model in _fitted_models(exp, target) for kind in ("f", "p")}
+    fold_id = np.full(len(features), np.nan)
+    task = partial(_fit_fold, exp=exp, x=features.to_numpy(dtype="float64"), labels=labels,
+                   frame=features if variants.active(exp) else None, pooled=pooled)
+    jobs = max(1, min(jobs, len(folds)))
+    if jobs == 1:
+        results = map(task, folds)
+    else:
+        # fork: workers start at once with the model code imported, and a script calling this without an
+        # `if __name__ == "__main__"` guard still works (spawn and forkserver re-run the caller's main module).
+        # Workers fit with one LightGBM and one BLAS thread, so no OpenMP or BLAS pool is needed after the fork.
+        # Results come back in fold order, whichever worker finishes first.
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_limit_blas_threads)
+        results = pool.map(task, folds)
+    try:
+        for done, (fold, forecasts) in enumerate(zip(folds, results), start=1):
+            fold_id[fold.test] = fold.fold_id
+            for name, values in forecasts.items():
+                raw[name][fold.test] = values
+            if on_fold:
+                on_fold(done, len(folds))
+    finally:
+        if jobs > 1:
+            pool.shutdown(cancel_futures=True)
+    pred["fold"] = fold_id
+    pred = pd.concat([pred, pd.DataFrame(raw, index=features.index)], axis=1)
+    order = ["fold"] + [col(target, *name) for target in TARGETS for name in
+                        (("y",), ("up",), ("hist_mean", "f"), ("hist_mean", "p"),
+                         *((model, kind) for model in _fitted_models(exp, target) for kind in ("f", "p")))]
+    return pred[order]
 
 
 def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Experiment) -> CalibrationMaps:
@@ -335,8 +416,19 @@ def _fold_metrics(pred: pd.DataFrame, folds: list[Fold], index: pd.DatetimeIndex
                    "n_test": len(realised), "shrink_weight": float(block[col(target, "shrink_weight")].iloc[0])}
             for model in ("lgbm", "lgbm_cal", "linear_cal"):
                 if len(realised):
-                    rep = model_report(realised, target, model, exp.horizon)
-                    row[f"{model}.r2_oos"], row[f"{model}.hit_rate"] = rep["r2_oos"], rep["hit_rate"]
-                    row[f"{model}.brier"] = rep["brier"]
+                    row.update({f"{model}.{k}": v for k, v in _fold_scores(realised, target, model).items()})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _fold_scores(frame: pd.DataFrame, target: str, model: str) -> dict[str, float]:
+    """R2_OS, hit rate (P > 0.5) and Brier score of one model on a fold's rows, computed as in
+    :func:`model_report` but without its significance tests (a fold is too short for them, and there are many)."""
+    nan = float("nan")
+    y, f, m = frame[col(target, "y")], frame[col(target, model, "f")], frame[col(target, "hist_mean", "f")]
+    up, p, ref = frame[col(target, "up")], frame[col(target, model, "p")], frame[col(target, "hist_mean", "p")]
+    reg = (y.notna() & f.notna() & m.notna()).to_numpy()
+    clf = (up.notna() & p.notna() & ref.notna()).to_numpy()
+    return {"r2_oos": M.r2_oos(y[reg], f[reg], m[reg]) if reg.any() else nan,
+            "hit_rate": M.hit_rate(up[clf].astype("float64"), p[clf], 0.5) if clf.any() else nan,
+            "brier": M.brier(up[clf].astype("float64"), p[clf]) if clf.any() else nan}

@@ -12,6 +12,7 @@ from ..configs import Section, load_config, validate
 
 if TYPE_CHECKING:
     import lightgbm as lgb
+    import numpy as np
 
 TARGETS = ("relative", "absolute")
 # Settings that make a rerun bit-identical; a spec may not switch them off.
@@ -66,3 +67,46 @@ def make_classifier(params: dict[str, Any]) -> lgb.LGBMClassifier:
     import lightgbm as lgb
 
     return lgb.LGBMClassifier(**{"objective": "binary", **params, **DETERMINISTIC})
+
+
+# Parameters that only steer boosting, not how LightGBM bins the features into its Dataset. When a target's
+# regressor and classifier differ in nothing else, one binned Dataset serves both. (Their seeds differ, but a seed
+# reaches the binning only through the row sample for bin bounds, which is taken only above
+# ``bin_construct_sample_cnt`` rows: monthly data are far below it, and larger data get their own Datasets.)
+BOOSTING_ONLY = frozenset({"objective", "seed", "n_estimators", "learning_rate", "num_leaves", "max_depth",
+                           "feature_fraction", "bagging_fraction", "bagging_freq", "lambda_l1", "lambda_l2"})
+BIN_SAMPLE_ROWS = 200_000  # LightGBM's default bin_construct_sample_cnt
+
+
+def fit_boosters(x: np.ndarray, y: np.ndarray, y_up: np.ndarray | None, spec: ModelSpec
+                 ) -> tuple[lgb.Booster, lgb.Booster | None]:
+    """Fit a target's regressor and, given labels, its classifier, binning the features once where possible.
+
+    Gives the same boosters as ``make_regressor(spec.regressor).fit(x, y)`` and
+    ``make_classifier(spec.classifier).fit(x, y_up)`` (the scikit-learn defaults are LightGBM's own).
+
+    Parameters
+    ----------
+    x : training features, shape (n, n_features), float64, NaN allowed.
+    y : target, shape (n,).
+    y_up : 0/1 labels, shape (n,), or None to fit the regressor only.
+    """
+    import lightgbm as lgb
+
+    def native(params: dict[str, Any], objective: str) -> tuple[dict[str, Any], int]:
+        full = {"objective": objective, **params, **DETERMINISTIC}
+        return full, full.pop("n_estimators", 100)  # 100: the scikit-learn wrapper's default too
+
+    reg_params, reg_rounds = native(spec.regressor, "regression")
+    dataset = lgb.Dataset(x, label=y, params=reg_params, free_raw_data=False)
+    regressor = lgb.train(reg_params, dataset, num_boost_round=reg_rounds)
+    if y_up is None:
+        return regressor, None
+    clf_params, clf_rounds = native(spec.classifier, "binary")
+    shared = len(x) <= BIN_SAMPLE_ROWS and all(
+        reg_params.get(k) == clf_params.get(k) for k in (reg_params.keys() | clf_params.keys()) - BOOSTING_ONLY)
+    if shared:
+        dataset.set_label(y_up)
+    else:
+        dataset = lgb.Dataset(x, label=y_up, params=clf_params)
+    return regressor, lgb.train(clf_params, dataset, num_boost_round=clf_rounds)

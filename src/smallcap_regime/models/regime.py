@@ -18,6 +18,41 @@ NO_CALL = "no confident call"
 REGIMES = (SMALL_LED_RALLY, SMALL_FALL_LESS, LARGE_LED_RALLY, RISK_OFF, NO_CALL)
 
 
+def regime_arrays(p_outperform: np.ndarray, p_positive: np.ndarray, no_call_band: float = 0.05,
+                  base_outperform: np.ndarray | float = 0.5,
+                  base_positive: np.ndarray | float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The regime rule on plain arrays (the serving path calls this with no pandas in between).
+
+    Parameters
+    ----------
+    p_outperform, p_positive : calibrated probabilities, shape (n,), NaN where unknown.
+    no_call_band : see :func:`regime_labels`.
+    base_outperform, base_positive : base rates the probabilities are read against (scalars or shape (n,)).
+
+    Returns
+    -------
+    regime, leaning : object arrays of shape (n,) holding one of :data:`REGIMES` (None where a probability is NaN).
+    confidence : float64 array of shape (n,), in [0.25, 1] (NaN where a probability is NaN).
+    """
+    rel = np.asarray(p_outperform, dtype="float64")
+    ab = np.asarray(p_positive, dtype="float64")
+    base_rel = np.broadcast_to(np.asarray(base_outperform, dtype="float64"), rel.shape)
+    base_abs = np.broadcast_to(np.asarray(base_positive, dtype="float64"), ab.shape)
+    up_rel, up_abs = rel > base_rel, ab > base_abs
+    leaning = np.select(
+        [up_rel & up_abs, up_rel & ~up_abs, ~up_rel & up_abs],
+        [SMALL_LED_RALLY, SMALL_FALL_LESS, LARGE_LED_RALLY],
+        RISK_OFF,
+    ).astype(object)
+    confidence = np.maximum(rel, 1 - rel) * np.maximum(ab, 1 - ab)
+    unsure = (np.abs(rel - base_rel) < no_call_band) | (np.abs(ab - base_abs) < no_call_band)
+    missing = np.isnan(rel) | np.isnan(ab)
+    regime = np.where(unsure, NO_CALL, leaning).astype(object)
+    regime[missing] = None
+    leaning[missing] = None
+    return regime, leaning, confidence
+
+
 def regime_labels(p_outperform: pd.Series, p_positive: pd.Series, no_call_band: float = 0.05,
                   base_outperform: pd.Series | float = 0.5, base_positive: pd.Series | float = 0.5) -> pd.DataFrame:
     """Label each origin with its regime and a confidence.
@@ -37,20 +72,7 @@ def regime_labels(p_outperform: pd.Series, p_positive: pd.Series, no_call_band: 
     """
     if not p_outperform.index.equals(p_positive.index):
         raise ValueError("p_outperform and p_positive have different indexes")
-    rel = p_outperform.to_numpy(dtype="float64")
-    ab = p_positive.to_numpy(dtype="float64")
-    base_rel = np.broadcast_to(np.asarray(base_outperform, dtype="float64"), rel.shape)
-    base_abs = np.broadcast_to(np.asarray(base_positive, dtype="float64"), ab.shape)
-    up_rel, up_abs = rel > base_rel, ab > base_abs
-    leaning = np.select(
-        [up_rel & up_abs, up_rel & ~up_abs, ~up_rel & up_abs],
-        [SMALL_LED_RALLY, SMALL_FALL_LESS, LARGE_LED_RALLY],
-        RISK_OFF,
-    ).astype(object)
-    confidence = np.maximum(rel, 1 - rel) * np.maximum(ab, 1 - ab)
-    unsure = (np.abs(rel - base_rel) < no_call_band) | (np.abs(ab - base_abs) < no_call_band)
-    missing = np.isnan(rel) | np.isnan(ab)
-    regime = np.where(unsure, NO_CALL, leaning).astype(object)
-    regime[missing] = None
-    leaning[missing] = None
+    regime, leaning, confidence = regime_arrays(
+        p_outperform.to_numpy(dtype="float64"), p_positive.to_numpy(dtype="float64"), no_call_band,
+        np.asarray(base_outperform, dtype="float64"), np.asarray(base_positive, dtype="float64"))
     return pd.DataFrame({"regime": regime, "leaning": leaning, "confidence": confidence}, index=p_outperform.index)

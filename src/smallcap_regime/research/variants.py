@@ -36,6 +36,11 @@ POOLED_SPREADS = {
 }
 
 
+def active(exp: Experiment) -> bool:
+    """Whether any ``[research]`` switch is on (the backtest then fits through the variants' training plan)."""
+    return exp.research != type(exp.research)()
+
+
 def extra_models(exp: Experiment, target: str) -> tuple[str, ...]:
     """Models a variant fits per fold besides ``lgbm`` and ``linear`` (post-processed like them)."""
     opts = exp.research
