@@ -35,9 +35,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
@@ -350,9 +351,9 @@ def peer_loops(features, targets, folds, exp) -> dict[str, tuple[Callable[[], ob
 
 def _live_home(home: Path) -> None:
     """Pull the real files of tests/data/realdata into ``home`` through a loopback server (as benchmarks/run.py)."""
-    from loopback import LoopbackServer
-
     from smallcap_regime.data.sources import pull
+
+    from loopback import LoopbackServer
 
     server = LoopbackServer()
     server.serve_realdata(REPO / "tests" / "data" / "realdata")

@@ -26,7 +26,16 @@ from run import pull_realdata  # noqa: E402
 
 from smallcap_regime.home import regime_home  # noqa: E402
 from smallcap_regime.research.harness import (  # noqa: E402
-    BASE, WINDOWS, absolute_verdict, adoption, load_variant, run_research, saved_summary, tables, tried)
+    BASE,
+    WINDOWS,
+    absolute_verdict,
+    adoption,
+    load_variant,
+    run_research,
+    saved_summary,
+    tables,
+    tried,
+)
 
 VARIANTS_DIR = BENCHMARKS / "variants"
 

@@ -23,14 +23,14 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from loopback import LoopbackServer  # noqa: E402
-
 from smallcap_regime.data import load_panel  # noqa: E402
 from smallcap_regime.data.sources import pull  # noqa: E402
 from smallcap_regime.evaluation.backtest import run_backtest  # noqa: E402
 from smallcap_regime.evaluation.report import summary_tables  # noqa: E402
 from smallcap_regime.experiment import load_experiment  # noqa: E402
 from smallcap_regime.features.build import build_features, load_feature_spec  # noqa: E402
+
+from loopback import LoopbackServer  # noqa: E402
 
 # Targets on this 2-core machine; the script reports PASS/SLOW against them.
 TARGETS_S = {"sample.features": 2.0, "sample.backtest": 90.0, "live.pull": 30.0, "live.features": 3.0,

@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from helpers import synthetic_panel, write_experiment
 from smallcap_regime.data.panel import Panel
 from smallcap_regime.evaluation.backtest import run_backtest
 from smallcap_regime.evaluation.columns import MODELS
+from smallcap_regime.experiment import load_experiment
+from smallcap_regime.models.calibration import Platt, conformal_interval, fit_platt, fit_shrinkage
 from smallcap_regime.models.regime import (
     LARGE_LED_RALLY,
     NO_CALL,
@@ -25,8 +26,9 @@ from smallcap_regime.models.regime import (
     SMALL_LED_RALLY,
     regime_labels,
 )
-from smallcap_regime.experiment import load_experiment
-from smallcap_regime.models.calibration import Platt, conformal_interval, fit_platt, fit_shrinkage
+
+from helpers import synthetic_panel, write_experiment
+
 
 @pytest.fixture(scope="module", autouse=True)
 def _single_threaded_blas():

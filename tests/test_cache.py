@@ -12,20 +12,21 @@ import hashlib
 import json
 import os
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from helpers import finra_file
-from loopback import LoopbackServer, point_sources_at
 from smallcap_regime.cli import app, main
 from smallcap_regime.data import load_panel, sources
 from smallcap_regime.data.cache import MANIFEST, Cache, atomic_write_bytes
 from smallcap_regime.data.http import RetryPolicy, make_client
 from smallcap_regime.errors import NoDataError
+
+from helpers import finra_file
+from loopback import LoopbackServer, point_sources_at
 
 WIDE = {"COLUMNS": "400"}
 def finra_path(settlement: date) -> str:
@@ -117,12 +118,12 @@ def test_manifest_records_source_url_time_hash_and_range(home, server, realdata_
     server.serve("/ftp/F-F_Research_Data_Factors_CSV.zip", (200, raw_zip))
     jobs = [j for j in sources.plan_pull(["fred", "french"]) if j.key in ("fred/UNRATE", "french/factors_monthly")]
     policy = RetryPolicy.from_env()
-    started = datetime.now(timezone.utc).replace(microsecond=0)
+    started = datetime.now(UTC).replace(microsecond=0)
 
     with make_client(policy) as client:
         results = [sources.run_job(job, Cache(home), client, policy) for job in jobs]
 
-    finished = datetime.now(timezone.utc)
+    finished = datetime.now(UTC)
     assert all(r.ok for r in results), results
     records = json.loads((Cache(home).root / MANIFEST).read_text())
     assert set(records) == {"fred/UNRATE", "french/factors_monthly"}

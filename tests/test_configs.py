@@ -8,10 +8,11 @@ import sys
 
 import pytest
 
-from helpers import write_experiment
 from smallcap_regime.errors import ConfigError
 from smallcap_regime.experiment import load_experiment
 from smallcap_regime.models.lgbm import load_model_spec
+
+from helpers import write_experiment
 
 
 def _experiment(tmp_path, text: str):

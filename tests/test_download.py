@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from loopback import LoopbackServer, point_sources_at, pull_table
 from smallcap_regime.cli import app, main
 from smallcap_regime.data import sources
 from smallcap_regime.data.cache import MANIFEST, Cache
 from smallcap_regime.data.http import RetryPolicy, make_client
+
+from loopback import LoopbackServer, point_sources_at, pull_table
 
 DGS10 = "/graph/fredgraph.csv?id=DGS10"
 GS10 = "/graph/fredgraph.csv?id=GS10"

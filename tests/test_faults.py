@@ -24,26 +24,27 @@ import sys
 import time
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import pytest
 
-from helpers import FINRA_HEADER, finra_file
-from loopback import LoopbackServer, point_sources_at, pull_table
 from smallcap_regime.cli import main
+from smallcap_regime.configs import resolve_config
 from smallcap_regime.data import fred, sources
 from smallcap_regime.data.cache import MANIFEST, Cache
-from smallcap_regime.configs import resolve_config
 from smallcap_regime.data.catalog import CATALOG_PATH
 from smallcap_regime.data.http import retry_after_seconds
 from smallcap_regime.locks import home_lock
 from smallcap_regime.workflow import feature_snapshot
+
+from helpers import FINRA_HEADER, finra_file
+from loopback import LoopbackServer, point_sources_at, pull_table
 
 PORTFOLIOS = "/ftp/Portfolios_Formed_on_ME_CSV.zip"
 FACTORS_DAILY = "/ftp/F-F_Research_Data_Factors_daily_CSV.zip"
@@ -131,7 +132,7 @@ def fred_scale(raw: bytes, factor: float) -> bytes:
                                         if r.split(",")[1] else r for r in rows])
 
 
-@lru_cache(maxsize=None)
+@cache
 def gzip_bomb(decoded_mb: int = 200) -> bytes:
     """``decoded_mb`` MB of zeros gzip-compressed to a few hundred kB (the issue's 204 kB -> 200 MB)."""
     packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
@@ -139,7 +140,7 @@ def gzip_bomb(decoded_mb: int = 200) -> bytes:
     return b"".join(packer.compress(zeros) for _ in range(decoded_mb)) + packer.flush()
 
 
-@lru_cache(maxsize=None)
+@cache
 def zip_bomb() -> bytes:
     return make_zip({"Portfolios_Formed_on_ME.csv": bytes(64 * 2**20)})
 
@@ -778,5 +779,5 @@ def test_retry_after_header_forms(header, seconds):
 
 
 def test_retry_after_as_an_http_date_in_the_future():
-    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     assert 25 <= retry_after_seconds(when) <= 30

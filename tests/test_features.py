@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from smallcap_regime.configs import load_config
+from smallcap_regime.data.schema import panel_columns
 from smallcap_regime.errors import ConfigError, DataFormatError
 from smallcap_regime.features.build import build_features, load_feature_spec, parse_feature_spec
 from smallcap_regime.features.catalogue import (
@@ -23,7 +24,6 @@ from smallcap_regime.features.catalogue import (
     feature_catalogue,
     input_lags,
 )
-from smallcap_regime.data.schema import panel_columns
 from smallcap_regime.features.families import FAMILIES
 
 SAMPLE_COLUMNS = ["small_ret", "large_ret", "rf", "mkt_excess_ret", "smb", "hml", "aaa", "baa", "cpi"]

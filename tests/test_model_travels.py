@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import free_port, wait_until_up
 from smallcap_regime.home import mlflow_uri
 from smallcap_regime.tracking import store
 from smallcap_regime.tracking.serving import predict_local
+
+from helpers import free_port, wait_until_up
 
 CHAMPION = "models:/smallcap-regime@champion"
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smallcap_regime.data import french, fred
+from smallcap_regime.data import fred, french
 from smallcap_regime.data.catalog import fred_specs, load_catalog
 from smallcap_regime.data.panel import RawSeries, align_point_in_time, assemble_panel, monthly_from_daily
 from smallcap_regime.features.build import build_features, load_feature_spec
@@ -35,7 +35,7 @@ class Inputs:
     returns: pd.DataFrame
     raws: tuple[RawSeries, ...]
 
-    def map(self, fn) -> "Inputs":
+    def map(self, fn) -> Inputs:
         """Apply ``fn`` to the returns frame and to every raw series' values."""
         return Inputs(fn(self.returns), tuple(dataclasses.replace(r, values=fn(r.values)) for r in self.raws))
 
@@ -218,7 +218,8 @@ def test_release_lags_on_real_series(inputs, full, t):
         raw = _raw(inputs, origin)
         if stamp is None or stamp not in raw.values.index:
             continue
-        moved = build_panel(_replace_values(inputs, origin, lambda s: s.where(s.index != stamp, s + 100.0)))
+        bumped = lambda s, stamp=stamp: s.where(s.index != stamp, s + 100.0)  # noqa: E731
+        moved = build_panel(_replace_values(inputs, origin, bumped))
         assert moved.loc[t, column] == panel.loc[t, column] or np.isnan(panel.loc[t, column]), (origin, stamp)
         checked += 1
         # ... and visible once published: monthly figures at the next month end

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from helpers import synthetic_panel, write_experiment
 from smallcap_regime.evaluation.backtest import run_backtest
 from smallcap_regime.experiment import load_experiment
+
+from helpers import synthetic_panel, write_experiment
 
 
 def test_parallel_folds_equal_the_serial_run(tmp_path):

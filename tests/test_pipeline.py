@@ -19,13 +19,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import MODEL_SPEC
-from loopback import LoopbackServer, point_sources_at
 from smallcap_regime.data import sources
 from smallcap_regime.dataset import build_dataset
 from smallcap_regime.experiment import load_experiment
 from smallcap_regime.tracking.serving import mlflow_env
 from smallcap_regime.workflow import champion, forecast, train_experiment
+
+from helpers import MODEL_SPEC
+from loopback import LoopbackServer, point_sources_at
 
 CUSTOM = """description = "quintile legs, own model name (test)"
 [data]

@@ -20,12 +20,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from loopback import LoopbackServer, point_sources_at
 from smallcap_regime.cli import app
 from smallcap_regime.data import load_panel, sources
 from smallcap_regime.data.cache import Cache, sha256_hex
 from smallcap_regime.data.catalog import fred_specs
 from smallcap_regime.data.status import cache_status
+
+from loopback import LoopbackServer, point_sources_at
 
 WIDE = {"COLUMNS": "300"}
 MISSING_ON_SERVER = {"fred/DGS1", "fred/DGS3MO", "fred/DFF", "fred/MMMFFAQ027S", "finra/short_interest"}

@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from conftest import REPO
 from smallcap_regime.errors import ConfigError
 from smallcap_regime.experiment import load_experiment
 from smallcap_regime.research import harness, variants
 from smallcap_regime.research.harness import RunSummary, Variant, load_variant, run_research
+
+from conftest import REPO
 
 VARIANTS = REPO / "benchmarks" / "variants"
 

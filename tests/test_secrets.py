@@ -77,7 +77,8 @@ def test_a_missing_psycopg2_says_which_url_works_instead(home):
     except ImportError:
         pass
     with pytest.raises(RegimeError, match=r"--storage postgresql\+psycopg2://u:\*\*\*@db/x: the database driver is "
-                                          r"not installed .*; pip install '\.\[postgres\]'.*; or write postgresql://\.\.\. for psycopg 3"):
+                                          r"not installed .*; pip install '\.\[postgres\]'.*; "
+                                          r"or write postgresql://\.\.\. for psycopg 3"):
         tuning.open_storage("postgresql+psycopg2://u:s3cret@db/x", home)
 
 

@@ -19,12 +19,13 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from helpers import free_port, port_is_free, wait_until_up
 from smallcap_regime.cli import main
 from smallcap_regime.models.regime import REGIMES
 from smallcap_regime.tracking import store
 from smallcap_regime.tracking.pyfunc import SERVED_COLUMNS
 from smallcap_regime.tracking.serving import mlflow_env, predict_local, predict_remote, serve_command
+
+from helpers import free_port, port_is_free, wait_until_up
 
 REGIME = [str(Path(sys.executable).with_name("regime"))]  # the installed console script
 
@@ -128,7 +129,8 @@ def test_nan_in_a_required_feature_is_rejected_by_name(server):
     ('{"dataframe_split": {"columns": [], "data": []}}', "application/json"),
     ("[]", "application/json"), ("null", "application/json"), ('{"dataframe_split": "x"}', "application/json"),
     ('{"dataframe_split": {"columns": ["a"], "data": [[1, 2]]}}', "application/json"),
-    ('{"dataframe_split": {"data": [[1]]}}', "application/json"), ('{"dataframe_records": [[1, 2]]}', "application/json"),
+    ('{"dataframe_split": {"data": [[1]]}}', "application/json"),
+    ('{"dataframe_records": [[1, 2]]}', "application/json"),
     ('{"inputs": {"a": [1]}}', "application/json"), ('{"instances": [1]}', "application/json"),
     (b"\xff\xfe", "application/json"), ("a,b\n1", "text/csv"), ('"', "text/csv"),
     ("garbage", "application/vnd.apache.parquet"), ("a", "text/plain"),
@@ -167,7 +169,8 @@ def test_regime_serve_is_the_server_and_sigterm_stops_it(trained_home):
         while not port_is_free(port) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert port_is_free(port), "the server still holds the port after SIGTERM"
-        assert f"serving models:/smallcap-regime/{champion} [champion (version {champion})]" in proc.stdout.read().decode()
+        banner = f"serving models:/smallcap-regime/{champion} [champion (version {champion})]"
+        assert banner in proc.stdout.read().decode()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -17,6 +17,6 @@ def test_concurrent_first_mlflow_use_on_a_fresh_home(tmp_path):
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [(p.wait(timeout=120), *p.communicate()) for p in procs]
 
-    for status, out, err in outputs:
+    for status, _out, err in outputs:
         assert status == 0, err[-3000:]
     assert len({out.strip() for _, out, _ in outputs}) == 1, "one experiment, created once"

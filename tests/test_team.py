@@ -26,8 +26,9 @@ from optuna.trial import TrialState
 from smallcap_regime import tuning
 from smallcap_regime.errors import RegimeError
 from smallcap_regime.urls import redact_url
-from helpers import write_experiment
 from test_tuning import write_experiment as write_tuning_experiment
+
+from helpers import write_experiment
 
 REGIME = str(Path(sys.executable).with_name("regime"))
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

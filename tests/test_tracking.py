@@ -10,14 +10,15 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from smallcap_regime.models.regime import REGIMES
-from smallcap_regime.experiment import load_experiment
-from helpers import synthetic_panel, write_experiment
 from smallcap_regime import tuning
-from smallcap_regime.tuning.space import search_space
+from smallcap_regime.experiment import load_experiment
+from smallcap_regime.models.regime import REGIMES
 from smallcap_regime.tracking import registry, store
 from smallcap_regime.tracking.pyfunc import SERVED_COLUMNS
 from smallcap_regime.tracking.train import run_name, train
+from smallcap_regime.tuning.space import search_space
+
+from helpers import synthetic_panel, write_experiment
 
 
 def _runs(home, experiment_name):
@@ -90,7 +91,8 @@ def test_train_logs_parent_and_child_runs_with_metrics_and_artifacts(trained_hom
 def test_run_names_say_what_differs(tiny_experiment):
     exp = load_experiment(tiny_experiment)
     assert run_name(exp, None, False) == "train tiny"
-    assert run_name(exp, "optuna study tiny-relative.classifier", True) == "train tiny tuned:tiny-relative.classifier forced"
+    tuned = run_name(exp, "optuna study tiny-relative.classifier", True)
+    assert tuned == "train tiny tuned:tiny-relative.classifier forced"
 
 
 def test_logged_model_carries_its_code_and_pinned_requirements(trained_home):

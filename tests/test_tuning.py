@@ -21,14 +21,16 @@ from optuna.storages import JournalStorage
 from optuna.trial import FixedTrial, TrialState
 
 from smallcap_regime import dataset, tuning
-from smallcap_regime.dataset import build_dataset
-from smallcap_regime.tuning import objective, storage as tuning_storage, study as tuning_study
 from smallcap_regime.data import Panel, load_panel
+from smallcap_regime.dataset import build_dataset
 from smallcap_regime.errors import ConfigError, RegimeError
 from smallcap_regime.experiment import load_experiment
 from smallcap_regime.home import mlflow_uri
 from smallcap_regime.models.lgbm import make_regressor
 from smallcap_regime.tracking import store
+from smallcap_regime.tuning import objective
+from smallcap_regime.tuning import storage as tuning_storage
+from smallcap_regime.tuning import study as tuning_study
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("tuning_worker.py")

@@ -23,6 +23,7 @@ import pytest
 from smallcap_regime.experiment import load_experiment
 from smallcap_regime.tracking import store
 from smallcap_regime.tracking.train import HEADLINE_METRICS, train
+
 from helpers import free_port, port_is_free, wait_until_up
 
 REGIME = str(Path(sys.executable).with_name("regime"))

@@ -14,12 +14,13 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from helpers import synthetic_panel, write_experiment
 from smallcap_regime.data.panel import Panel
 from smallcap_regime.evaluation import backtest as bt
 from smallcap_regime.evaluation.backtest import _post_process, _realised_before, run_backtest
 from smallcap_regime.evaluation.walkforward import PurgedWalkForward, make_folds
 from smallcap_regime.experiment import load_experiment
+
+from helpers import synthetic_panel, write_experiment
 
 
 @pytest.fixture(scope="module", autouse=True)

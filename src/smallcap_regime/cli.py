@@ -105,8 +105,8 @@ def data_status(home: HomeOption = None) -> None:
 
     With nothing pulled yet, shows the offline sample that the product falls back to.
     """
-    from .data.status import cache_status, sample_status
     from .data.sample import SAMPLE_NOTE
+    from .data.status import cache_status, sample_status
 
     home_dir = regime_home(home)
     status = cache_status(home_dir)
@@ -174,8 +174,8 @@ def features_cmd(
 
 @app.command("backtest")
 def backtest_cmd(
-    experiment: Annotated[str, typer.Argument(help="Experiment name in experiments/ (quickstart, live) or a TOML path.")]
-    = "quickstart",
+    experiment: Annotated[str, typer.Argument(
+        help="Experiment name in experiments/ (quickstart, live) or a TOML path.")] = "quickstart",
     jobs: Annotated[Optional[int], typer.Option(
         "--jobs", "-j", min=1, help="Processes fitting folds in parallel (default: the cores; same results).")] = None,
     home: HomeOption = None,
@@ -305,6 +305,7 @@ def tune_cmd(
     --storage postgresql://...) to tune in parallel; then `regime train EXPERIMENT --params-from-study NAME`.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from .experiment import load_experiment
     from .tuning import study_name_for, tune
 
@@ -436,8 +437,8 @@ def ui_cmd(
 
     Prints a link per experiment that opens its runs table (model-training view); one worker, no job runner.
     """
-    from .tracking.serving import check_port_free, exec_server, mlflow_env, ui_command, ui_links
     from .tracking import store
+    from .tracking.serving import check_port_free, exec_server, mlflow_env, ui_command, ui_links
 
     _use_tracking(tracking_uri)
     home_dir = regime_home(home)

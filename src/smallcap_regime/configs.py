@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails
 
 from .errors import ConfigError
 
@@ -87,7 +88,7 @@ def _fields_at(schema: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def _describe(error: dict[str, Any], schema: type[BaseModel], where: str) -> str:
+def _describe(error: ErrorDetails, schema: type[BaseModel], where: str) -> str:
     loc = tuple(error["loc"])
     table, key = loc[:-1], loc[-1] if loc else ""
     prefix = f"{where} [{'.'.join(map(str, table))}]" if table else where

@@ -23,6 +23,7 @@ from .evaluation.columns import MODEL_METRICS, MODELS
 from .models.lgbm import TARGETS, ModelSpec, load_model_spec
 from .research.options import ResearchSection
 
+
 class DataSection(Section):
     source: Literal["live", "sample"]
     small_column: str | None = None
@@ -130,13 +131,13 @@ class Experiment:
     ridge_alpha: float
     logistic_c: float
     cost_bp: float
-    relative_short_side: str
+    relative_short_side: Literal["reverse", "flat"]
     no_call_band: float
     model_name: str
     primary_metric: str
     tuning: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
-    research: ResearchSection = field(default_factory=ResearchSection)
+    research: ResearchSection = field(default_factory=lambda: ResearchSection())
 
     def flat_params(self) -> dict[str, str]:
         """The whole config flattened to ``section.key`` strings (for MLflow params), model specs included."""

@@ -21,10 +21,11 @@ import os
 import re
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -86,7 +87,7 @@ def sha256_hex(raw: bytes) -> str:
 
 
 def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def date_range(frame: pd.DataFrame) -> tuple[str | None, str | None]:
@@ -254,7 +255,7 @@ class Cache:
 def _recovered_entry(key: str, path: Path, frame: pd.DataFrame, root: Path) -> CacheEntry:
     """What can be known of a vintage without its manifest entry: its file, rows, dates and file time."""
     first, last = date_range(frame)
-    fetched = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).replace(microsecond=0).isoformat()
+    fetched = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(microsecond=0).isoformat()
     extra: dict[str, Any] = {"recovered": True}
     if "settlement_date" in frame.columns:  # FINRA: the dates it holds need no new download
         extra["fetched_dates"] = sorted({d.date().isoformat() for d in pd.to_datetime(frame["settlement_date"])})

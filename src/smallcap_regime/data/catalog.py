@@ -100,7 +100,7 @@ def _bounds(value: object, where: str) -> tuple[float, float] | None:
     if value is None:
         return None
     try:
-        low, high = (float(v) for v in value)  # type: ignore[union-attr]
+        low, high = (float(v) for v in value)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: {value!r} is not a [low, high] pair of numbers") from None
     if not (math.isfinite(low) and math.isfinite(high) and low < high):

@@ -12,6 +12,7 @@ import csv
 import io
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -35,7 +36,7 @@ OUTPUT_COLUMNS = ("settlement_date", "symbol", *QUANTITY_COLUMNS.values())
 MAX_DAYS_TO_COVER = 1000.0
 _DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d")
 # Pipe files are read without quote handling: a stray `"` in an issue name must not swallow the delimiter.
-_DIALECTS = {"|": {"delimiter": "|", "quoting": csv.QUOTE_NONE}, ",": {"delimiter": ","}}
+_DIALECTS: dict[str, dict[str, Any]] = {"|": {"delimiter": "|", "quoting": csv.QUOTE_NONE}, ",": {"delimiter": ","}}
 
 
 def parse_short_interest(raw: bytes, where: str, symbols: Sequence[str]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import math
 import time
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 
@@ -62,7 +62,7 @@ class RetryPolicy:
                 raise ConfigError(f"{label} must be a finite number {bound}, got {value} ({env})")
 
     @classmethod
-    def from_env(cls) -> "RetryPolicy":
+    def from_env(cls) -> RetryPolicy:
         """Policy from ``REGIME_HTTP_TIMEOUT``, ``_RETRIES``, ``_BACKOFF``, ``_DEADLINE`` and ``_RETRY_AFTER_MAX``."""
         return cls(
             timeout_s=env_number("REGIME_HTTP_TIMEOUT", cls.timeout_s),
@@ -150,8 +150,8 @@ def retry_after_seconds(header: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def _wait_before(attempt: int, policy: RetryPolicy, retry_after: str | None) -> float:

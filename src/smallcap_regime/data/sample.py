@@ -36,7 +36,7 @@ SAMPLE_NOTE = (
 
 def _package_file(module_name: str, filename: str) -> Path:
     module = __import__(module_name, fromlist=["__file__"])
-    return Path(module.__file__).with_name(filename)
+    return Path(str(module.__file__)).with_name(filename)
 
 
 def _read_csv(module_name: str, filename: str) -> tuple[pd.DataFrame, dict]:

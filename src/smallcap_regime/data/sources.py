@@ -11,17 +11,17 @@ pulls take turns.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import httpx
 import pandas as pd
 
 from ..env import env_number
 from ..errors import ConfigError, FetchError, RegimeError
-from . import finra, french, fred
+from . import finra, fred, french
 from .cache import Cache, CacheEntry, date_range, sha256_hex
 from .catalog import fred_specs, load_catalog, parse_duration
 from .http import RetryPolicy, fetch_bytes, make_client
@@ -191,6 +191,8 @@ def _finra_job(symbols: Sequence[str], first: date, lag_days: int, checks: Check
         last = checks.today - timedelta(days=lag_days)
         todo = [d for d in settlement_dates(first, last) if d.isoformat() not in done]
         if not todo:
+            if entry is None:
+                return PullResult(FINRA_KEY, True, "no settlement date to fetch yet")
             return PullResult(FINRA_KEY, True, f"up to date ({entry.rows} rows)", entry.rows, entry.first, entry.last)
         frames, fetched, failures, digests = [], [], [], []
         for i, d in enumerate(todo, start=1):

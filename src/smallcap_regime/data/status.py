@@ -47,7 +47,7 @@ def sample_status() -> pd.DataFrame:
 
     frames, vintages = load_sample_frames()
     rows = []
-    for (name, frame), (key, vintage) in zip(frames.items(), vintages.items()):
+    for frame, (key, vintage) in zip(frames.values(), vintages.items()):
         rows.append(["sample (offline)", f"{key.split('/', 1)[1]} [{vintage['file']}]",
                      frame.index.min().date().isoformat(), frame.index.max().date().isoformat(), len(frame),
                      f"package {vintage['package_version']}", True])

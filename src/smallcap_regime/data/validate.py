@@ -6,8 +6,8 @@ date, the cached vintage and the configured leg columns.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Sequence
 
 import pandas as pd
 

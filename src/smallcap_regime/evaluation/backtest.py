@@ -13,11 +13,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -30,10 +30,10 @@ from ..features.ops import compound
 from ..models.baselines import fit_linear_baselines
 from ..models.calibration import Platt, conformal_interval, fit_platt, fit_shrinkage
 from ..models.lgbm import TARGETS, fit_boosters, make_classifier, make_regressor
-from . import metrics as M
-from . import strategies
 from ..models.regime import regime_labels
 from ..research import variants
+from . import metrics as M
+from . import strategies
 from .columns import FITTED, MODELS, col
 from .walkforward import Fold, PurgedWalkForward
 
@@ -99,10 +99,10 @@ def fit_fold_models(x: np.ndarray, y: np.ndarray, y_up: np.ndarray, x_test: np.n
     linear = fit_linear_baselines(x, y, y_up, exp.ridge_alpha, exp.logistic_c)
     two_classes = linear.logistic is not None
     regressor, classifier = fit_boosters(x, y, y_up if two_classes else None, spec)
-    out = {"lgbm.f": regressor.predict(x_test)}
+    out: dict[str, np.ndarray] = {"lgbm.f": np.asarray(regressor.predict(x_test))}
     out["linear.f"], linear_p = linear.predict(x_test)
-    if two_classes:
-        out["lgbm.p"], out["linear.p"] = classifier.predict(x_test), linear_p
+    if classifier is not None and linear_p is not None:
+        out["lgbm.p"], out["linear.p"] = np.asarray(classifier.predict(x_test)), linear_p
     else:
         out["lgbm.p"] = out["linear.p"] = np.full(len(x_test), float(y_up[0]))
     return out
@@ -119,14 +119,15 @@ def fit_variant_models(x: pd.DataFrame, y: pd.Series, y_up: pd.Series, x_test: p
     plan = variants.training_plan(x, y, y_up, usable, exp, target, pooled)
     x, y, y_up, cols = plan.x, plan.y, plan.y_up, plan.columns
     xc = x_test[cols]
+    out: dict[str, np.ndarray]
     two_classes = y_up.nunique() == 2
     linear = fit_linear_baselines(x[cols].to_numpy(dtype="float64"), y.to_numpy(dtype="float64"),
                                   y_up.to_numpy(dtype="int64"), exp.ridge_alpha, exp.logistic_c)
-    out = {"lgbm.f": make_regressor(plan.regressor).fit(x[cols], y, **plan.fit_kwargs).predict(xc)}
+    out = {"lgbm.f": np.asarray(make_regressor(plan.regressor).fit(x[cols], y, **plan.fit_kwargs).predict(xc))}
     out["linear.f"], linear_p = linear.predict(xc.to_numpy(dtype="float64"))
-    if two_classes:
-        out["lgbm.p"] = make_classifier(plan.classifier).fit(x[cols], y_up.astype(int),
-                                                             **plan.fit_kwargs).predict_proba(xc)[:, 1]
+    if two_classes and linear_p is not None:
+        classifier = make_classifier(plan.classifier).fit(x[cols], y_up.astype(int), **plan.fit_kwargs)
+        out["lgbm.p"] = np.asarray(classifier.predict_proba(xc))[:, 1]
         out["linear.p"] = linear_p
     else:  # one class only in the window: the honest probability is that class
         out["lgbm.p"] = out["linear.p"] = np.full(len(x_test), float(y_up.iloc[0]))
@@ -288,7 +289,7 @@ def _raw_predictions(exp: Experiment, data: Dataset, folds: list[Fold], on_fold:
         # Results come back in fold order, whichever worker finishes first.
         pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
                                    initializer=_limit_blas_threads)
-        results = pool.map(task, folds)
+        results = pool.map(task, folds)  # type: ignore[assignment]  # an iterator of the same items as map()
     try:
         for done, (fold, forecasts) in enumerate(zip(folds, results), start=1):
             fold_id[fold.test] = fold.fold_id
@@ -351,6 +352,10 @@ def model_report(frame: pd.DataFrame, target: str, model: str, horizon: int) -> 
     return out
 
 
+def _report_of(frame: pd.DataFrame, *, target: str, model: str, horizon: int) -> dict[str, float]:
+    return model_report(frame, target, model, horizon)
+
+
 def _strategy_p(frame: pd.DataFrame, target: str, name: str) -> pd.Series:
     if name == "buy_and_hold":
         return pd.Series(1.0, index=frame.index)
@@ -378,7 +383,7 @@ def _evaluate(pred: pd.DataFrame, exp: Experiment):
     for target in TARGETS:
         for model in reported_models(exp, target):
             rows.append({"target": target, "model": model, **model_report(oos, target, model, h)})
-            by_dec = M.by_decade(oos, lambda sub, t=target, m=model: model_report(sub, t, m, h))
+            by_dec = M.by_decade(oos, partial(_report_of, target=target, model=model, horizon=h))
             decade_rows.append(by_dec.assign(target=target, model=model).reset_index())
     metrics = pd.DataFrame(rows).set_index(["target", "model"])
     decade = pd.concat(decade_rows).set_index(["target", "model", "decade"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -58,8 +58,8 @@ def _table(frame: pd.DataFrame, digits: int = 3) -> str:
     for name in shown.columns:
         column = shown[name]
         if pd.api.types.is_numeric_dtype(column) and column.dtype != bool:
-            whole = column.dropna().eq(column.dropna().round()).all()
-            shown[name] = column.map(lambda v: "-" if pd.isna(v) else (f"{v:.0f}" if whole else f"{v:.{digits}f}"))
+            places = 0 if column.dropna().eq(column.dropna().round()).all() else digits
+            shown[name] = column.map(lambda v, places=places: "-" if pd.isna(v) else f"{v:.{places}f}")
     return shown.to_html(escape=True, border=0)
 
 
@@ -140,7 +140,7 @@ def write_report(result: BacktestResult, model: RegimeModel, out_dir: Path, *, l
                               "contributions through the Platt map).</p>"),
     }
     exp, panel = result.experiment, result.panel
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections = "".join(f'<section id="{sid}"><h2>{html.escape(title)}</h2>{body[sid]}</section>'
                        for sid, title in SECTIONS)
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>smallcap-regime: '

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 # Figure objects, not pyplot: no global backend or figure registry is touched (safe in notebooks and servers)
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
@@ -79,7 +80,7 @@ def plot_calibration(predictions: pd.DataFrame, path: Path, bins: int = 10,
             # calibration_curve returns only non-empty bins, in order: keep those with enough forecasts
             keep = counts[counts > 0] >= min_count
             ax.plot(mean_p[keep], share[keep], marker="o", label=model)
-            hist.hist(p, bins=edges, histtype="step", lw=1.2, label=model)
+            hist.hist(p, bins=list(edges), histtype="step", lw=1.2, label=model)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.xaxis.set_major_formatter(PercentFormatter(1.0))

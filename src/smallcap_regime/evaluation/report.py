@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +22,7 @@ STRATEGY_COLUMNS = {"sharpe": "Sharpe", "annual_return": "ann ret", "volatility"
 
 
 def run_dir(home: Path, experiment: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = runs_dir(home) / experiment / stamp
     path.mkdir(parents=True, exist_ok=True)
     return path

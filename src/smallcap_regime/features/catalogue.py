@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 
 from ..data.catalog import fred_specs, load_catalog
-from .build import FeatureSpec
 from ..data.schema import panel_columns
+from .build import FeatureSpec
 from .families import DERIVED, FAMILIES, Feature
 
 MARKET_COLUMNS = ("small_ret", "large_ret", "rf", "mkt_excess_ret", "smb", "hml", "small_rvar", "large_rvar",

@@ -43,18 +43,18 @@ class Interval:
     lo: float
     hi: float
 
-    def __add__(self, other: "Interval") -> "Interval":
+    def __add__(self, other: Interval) -> Interval:
         return Interval(self.lo + other.lo, self.hi + other.hi)
 
-    def __sub__(self, other: "Interval") -> "Interval":
+    def __sub__(self, other: Interval) -> Interval:
         return Interval(self.lo - other.hi, self.hi - other.lo)
 
-    def __mul__(self, other: "Interval") -> "Interval":
+    def __mul__(self, other: Interval) -> Interval:
         # 0 times an unbounded side is 0 here (a bound of 0 is exact), not NaN
         products = [0.0 if a == 0 or b == 0 else a * b for a in (self.lo, self.hi) for b in (other.lo, other.hi)]
         return Interval(min(products), max(products))
 
-    def __truediv__(self, other: "Interval") -> "Interval":
+    def __truediv__(self, other: Interval) -> Interval:
         if other.lo <= 0 <= other.hi:
             raise ValueError("division by an interval containing 0")
         return self * Interval(1 / other.hi, 1 / other.lo)

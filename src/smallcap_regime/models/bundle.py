@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from .calibration import Platt, probability_points
-from .regime import regime_arrays
 from .lgbm import TARGETS, make_classifier, make_regressor
+from .regime import regime_arrays
 from .skill import SKILL_COLUMNS, SkillRecord, record_columns
 
 OUTPUT_COLUMNS = [
@@ -70,7 +72,7 @@ class RegimeModel:
 
     def __init__(self, features: list[str], boosters: dict[str, lgb.Booster], maps: dict[str, TargetMaps],
                  horizon: int, no_call_band: float, required: list[str], meta: dict | None = None,
-                 ranges: dict[str, tuple[float | None, float | None]] | None = None,
+                 ranges: Mapping[str, tuple[float | None, float | None]] | None = None,
                  skill: dict[str, SkillRecord] | None = None):
         self.features = list(features)
         self.boosters = boosters
@@ -96,13 +98,13 @@ class RegimeModel:
         """
         values = self._values(x)
         threads = 1 if len(values) < PARALLEL_ROWS else 0  # 0 = LightGBM's default
-        out: dict[str, np.ndarray | list[str]] = {}
+        out: dict[str, Any] = {}
         for target in TARGETS:
             m = self.maps[target]
-            raw_f = self.boosters[f"{target}_regressor"].predict(values, num_threads=threads)
+            raw_f = np.asarray(self.boosters[f"{target}_regressor"].predict(values, num_threads=threads))
             f = m.prevailing_mean + m.shrink_weight * (raw_f - m.prevailing_mean)
             if self.has_skill(target):
-                raw_p = self.boosters[f"{target}_classifier"].predict(values, num_threads=threads)
+                raw_p = np.asarray(self.boosters[f"{target}_classifier"].predict(values, num_threads=threads))
                 out[PROB_COLUMN[target]] = Platt(m.platt_a, m.platt_b)(raw_p)
                 out[f"{target}_drivers"] = self._drivers(values, self._points(values, target, threads), n_drivers)
             else:  # no demonstrated skill: the honest probability is the base rate, and nothing drives it
@@ -155,13 +157,13 @@ class RegimeModel:
         float64 array of shape (n_rows, n_features) in log-odds (LightGBM's bias column dropped).
         """
         booster = self.boosters[f"{target}_classifier"]
-        return booster.predict(values, pred_contrib=True, num_threads=threads)[:, :-1]
+        return np.asarray(booster.predict(values, pred_contrib=True, num_threads=threads))[:, :-1]
 
     def _points(self, values: np.ndarray, target: str, threads: int = 0) -> np.ndarray:
         """Contributions in calibrated-probability points (:func:`.calibration.probability_points`), shape
         (n_rows, n_features)."""
         booster, m = self.boosters[f"{target}_classifier"], self.maps[target]
-        raw = booster.predict(values, raw_score=True, num_threads=threads)
+        raw = np.asarray(booster.predict(values, raw_score=True, num_threads=threads))
         return probability_points(self._contributions(values, target, threads), raw, Platt(m.platt_a, m.platt_b))
 
     def _drivers(self, values: np.ndarray, contrib: np.ndarray, n: int) -> list[str]:
@@ -211,7 +213,7 @@ class RegimeModel:
         return directory
 
     @classmethod
-    def load(cls, directory: Path) -> "RegimeModel":
+    def load(cls, directory: Path) -> RegimeModel:
         payload = json.loads((directory / "bundle.json").read_text())
         boosters = {name: lgb.Booster(model_file=str(directory / f"{name}.txt")) for name in payload["boosters"]}
         maps = {t: TargetMaps(**m) for t, m in payload["maps"].items()}

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..configs import load_toml
-from ..errors import ConfigError
 from ..dataset import build_dataset
+from ..errors import ConfigError
 from ..evaluation.backtest import BacktestResult, reported_models, run_backtest
 from ..experiment import Experiment, load_experiment
 from ..models.lgbm import TARGETS
@@ -275,9 +275,9 @@ def adoption(summaries: Sequence[RunSummary]) -> pd.DataFrame:
             model = candidate_model(run)
             row["model"] = model
             new, old = run.rows.loc[("relative", model)], base[window].rows.loc[("relative", "lgbm_cal")]
-            row[f"{window} dBrier"] = new["brier_skill"] - old["brier_skill"]
-            row[f"{window} dAUC"] = new["auc"] - old["auc"]
-            ok &= bool(row[f"{window} dBrier"] > 0 and row[f"{window} dAUC"] > 0)
+            d_brier, d_auc = new["brier_skill"] - old["brier_skill"], new["auc"] - old["auc"]
+            row[f"{window} dBrier"], row[f"{window} dAUC"] = d_brier, d_auc
+            ok &= bool(d_brier > 0 and d_auc > 0)
             for key in [k for k in old.index if k.startswith("auc_")]:
                 if old[key] > 0.5 and not new.get(key, np.nan) >= 0.5:
                     lost.append(f"{window}:{key.removeprefix('auc_')}")

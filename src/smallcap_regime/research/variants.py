@@ -343,9 +343,11 @@ def fit_stress(x: pd.DataFrame, y: pd.Series, y_up: pd.Series, quantile: float) 
     model = StressModel(thresholds, (0.0, 0.0), (0.5, 0.5))
     regime = model.stressed(x)
     k, y_all, up_all = STRESS_PRIOR_MONTHS, float(y.mean()), float(y_up.mean())
-    mean = tuple(float((y[regime == r].sum() + k * y_all) / ((regime == r).sum() + k)) for r in (False, True))
-    rate = tuple(float((y_up[regime == r].sum() + k * up_all) / ((regime == r).sum() + k)) for r in (False, True))
-    return StressModel(thresholds, mean, rate)
+    def shrunk(values: pd.Series, prior: float, r: bool) -> float:
+        return float((values[regime == r].sum() + k * prior) / ((regime == r).sum() + k))
+
+    return StressModel(thresholds, (shrunk(y, y_all, False), shrunk(y, y_all, True)),
+                       (shrunk(y_up, up_all, False), shrunk(y_up, up_all, True)))
 
 
 def fit_extra(plan: TrainingPlan, exp: Experiment, target: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ def backtest_predictions(home: Path, choice: ModelChoice) -> pd.DataFrame:
     name = choice.uri.removeprefix("models:/").rsplit("/", 1)[0]
     version = client.get_model_version(name, choice.version)
     # the run that registered the version (an identical retrain reuses it and only notes its own run)
-    parent = client.get_run(version.tags.get("run_id") or version.run_id)
+    parent = client.get_run(str(version.tags.get("run_id") or version.run_id))
     children = client.search_runs([parent.info.experiment_id],
                                   f"tags.mlflow.parentRunId = '{parent.info.run_id}' "
                                   "and tags.mlflow.runName = 'backtest'")

@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PythonModel
 
 from ..models.bundle import OUTPUT_COLUMNS, RegimeModel
 
@@ -96,7 +96,7 @@ def registered_version(model_dir: Path) -> str:
     return str((yaml.safe_load(meta.read_text()) or {}).get("model_version", UNREGISTERED))
 
 
-class RegimePyfunc(mlflow.pyfunc.PythonModel):
+class RegimePyfunc(PythonModel):
     """pyfunc face of :class:`RegimeModel`: one row of features per month end in, one forecast per row out."""
 
     def load_context(self, context) -> None:

@@ -17,17 +17,17 @@ import json
 import math
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
 from ..data import Panel
 from ..evaluation.backtest import BacktestResult, run_backtest
-from ..evaluation.plots import plot_importance
 from ..evaluation.html_report import write_report
+from ..evaluation.plots import plot_importance
 from ..evaluation.record import backtest_skill
 from ..evaluation.report import save_backtest
 from ..experiment import Experiment
@@ -165,12 +165,12 @@ def panel_dataset(panel: Panel):
     MLflow stores at most 36 characters of digest, so the fingerprint's first 32 hex digits (128 bits) are used;
     the full fingerprint is the run param ``data.fingerprint``.
     """
-    import mlflow.data
     from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.pandas_dataset import from_pandas
 
     # built in code from the cache (or the sample packages), not read from one file: a code source says so
     source = CodeDatasetSource(tags={"builder": "smallcap_regime.data.load_panel", "panel_source": panel.source})
-    return mlflow.data.from_pandas(panel.frame.reset_index(), source=source, name=dataset_name(panel),
+    return from_pandas(panel.frame.reset_index(), source=source, name=dataset_name(panel),
                                    digest=panel.fingerprint()[:32])
 
 

@@ -12,8 +12,8 @@ import pandas as pd
 from optuna.trial import FrozenTrial, Trial, TrialState
 from sklearn.metrics import log_loss
 
-from ..errors import RegimeError
 from ..dataset import Dataset
+from ..errors import RegimeError
 from ..evaluation.walkforward import Fold, PurgedWalkForward
 from ..models.lgbm import make_classifier, make_regressor
 from .space import PARAMS
@@ -84,7 +84,7 @@ def _fold_score(data: InnerData, fold: Fold, params: dict[str, Any], model: str)
     if model == "regressor":
         pred = make_regressor(params).fit(x_train[cols], y_train).predict(x_test)
         return float(np.mean((y_test - pred) ** 2))
-    proba = make_classifier(params).fit(x_train[cols], y_train.astype(int)).predict_proba(x_test)[:, 1]
+    proba = np.asarray(make_classifier(params).fit(x_train[cols], y_train.astype(int)).predict_proba(x_test))[:, 1]
     return float(log_loss(y_test.astype(int), proba, labels=[0, 1]))
 
 
@@ -120,7 +120,8 @@ class FoldMedianPruner(optuna.pruners.BasePruner):
 
         def mean_to_step(t: FrozenTrial) -> float | None:
             values = [t.intermediate_values.get(s) for s in range(step + 1)]
-            return None if None in values else float(np.mean(values))
+            known = [v for v in values if v is not None]
+            return float(np.mean(known)) if len(known) == len(values) else None
 
         done = [m for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if (m := mean_to_step(t)) is not None]

@@ -6,6 +6,7 @@ import importlib.util
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
@@ -98,8 +99,9 @@ def open_storage(url: str | None, home: Path, heartbeat: int | None = None) -> B
         )
     from sqlalchemy.exc import SQLAlchemyError
 
-    beats = {} if heartbeat is None else {"heartbeat_interval": heartbeat, "grace_period": GRACE_BEATS * heartbeat,
-                                          "heartbeat_stale_trial_callback": report_stale}
+    beats: dict[str, Any] = {} if heartbeat is None else {
+        "heartbeat_interval": heartbeat, "grace_period": GRACE_BEATS * heartbeat,
+        "heartbeat_stale_trial_callback": report_stale}
     try:
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -123,7 +123,7 @@ def _watched(study: optuna.Study, storage: BaseStorage) -> bool:
 def _heartbeat(storage: BaseStorage, trial_id: int) -> Iterator[None]:
     """Record the trial's heartbeat every interval while the block runs (database storage with heartbeats)."""
     interval = storage.heartbeat_interval if isinstance(storage, RDBStorage) else None
-    if not interval:
+    if not interval or not isinstance(storage, RDBStorage):
         yield
         return
     stop = threading.Event()
@@ -190,8 +190,8 @@ def _log_trial(frozen: FrozenTrial, metric: str, experiment: str) -> None:
         mlflow.log_params(frozen.params)
         for step, score in sorted(frozen.intermediate_values.items()):
             mlflow.log_metric(f"fold_{metric}", score, step=step)
-        if frozen.state == TrialState.COMPLETE:
-            mlflow.log_metric(metric, float(frozen.value))
+        if frozen.state == TrialState.COMPLETE and frozen.value is not None:
+            mlflow.log_metric(metric, frozen.value)
 
 
 def _record_best(study: optuna.Study, settings: dict[str, Any]) -> None:
@@ -207,7 +207,7 @@ def _record_best(study: optuna.Study, settings: dict[str, Any]) -> None:
     mlflow.log_dict({"objective": settings["objective"], "metric": settings["metric"], "value": best.value,
                      "trial": best.number, "params": best.params}, "best_params.json")
     mlflow.log_params({f"best.{k}": v for k, v in best.params.items()})
-    mlflow.log_metric(f"best_{settings['metric']}", float(best.value))
+    mlflow.log_metric(f"best_{settings['metric']}", float(study.best_value))
     mlflow.set_tag("best_trial", str(best.number))
 
 
