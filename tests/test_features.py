@@ -365,24 +365,24 @@ def check(raw: dict) -> None:
         (lambda r: r.update(yeilds={"long": "yield_10y"}), r"/specs/broken.toml: unknown family \[yeilds\]; expected"),
         (lambda r: r.update(horizon=3), r"broken.toml: unknown top-level key 'horizon'"),
         (lambda r: r.pop("description"), r"broken.toml: missing required key 'description'"),
-        (lambda r: r["yields"].pop("long"), r"broken.toml: \[yields\] missing required key 'long'"),
+        (lambda r: r["yields"].pop("long"), r"broken.toml \[yields\]: missing required key 'long'"),
         (lambda r: r["yields"].update(changes_months=[0, 3]),
-         r"\[yields\] changes_months: must be a non-empty list of distinct integers >= 1 \(months\), got \[0, 3\]"),
-        (lambda r: r["yields"].update(changes_months=3), r"\[yields\] changes_months: must be a non-empty list"),
-        (lambda r: r["yields"].update(changes_months=[3, 3]), r"\[yields\] changes_months: .* got \[3, 3\]"),
-        (lambda r: r["technical"].update(ma_months=1), r"\[technical\] ma_months: must be an integer >= 2"),
-        (lambda r: r["yields"].update(chnages_months=[1]), r"\[yields\] unknown key 'chnages_months'; expected"),
-        (lambda r: r["yields"].update(long="yield_30y"), r"\[yields\] long: unknown panel column 'yield_30y'"),
-        (lambda r: r["rate_cuts"].update(cut_size_bp=0), r"\[rate_cuts\] cut_size_bp: must be a number > 0"),
+         r"\[yields\]: changes_months: must be a non-empty list of distinct integers >= 1 \(months\), got \[0, 3\]"),
+        (lambda r: r["yields"].update(changes_months=3), r"\[yields\]: changes_months: must be a non-empty list"),
+        (lambda r: r["yields"].update(changes_months=[3, 3]), r"\[yields\]: changes_months: .* got \[3, 3\]"),
+        (lambda r: r["technical"].update(ma_months=1), r"\[technical\]: ma_months: must be an integer >= 2"),
+        (lambda r: r["yields"].update(chnages_months=[1]), r"\[yields\]: unknown key 'chnages_months'; expected"),
+        (lambda r: r["yields"].update(long="yield_30y"), r"\[yields\]: long: unknown panel column 'yield_30y'"),
+        (lambda r: r["rate_cuts"].update(cut_size_bp=0), r"\[rate_cuts\]: cut_size_bp: must be a number > 0"),
         (lambda r: r["technical"].update(vol_source="weekly"),
-         r"\[technical\] vol_source: must be one of 'daily', 'monthly', got 'weekly'"),
+         r"\[technical\]: vol_source: must be one of 'daily', 'monthly', got 'weekly'"),
         (lambda r: r["technical"].pop("small_rvar"),
-         r"\[technical\] vol_source = \"daily\" needs both 'small_rvar' and 'large_rvar'"),
-        (lambda r: r["credit"].pop("aaa"), r"\[credit\] 'baa' and 'aaa' go together"),
+         r"\[technical\]: vol_source = \"daily\" needs both 'small_rvar' and 'large_rvar'"),
+        (lambda r: r["credit"].pop("aaa"), r"\[credit\]: 'baa' and 'aaa' go together"),
         (lambda r: r["short_interest"].update(large="iwm"),
-         r"\[short_interest\] 'small' and 'large' must be different"),
-        (lambda r: r["macro"].update(enabled=False), r"\[macro\] enabled = false needs a 'note'"),
-        (lambda r: r.update(proxies={"aaa_yield": "x"}), r"\[proxies\] unknown panel column 'aaa_yield'"),
+         r"\[short_interest\]: 'small' and 'large' must be different"),
+        (lambda r: r["macro"].update(enabled=False), r"\[macro\]: enabled = false needs a 'note'"),
+        (lambda r: r.update(proxies={"aaa_yield": "x"}), r"\[proxies\]: unknown panel column 'aaa_yield'"),
         (lambda r: r["credit"].update(hy_oas="baa_10y_spread"),
          r"feature 'baa_10y_spread_bp' is produced by both \[credit\] and \[credit\]"),
     ],
@@ -402,7 +402,7 @@ def test_disabled_family_needs_only_a_note(raw_default):
 def test_spec_file_errors_name_the_file(tmp_path):
     path = tmp_path / "typo.toml"
     path.write_text('description = "x"\n[technical]\nsmall_ret = "small_ret"\n')
-    with pytest.raises(ConfigError, match=rf"{path.name}: \[technical\] missing required key 'large_ret'"):
+    with pytest.raises(ConfigError, match=rf"{path.name} \[technical\]: missing required key 'large_ret'"):
         load_feature_spec(path)
     path.write_text('description = "nothing"\n')
     with pytest.raises(ConfigError, match="no enabled family"):
@@ -434,7 +434,7 @@ def test_a_series_added_to_the_series_table_is_a_panel_column_specs_may_use(tmp_
     spec = tmp_path / "move.toml"
     spec.write_text('description = "MOVE index as the volatility input"\n'
                     '[macro]\nvix = "move_index"\nchanges_months = [1]\n')
-    with pytest.raises(ConfigError, match=r"\[macro\] vix: unknown panel column 'move_index'"):
+    with pytest.raises(ConfigError, match=r"\[macro\]: vix: unknown panel column 'move_index'"):
         load_feature_spec(spec)
     table = tmp_path / "series.toml"
     table.write_text(CATALOG_PATH.read_text() + '\n[fred.MOVE]\nname = "move_index"\nunit = "index points"\n'

@@ -38,7 +38,7 @@ def test_driver_messages_are_scrubbed_of_the_password_as_written_and_decoded():
 
 @pytest.mark.parametrize("url", ["sqlite://u:s3cret@/x.db", "sqlite+pysqlcipher://:s3cret@/x.db"])
 def test_a_refused_sqlite_url_is_not_echoed_with_its_password(url, home):
-    with pytest.raises(RegimeError, match=r"--storage sqlite.*:\*\*\*@/x\.db: SQLite is not supported") as err:
+    with pytest.raises(RegimeError, match=r"storage sqlite.*:\*\*\*@/x\.db: SQLite is not supported") as err:
         tuning.open_storage(url, home)
     assert "s3cret" not in str(err.value)
 
@@ -49,7 +49,7 @@ def test_a_refused_sqlite_url_is_not_echoed_with_its_password(url, home):
     ("postgresql+psycopg://u:s3cret@localhost:1/db", "OperationalError"),
 ])
 def test_a_storage_that_cannot_be_opened_is_named_without_its_password(url, problem, home):
-    with pytest.raises(RegimeError, match=rf"--storage postgresql[+a-z]*://u:\*\*\*@localhost:\w+/db: cannot open "
+    with pytest.raises(RegimeError, match=rf"storage postgresql[+a-z]*://u:\*\*\*@localhost:\w+/db: cannot open "
                                           rf"\({problem}") as err:
         tuning.open_storage(url, home)
     for part in ("s3cret", "p@ss", ":p@", "ss@localhost"):
@@ -64,7 +64,7 @@ def test_postgresql_urls_go_to_the_installed_driver(home, monkeypatch):
     monkeypatch.setattr(tuning_storage, "_installed", lambda module: module == "psycopg2")
     assert tuning_storage.database_url("postgresql://u:p@db/x") == "postgresql+psycopg2://u:p@db/x"
     monkeypatch.setattr(tuning_storage, "_installed", lambda module: False)
-    with pytest.raises(RegimeError, match=r"--storage postgresql://u:\*\*\*@db/x: no PostgreSQL driver is installed; "
+    with pytest.raises(RegimeError, match=r"storage postgresql://u:\*\*\*@db/x: no PostgreSQL driver is installed; "
                                           r"pip install '\.\[postgres\]'"):
         tuning.open_storage("postgresql://u:s3cret@db/x", home)
 
@@ -76,7 +76,7 @@ def test_a_missing_psycopg2_says_which_url_works_instead(home):
         pytest.skip("psycopg2 is installed here")
     except ImportError:
         pass
-    with pytest.raises(RegimeError, match=r"--storage postgresql\+psycopg2://u:\*\*\*@db/x: the database driver is "
+    with pytest.raises(RegimeError, match=r"storage postgresql\+psycopg2://u:\*\*\*@db/x: the database driver is "
                                           r"not installed .*; pip install '\.\[postgres\]'.*; "
                                           r"or write postgresql://\.\.\. for psycopg 3"):
         tuning.open_storage("postgresql+psycopg2://u:s3cret@db/x", home)

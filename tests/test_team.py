@@ -98,7 +98,7 @@ def test_postgresql_urls_work_as_the_readme_writes_them(postgres_db, home):
             conn.execute("DROP ROLE regime_pasted")
 
     wrong = postgres_db.replace(f":{secret}@", ":not-the-password@")
-    with pytest.raises(RegimeError, match=r"--storage postgresql://postgres:\*\*\*@127\.0\.0\.1:\d+/regime_test_\w+: "
+    with pytest.raises(RegimeError, match=r"storage postgresql://postgres:\*\*\*@127\.0\.0\.1:\d+/regime_test_\w+: "
                                           r"cannot open \(OperationalError: .*password authentication failed"):
         tuning.open_storage(wrong, home)
 

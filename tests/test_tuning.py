@@ -311,7 +311,7 @@ def test_storage_urls(home, tmp_path, monkeypatch):
     assert (tmp_path / "shared" / "study.log").is_file()
 
     # a database URL goes to Optuna's RDB storage; a failure never shows the password
-    with pytest.raises(RegimeError, match=r"--storage postgresql://u:\*\*\*@localhost:1/db") as err:
+    with pytest.raises(RegimeError, match=r"storage postgresql://u:\*\*\*@localhost:1/db") as err:
         tuning.open_storage("postgresql://u:secret@localhost:1/db", home)
     assert "secret" not in str(err.value)
     opened = []

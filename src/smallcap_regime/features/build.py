@@ -119,7 +119,7 @@ def _check_value(value: Any, key: Key, label: str) -> Any:
 
 def _family_section(section: Any, family: str, where: str) -> tuple[dict[str, Any] | None, str]:
     """Validate one family table; return (parameters or None if disabled, note)."""
-    prefix = f"{where}: [{family}]"
+    prefix = f"{where} [{family}]:"
     if not isinstance(section, dict):
         raise ConfigError(f"{prefix} must be a table, got {section!r}")
     keys = FAMILIES[family].keys
@@ -151,13 +151,13 @@ def _family_section(section: Any, family: str, where: str) -> tuple[dict[str, An
 
 def _proxies(raw: Any, where: str) -> dict[str, str]:
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: [proxies] must be a table of input = \"explanation\", got {raw!r}")
+        raise ConfigError(f"{where} [proxies]: must be a table of input = \"explanation\", got {raw!r}")
     for name, text in raw.items():
         if name not in known_inputs():
             known = ", ".join(sorted(known_inputs()))
-            raise ConfigError(f"{where}: [proxies] unknown panel column {name!r}; known: {known}")
+            raise ConfigError(f"{where} [proxies]: unknown panel column {name!r}; known: {known}")
         if not isinstance(text, str) or not text.strip():
-            raise ConfigError(f"{where}: [proxies] {name}: must be a non-empty explanation string, got {text!r}")
+            raise ConfigError(f"{where} [proxies]: {name}: must be a non-empty explanation string, got {text!r}")
     return dict(raw)
 
 

@@ -51,7 +51,7 @@ def database_url(url: str) -> str:
         elif _installed("psycopg2"):
             scheme = "postgresql+psycopg2"
         else:
-            raise RegimeError(f"--storage {redact_url(url)}: no PostgreSQL driver is installed; {POSTGRES_EXTRA}")
+            raise RegimeError(f"storage {redact_url(url)}: no PostgreSQL driver is installed; {POSTGRES_EXTRA}")
     split = split_userinfo(rest)
     if split is not None:
         rest = split[0].replace("@", "%40") + split[1]
@@ -92,7 +92,7 @@ def open_storage(url: str | None, home: Path, heartbeat: int | None = None) -> B
     shown = redact_url(url)
     if url.split("://", 1)[0].split("+", 1)[0] == "sqlite":
         raise RegimeError(
-            f"--storage {shown}: SQLite is not supported for tuning: it locks the whole database on every write, so "
+            f"storage {shown}: SQLite is not supported for tuning: it locks the whole database on every write, so "
             "parallel workers fail with 'database is locked' (and its locking is unreliable on network file "
             "systems). Omit --storage to use the journal file under $REGIME_HOME/tuning (safe for several local "
             "processes), or use postgresql://... to share a study between machines."
@@ -109,11 +109,11 @@ def open_storage(url: str | None, home: Path, heartbeat: int | None = None) -> B
             return RDBStorage(database_url(url), engine_kwargs={"pool_pre_ping": True}, **beats)
     except ImportError as exc:
         hint = "; or write postgresql://... for psycopg 3" if url.split("://", 1)[0].endswith("+psycopg2") else ""
-        raise RegimeError(f"--storage {shown}: the database driver is not installed ({scrub(str(exc), url)}); "
+        raise RegimeError(f"storage {shown}: the database driver is not installed ({scrub(str(exc), url)}); "
                           f"{POSTGRES_EXTRA}{hint}") from None
     except (SQLAlchemyError, ValueError) as exc:  # bad URL or unreachable server: report without the password
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise RegimeError(f"--storage {shown}: cannot open ({type(exc).__name__}: {scrub(first, url)})") from None
+        raise RegimeError(f"storage {shown}: cannot open ({type(exc).__name__}: {scrub(first, url)})") from None
 
 
 def storage_label(url: str | None, home: Path) -> str:

@@ -251,14 +251,14 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     import mlflow
 
     if trials < 1:
-        raise RegimeError(f"--trials must be >= 1, got {trials}")
+        raise RegimeError(f"trials must be >= 1, got {trials}")
     deadline = None if timeout is None else time.monotonic() + timeout
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = search_space(exp)
     name = study or study_name_for(exp)
     label = storage_label(storage, home)
     if heartbeat < 1:
-        raise RegimeError(f"--heartbeat must be >= 1 second, got {heartbeat}")
+        raise RegimeError(f"heartbeat must be >= 1 second, got {heartbeat}")
     backend = open_storage(storage, home, heartbeat=heartbeat)
     data = inner_data(build_dataset(exp, home=home, panel=panel, before=exp.validation.oos_start), settings)
     fixed = getattr(exp.models[settings["target"]], settings["model"])
