@@ -349,24 +349,11 @@ def peer_loops(features, targets, folds, exp) -> dict[str, tuple[Callable[[], ob
     return loops
 
 
-def _live_home(home: Path) -> None:
-    """Pull the real files of tests/data/realdata into ``home`` through a loopback server (as benchmarks/run.py)."""
-    from smallcap_regime.data.sources import pull
-
-    from loopback import LoopbackServer
-
-    server = LoopbackServer()
-    server.serve_realdata(REPO / "tests" / "data" / "realdata")
-    with server:
-        for source in ("FRENCH", "FRED", "FINRA"):
-            os.environ[f"REGIME_{source}_URL"] = server.url
-        pull(home, ["french", "fred"])
-
-
 def backtest(home: Path, rounds: int) -> dict[str, float]:
     """The live backtest vs the floor loop, interleaved ``rounds`` times; the floor must match the raw predictions."""
     import numpy as np
     import pandas as pd
+    from run import pull_realdata  # benchmarks/ is this script's directory, first on sys.path
     from threadpoolctl import threadpool_limits
 
     from smallcap_regime.data import load_panel
@@ -376,7 +363,7 @@ def backtest(home: Path, rounds: int) -> dict[str, float]:
     from smallcap_regime.features.build import build_features, load_feature_spec
     from smallcap_regime.features.targets import build_targets
 
-    _live_home(home)
+    pull_realdata(home)  # tests/data/realdata through a loopback server
     exp = load_experiment("live")
     panel = load_panel(home, exp.data_source, small_column=exp.small_column, large_column=exp.large_column)
     # the floor gets the project's features, targets and folds for free: building them is not its work
