@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import subprocess
 import time
+import zipfile
 from datetime import date
 from pathlib import Path
 
@@ -161,3 +163,12 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def make_zip(members: dict[str, bytes]) -> bytes:
+    """A zip archive (deflated) holding ``members`` (name -> bytes), as the Ken French library serves files."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, payload in members.items():
+            archive.writestr(name, payload)
+    return buffer.getvalue()

@@ -43,7 +43,7 @@ from smallcap_regime.data.http import retry_after_seconds
 from smallcap_regime.locks import home_lock
 from smallcap_regime.workflow import feature_snapshot
 
-from helpers import FINRA_HEADER, finra_file
+from helpers import FINRA_HEADER, finra_file, make_zip
 from loopback import LoopbackServer, point_sources_at, pull_table
 
 PORTFOLIOS = "/ftp/Portfolios_Formed_on_ME_CSV.zip"
@@ -67,14 +67,6 @@ def unzip_text(raw: bytes) -> tuple[str, str]:
     with zipfile.ZipFile(io.BytesIO(raw)) as archive:
         name = archive.namelist()[0]
         return name, archive.read(name).decode()
-
-
-def make_zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, payload in members.items():
-            archive.writestr(name, payload)
-    return buffer.getvalue()
 
 
 def rezip(raw: bytes, edit: Callable[[list[str]], list[str]]) -> bytes:

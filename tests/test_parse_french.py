@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,8 @@ import pytest
 
 from smallcap_regime.data.french import FACTOR_COLUMNS, parse_factors, parse_portfolios_me
 from smallcap_regime.errors import DataFormatError
+
+from helpers import make_zip
 
 ME_MONTHLY = "french_portfolios_me_monthly_sample.csv"
 ME_DAILY = "french_portfolios_me_daily_MODIFIED_sample.csv"
@@ -40,14 +40,6 @@ def _copy(tmp_path: Path, name: str, content: bytes | list[bytes]) -> bytes:
     path = tmp_path / name
     path.write_bytes(b"".join(content) if isinstance(content, list) else content)
     return path.read_bytes()
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 # --- real excerpts -------------------------------------------------------------------------------------------
@@ -133,7 +125,7 @@ def test_older_vintage_in_zip_with_upper_case_member_and_old_decile_labels(forma
     )
     for n in range(2, 10):
         old = old.replace(b"%d-Dec" % n, b"Dec %d" % n)
-    raw = _zip({"Portfolios_Formed_on_ME.CSV": old})
+    raw = make_zip({"Portfolios_Formed_on_ME.CSV": old})
 
     df = parse_portfolios_me(raw, "Portfolios_Formed_on_ME_CSV.zip")
 
@@ -310,7 +302,7 @@ def test_truncated_zip(realdata_dir, tmp_path):
 
 
 def test_zip_without_csv_member(tmp_path):
-    raw = _copy(tmp_path, "ff.zip", _zip({"README.txt": b"hello"}))
+    raw = _copy(tmp_path, "ff.zip", make_zip({"README.txt": b"hello"}))
 
     with pytest.raises(DataFormatError, match=r"zip holds no CSV member \(members: README.txt\)"):
         parse_factors(raw, "ff.zip")
@@ -318,7 +310,7 @@ def test_zip_without_csv_member(tmp_path):
 
 def test_zip_with_two_csv_members(formats_dir, tmp_path):
     data = (formats_dir / FF_MONTHLY).read_bytes()
-    raw = _copy(tmp_path, "ff.zip", _zip({"a.csv": data, "b.CSV": data}))
+    raw = _copy(tmp_path, "ff.zip", make_zip({"a.csv": data, "b.CSV": data}))
 
     with pytest.raises(DataFormatError, match=r"zip holds 2 CSV members, expected one: a.csv, b.CSV"):
         parse_factors(raw, "ff.zip")
