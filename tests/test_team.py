@@ -256,7 +256,7 @@ def test_train_on_two_machines_into_one_tracking_server_then_serve_and_predict_i
 def test_a_champion_alias_set_at_the_same_moment_by_another_training_is_retried(monkeypatch):
     from mlflow.exceptions import MlflowException
 
-    from smallcap_regime.tracking import registry
+    from smallcap_regime.tracking import registry, store
 
     class Server:  # answers like the tracking server whose read-then-insert lost the race
         def __init__(self, failures: int) -> None:
@@ -267,7 +267,7 @@ def test_a_champion_alias_set_at_the_same_moment_by_another_training_is_retried(
             if len(self.calls) <= self.failures:
                 raise MlflowException('duplicate key value violates unique constraint "registered_model_alias_pk"')
 
-    monkeypatch.setattr(registry.time, "sleep", lambda s: None)
+    monkeypatch.setattr(store.time, "sleep", lambda s: None)
     server = Server(failures=1)
     registry.set_champion(server, "smallcap-regime", "2")
     assert server.calls == [("smallcap-regime", "champion", "2")] * 2

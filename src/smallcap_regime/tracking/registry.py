@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
+
+from .store import retry_race
 
 LOWER_IS_BETTER = {"brier", "log_loss", "volatility", "cw_pvalue", "cw_pvalue_nonoverlap"}
 BASELINES = ("hist_mean", "momentum", "linear", "linear_cal")
@@ -97,21 +98,8 @@ def current_champion(client, model_name: str) -> dict | None:
 
 
 def set_champion(client, model_name: str, version: str, attempts: int = 3) -> None:
-    """Point ``@champion`` at ``version``.
-
-    On a shared tracking server two trainings may set the alias at the same moment: the server's read-then-insert
-    then fails for one of them with a unique-key violation, and a retry (which finds the row and updates it) wins.
-    """
-    from mlflow.exceptions import MlflowException
-
-    for attempt in range(1, attempts + 1):
-        try:
-            client.set_registered_model_alias(model_name, CHAMPION, version)
-            return
-        except MlflowException:
-            if attempt == attempts:
-                raise
-            time.sleep(0.5 * attempt)
+    """Point ``@champion`` at ``version`` (retried: two trainings may set it at once, :func:`store.retry_race`)."""
+    retry_race(lambda: client.set_registered_model_alias(model_name, CHAMPION, version), attempts)
 
 
 def move_aliases(client, model_name: str, version: str, promote: bool) -> None:

@@ -6,11 +6,16 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from ..home import artifacts_dir, mlflow_uri
 from ..locks import home_lock
 from ..urls import redact_url
+
+T = TypeVar("T")
 
 #: Experiment tag the MLflow 3 UI reads to pick an experiment's view; without it the UI opens the GenAI (traces)
 #: view, which hides the runs table. Values come from the UI's ExperimentKind enum.
@@ -118,3 +123,20 @@ def git_commit(path: Path | None = None) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+def retry_race(call: Callable[[], T], attempts: int = 3) -> T:
+    """``call()``, retried when the tracking store refuses it.
+
+    On a shared tracking server two trainings may write the same row at once (the champion alias, the panel
+    dataset of one experiment): the server's read-then-insert then fails for one of them with a unique-key
+    violation, and a retry, which finds the row, succeeds.
+    """
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(1, attempts):
+        try:
+            return call()
+        except MlflowException:
+            time.sleep(0.5 * attempt)
+    return call()

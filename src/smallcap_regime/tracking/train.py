@@ -285,13 +285,13 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
             panel = result.panel
             _log_run_params(exp, params_source, force, panel, result.features.shape[1])
             dataset = panel_dataset(panel)
-            mlflow.log_input(dataset, context="training")
+            store.retry_race(lambda: mlflow.log_input(dataset, context="training"))
             mlflow.log_metrics(backtest_metrics(result))
             with tempfile.TemporaryDirectory() as tmp:
                 save_backtest(result, Path(tmp))
                 mlflow.log_artifacts(tmp, artifact_path="backtest")
         _log_run_params(exp, params_source, force, panel, result.features.shape[1])
-        mlflow.log_input(dataset, context="training")
+        store.retry_race(lambda: mlflow.log_input(dataset, context="training"))
         mlflow.log_dict(panel.vintages, "data_vintages.json")
 
         step("fit final models")
@@ -339,7 +339,7 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
                 pip_requirements=model_requirements(), signature=signature,
                 input_example=example)
         # on the parent run and, in the same call, against the logged model and the panel dataset
-        mlflow.log_metrics(headline_metrics(result), model_id=info.model_id, dataset=dataset)
+        store.retry_race(lambda: mlflow.log_metrics(headline_metrics(result), model_id=info.model_id, dataset=dataset))
         version, registered = _register(client, exp, model, info)
         decision = registry.decide(result.metrics, exp.primary_metric, exp.name,
                                    registry.current_champion(client, exp.model_name), force)
