@@ -172,3 +172,12 @@ def make_zip(members: dict[str, bytes]) -> bytes:
         for name, payload in members.items():
             archive.writestr(name, payload)
     return buffer.getvalue()
+
+
+def scoring_json(predictions) -> str:
+    """The response body MLflow's scoring server writes for a model's predictions (DataFrame or records)."""
+    from mlflow.pyfunc.scoring_server import predictions_to_json
+
+    buffer = io.StringIO()
+    predictions_to_json(predictions, buffer)
+    return buffer.getvalue()

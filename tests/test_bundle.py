@@ -1,15 +1,21 @@
-"""The deployable bundle's batch predictions equal the per-row implementation they replaced."""
+"""The deployable bundle's batch predictions equal the per-row implementation they replaced, and its records (the
+serving path) equal the frame."""
 
 from __future__ import annotations
+
+import copy
+import math
 
 import numpy as np
 import pandas as pd
 
-from smallcap_regime.models.bundle import OUTPUT_COLUMNS, PROB_COLUMN, RegimeModel
+from smallcap_regime.models.bundle import OUTPUT_COLUMNS, PROB_COLUMN, RegimeModel, as_records
 from smallcap_regime.models.calibration import Platt, probability_points
 from smallcap_regime.models.lgbm import TARGETS
 from smallcap_regime.models.regime import regime_labels
 from smallcap_regime.models.skill import record_columns
+
+from helpers import scoring_json
 
 
 def _reference_predict(model: RegimeModel, x: pd.DataFrame, n_drivers: int = 3) -> pd.DataFrame:
@@ -68,3 +74,15 @@ def test_contributions_add_up_to_the_raw_log_odds(trained_home):
         raw = result.model.boosters[f"{target}_classifier"].predict(x.to_numpy(), raw_score=True)
         bias = result.model.boosters[f"{target}_classifier"].predict(x.to_numpy(), pred_contrib=True)[:, -1]
         assert np.allclose(contrib.sum(axis=1).to_numpy() + bias, raw)
+
+
+def test_records_encode_like_the_frame_with_and_without_a_skill_record(trained_home):
+    _home, result = trained_home
+    values = result.backtest.features[result.model.features].to_numpy(dtype="float64")
+    unrecorded = copy.copy(result.model)
+    unrecorded.skill = {}  # a model trained without a backtest record: NaN record columns
+    for model in (result.model, unrecorded):
+        columns = model.predict_columns(values)
+        records = as_records(columns, len(values))
+        assert scoring_json(records) == scoring_json(pd.DataFrame(columns))
+    assert math.isnan(records[0]["relative_auc"]) and records[0]["relative_base_rate"] > 0

@@ -14,11 +14,11 @@ from smallcap_regime import tuning
 from smallcap_regime.experiment import load_experiment
 from smallcap_regime.models.regime import REGIMES
 from smallcap_regime.tracking import registry, store
-from smallcap_regime.tracking.pyfunc import SERVED_COLUMNS
+from smallcap_regime.tracking.pyfunc import SERVED_COLUMNS, SERVING_FLAG
 from smallcap_regime.tracking.train import run_name, train
 from smallcap_regime.tuning.space import search_space
 
-from helpers import synthetic_panel, write_experiment
+from helpers import scoring_json, synthetic_panel, write_experiment
 
 
 def _runs(home, experiment_name):
@@ -135,10 +135,25 @@ def test_forecast_equals_bundle_prediction(trained_home):
                                   check_dtype=False)
 
 
-def test_identical_retrain_reuses_its_version_and_an_unpromoted_candidate_is_challenger(trained_home,
-                                                                                         tiny_experiment, tmp_path):
-    home, first = trained_home  # trained with --force, so it is the champion
+def test_under_the_scoring_server_the_model_answers_records_that_encode_exactly_like_its_frame(trained_home,
+                                                                                                monkeypatch):
+    home, result = trained_home
+    store.configure(home)
+    model = mlflow.pyfunc.load_model(result.model_uri)
+    rows = result.backtest.features.dropna(subset=result.model.required)  # every month the model can score
+    frame = model.predict(rows)
+    monkeypatch.setenv(SERVING_FLAG, "true")  # what `mlflow models serve` sets before serving
+    records = model.predict(rows)
+    assert isinstance(frame, pd.DataFrame) and isinstance(records, list) and len(records) == len(frame) > 500
+    assert list(records[0]) == SERVED_COLUMNS
+    assert scoring_json(records) == scoring_json(frame)
+
+
+def test_identical_retrain_reuses_its_version_and_an_unpromoted_candidate_is_challenger(tiny_experiment, tmp_path):
+    # its own home: it moves the champion, which the tests sharing `trained_home` rely on
+    home = tmp_path / "home"
     exp = load_experiment(tiny_experiment)
+    first = train(exp, home, force=True)
     store.configure(home)
     client = MlflowClient()
     assert str(client.get_model_version_by_alias("smallcap-regime", "champion").version) == first.version

@@ -68,6 +68,10 @@ class RegimeModel:
     ranges : feature -> ``(lo, hi)`` plausible range (either side may be None = unbounded); a request outside it
         is refused (see :func:`smallcap_regime.features.ranges.plausible_ranges`).
     skill : per target out-of-sample record from the backtest; None for a model trained without one.
+
+    Attributes
+    ----------
+    lower, upper : float64 arrays of shape (n_features,): ``ranges`` in feature order, -inf / inf where unbounded.
     """
 
     def __init__(self, features: list[str], boosters: dict[str, lgb.Booster], maps: dict[str, TargetMaps],
@@ -83,20 +87,38 @@ class RegimeModel:
         self.meta = meta or {}
         self.ranges = {name: tuple(bounds) for name, bounds in (ranges or {}).items()}
         self.skill = skill or {}
+        # the ranges as arrays in feature order (-inf/inf: unbounded), so a request is checked in one comparison
+        bounds = [self.ranges.get(name, (None, None)) for name in self.features]
+        self.lower = np.array([-np.inf if lo is None else lo for lo, _ in bounds], dtype="float64")
+        self.upper = np.array([np.inf if hi is None else hi for _, hi in bounds], dtype="float64")
 
     def predict(self, x: pd.DataFrame, n_drivers: int = 3) -> pd.DataFrame:
         """Forecast for each row of ``x`` (n_rows x features; extra columns ignored, NaN allowed).
 
         Returns
         -------
-        DataFrame (n_rows x :data:`OUTPUT_COLUMNS`): probabilities in [0, 1], forecasts and interval bounds as
-        decimal returns over the next ``horizon`` months, the regime label (each probability read against its
-        base rate), its confidence, the top drivers (features moving each calibrated probability most, in
-        percentage points: :meth:`points`) and per target the base rate and out-of-sample record
-        (:data:`SKILL_COLUMNS`; NaN for a model trained without a record). A target with no demonstrated skill
-        gets its base rate as the probability and no drivers.
+        DataFrame (n_rows x :data:`OUTPUT_COLUMNS`) on ``x``'s index: :meth:`predict_columns` as a frame.
         """
-        values = self._values(x)
+        return pd.DataFrame(self.predict_columns(self._values(x), n_drivers), index=x.index)
+
+    def predict_columns(self, values: np.ndarray, n_drivers: int = 3) -> dict[str, Any]:
+        """The forecast of each row of a float64 array, as whole columns (no pandas: the serving path's core).
+
+        Parameters
+        ----------
+        values : float64 array of shape (n_rows, n_features), columns in :attr:`features` order, NaN allowed.
+        n_drivers : drivers listed per row and target.
+
+        Returns
+        -------
+        ``{column: values}`` in :data:`OUTPUT_COLUMNS` order; each value is an array or list of length n_rows, or
+        one scalar shared by every row (a target's base rate and out-of-sample record). Probabilities in [0, 1],
+        forecasts and interval bounds as decimal returns over the next ``horizon`` months, the regime label (each
+        probability read against its base rate), its confidence, the top drivers (features moving each calibrated
+        probability most, in percentage points: :meth:`points`) and per target the base rate and out-of-sample
+        record (:data:`SKILL_COLUMNS`; NaN for a model trained without a record). A target with no demonstrated
+        skill gets its base rate as the probability and no drivers.
+        """
         threads = 1 if len(values) < PARALLEL_ROWS else 0  # 0 = LightGBM's default
         out: dict[str, Any] = {}
         for target in TARGETS:
@@ -119,8 +141,7 @@ class RegimeModel:
         for target in TARGETS:
             out.update(record_columns(target, np.asarray(out[PROB_COLUMN[target]]), self.maps[target].base_rate,
                                       self.skill.get(target)))
-        # one frame built from whole columns: no per-row or per-column pandas insertion
-        return pd.DataFrame({c: out[c] for c in OUTPUT_COLUMNS}, index=x.index)
+        return {c: out[c] for c in OUTPUT_COLUMNS}
 
     def has_skill(self, target: str) -> bool:
         """Whether the backtest showed skill for ``target`` (assumed for a model trained without a record)."""
@@ -220,6 +241,27 @@ class RegimeModel:
         skill = {t: SkillRecord.from_dict(r) for t, r in payload.get("skill", {}).items()}
         return cls(payload["features"], boosters, maps, payload["horizon"], payload["no_call_band"],
                    payload["required"], payload["meta"], payload.get("ranges"), skill)
+
+
+def as_records(columns: Mapping[str, Any], n_rows: int) -> list[dict[str, Any]]:
+    """Columns as ``n_rows`` records of plain Python values: exactly ``DataFrame(columns).to_dict("records")``,
+    without building the frame (which costs more than the four boosters on a one-row request).
+
+    Parameters
+    ----------
+    columns : ``{name: array, list or scalar}`` as :meth:`RegimeModel.predict_columns` returns (a scalar is
+        shared by every row).
+    n_rows : rows in each non-scalar column.
+    """
+    def plain(value: Any) -> list:
+        if isinstance(value, np.ndarray):
+            return value.tolist()  # numpy scalars become Python ones, as pandas' to_dict does
+        if isinstance(value, list):
+            return value
+        return [value.item() if isinstance(value, np.generic) else value] * n_rows
+
+    names = list(columns)
+    return [dict(zip(names, row)) for row in zip(*(plain(v) for v in columns.values()))]
 
 
 def fit_regime_model(features: pd.DataFrame, targets: pd.DataFrame, specs: dict, final_maps: dict,
