@@ -78,7 +78,7 @@ def trailing_return(panel: pd.DataFrame, horizon: int) -> pd.DataFrame:
 
 
 def fit_fold_models(x: np.ndarray, y: np.ndarray, y_up: np.ndarray, x_test: np.ndarray, exp: Experiment,
-                    target: str) -> dict[str, np.ndarray]:
+                    target: str, binned: dict | None = None) -> dict[str, np.ndarray]:
     """Fit the four models of one target on one training window and forecast its test block.
 
     Parameters
@@ -87,6 +87,7 @@ def fit_fold_models(x: np.ndarray, y: np.ndarray, y_up: np.ndarray, x_test: np.n
     y : realised target (decimal return), shape (n_train,).
     y_up : its 0/1 label, shape (n_train,).
     x_test : features of the test block, shape (n_test, n_features).
+    binned : LightGBM Datasets already binned from this ``x`` (:func:`~smallcap_regime.models.lgbm.fit_boosters`).
 
     Returns
     -------
@@ -98,7 +99,7 @@ def fit_fold_models(x: np.ndarray, y: np.ndarray, y_up: np.ndarray, x_test: np.n
     x, x_test = x[:, usable], x_test[:, usable]
     linear = fit_linear_baselines(x, y, y_up, exp.ridge_alpha, exp.logistic_c)
     two_classes = linear.logistic is not None
-    regressor, classifier = fit_boosters(x, y, y_up if two_classes else None, spec)
+    regressor, classifier = fit_boosters(x, y, y_up if two_classes else None, spec, binned)
     out: dict[str, np.ndarray] = {"lgbm.f": np.asarray(regressor.predict(x_test))}
     out["linear.f"], linear_p = linear.predict(x_test)
     if classifier is not None and linear_p is not None:
@@ -144,10 +145,12 @@ def _fit_fold(fold: Fold, exp: Experiment, x: np.ndarray, labels: dict[str, tupl
     given only when ``[research]`` variants are on: they go through :func:`fit_variant_models`.
     """
     out = {}
+    binned: dict[bytes, dict] = {}  # targets realised on the same rows share their binned LightGBM Datasets
     for target, (y, y_up) in labels.items():
         rows = fold.train[~np.isnan(y[fold.train])]
         if frame is None:
-            fitted = fit_fold_models(x[rows], y[rows], y_up[rows].astype(int), x[fold.test], exp, target)
+            fitted = fit_fold_models(x[rows], y[rows], y_up[rows].astype(int), x[fold.test], exp, target,
+                                     binned.setdefault(rows.tobytes(), {}))
         else:
             index = frame.index[rows]
             fitted = fit_variant_models(frame.iloc[rows], pd.Series(y[rows], index=index),
@@ -176,15 +179,16 @@ def fit_maps(pred: pd.DataFrame, target: str, model: str, mask: np.ndarray, min_
     """
     f, p = col(target, model, "f"), col(target, model, "p")
     cols = [f, p, col(target, "y"), col(target, "up"), col(target, "hist_mean", "f"), col(target, "hist_mean", "p")]
-    pairs = pred.loc[mask, cols].dropna()
+    rows = pred[cols].to_numpy(dtype="float64")[mask]
+    pairs = rows[~np.isnan(rows).any(axis=1)]
     if len(pairs) < min_obs:
-        base = pred.loc[mask, col(target, "hist_mean", "p")].dropna()
-        rate = float(np.clip(base.iloc[-1], 1e-3, 1 - 1e-3)) if len(base) else 0.5
+        base = rows[:, 5][~np.isnan(rows[:, 5])]
+        rate = float(np.clip(base[-1], 1e-3, 1 - 1e-3)) if len(base) else 0.5
         return CalibrationMaps(0.0, Platt(0.0, float(np.log(rate / (1 - rate)))), n_pairs=len(pairs))
-    y, m = pairs[col(target, "y")].to_numpy(), pairs[col(target, "hist_mean", "f")].to_numpy()
-    w = fit_shrinkage(pairs[f].to_numpy(), m, y)
-    shrunk = m + w * (pairs[f].to_numpy() - m)
-    platt = fit_platt(pairs[p].to_numpy(), pairs[col(target, "up")].to_numpy())
+    forecast, raw_p, y, up, m = pairs[:, 0], pairs[:, 1], pairs[:, 2], pairs[:, 3], pairs[:, 4]
+    w = fit_shrinkage(forecast, m, y)
+    shrunk = m + w * (forecast - m)
+    platt = fit_platt(raw_p, up)
     return CalibrationMaps(w, platt, conformal_interval(y - shrunk, coverage), len(pairs))
 
 
@@ -313,26 +317,28 @@ def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Exper
     h, val = exp.horizon, exp.validation
     forecast_mask = pred["fold"].notna().to_numpy()
     models = _fitted_models(exp, target)
-    for model in models:
-        pred[col(target, f"{model}_cal", "f")] = np.nan
-        pred[col(target, f"{model}_cal", "p")] = np.nan
-    pred[col(target, "lo")] = np.nan
-    pred[col(target, "hi")] = np.nan
-    pred[col(target, "shrink_weight")] = np.nan
+    mean = pred[col(target, "hist_mean", "f")].to_numpy(dtype="float64")
+    raw = {model: (pred[col(target, model, "f")].to_numpy(dtype="float64"),
+                   pred[col(target, model, "p")].to_numpy(dtype="float64")) for model in models}
+    # filled as arrays and joined once: per-fold pandas assignment cost more than the calibration fits
+    out = {col(target, f"{model}_cal", kind): np.full(len(pred), np.nan) for model in models for kind in "fp"}
+    for name in ("lo", "hi", "shrink_weight"):
+        out[col(target, name)] = np.full(len(pred), np.nan)
     for fold in folds:
         mask = _realised_before(pred.index, forecast_mask, int(fold.test[0]), h)
+        rows = fold.test
         for model in models:
             maps = fit_maps(pred, target, model, mask, val.calibration_min_obs, val.interval_coverage)
-            rows = pred.index[fold.test]
-            m = pred.loc[rows, col(target, "hist_mean", "f")]
-            shrunk = m + maps.shrink_weight * (pred.loc[rows, col(target, model, "f")] - m)
-            pred.loc[rows, col(target, f"{model}_cal", "f")] = shrunk
-            raw_p = pred.loc[rows, col(target, model, "p")].to_numpy()
-            pred.loc[rows, col(target, f"{model}_cal", "p")] = maps.platt(raw_p)
+            f, p = raw[model]
+            shrunk = mean[rows] + maps.shrink_weight * (f[rows] - mean[rows])
+            out[col(target, f"{model}_cal", "f")][rows] = shrunk
+            out[col(target, f"{model}_cal", "p")][rows] = maps.platt(p[rows])
             if model == "lgbm":
-                pred.loc[rows, col(target, "lo")] = shrunk + maps.interval[0]
-                pred.loc[rows, col(target, "hi")] = shrunk + maps.interval[1]
-                pred.loc[rows, col(target, "shrink_weight")] = maps.shrink_weight
+                out[col(target, "lo")][rows] = shrunk + maps.interval[0]
+                out[col(target, "hi")][rows] = shrunk + maps.interval[1]
+                out[col(target, "shrink_weight")][rows] = maps.shrink_weight
+    for name, values in out.items():
+        pred[name] = values
     if exp.research.combination:
         variants.combine(pred, target)
     everything = forecast_mask & pred[col(target, "y")].notna().to_numpy()

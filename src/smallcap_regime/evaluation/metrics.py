@@ -69,6 +69,8 @@ def _as_float(x: object, name: str) -> pd.Series:
     """Return ``x`` as a float64 Series (booleans become 0/1, nullable NA becomes NaN)."""
     if not isinstance(x, pd.Series):
         raise ValueError(f"{name} must be a pandas Series, got {type(x).__name__}")
+    if x.dtype == "float64":  # the usual case: no copy (nothing here writes to it)
+        return x
     try:
         return x.astype("float64")
     except (TypeError, ValueError) as exc:
@@ -86,7 +88,7 @@ def _check_sorted(s: pd.Series, name: str) -> None:
 
 
 def _no_nan(s: pd.Series, name: str) -> None:
-    n_bad = int(s.isna().sum())
+    n_bad = int(np.isnan(s.to_numpy()).sum())  # float64 by now (_as_float)
     if n_bad:
         raise ValueError(
             f"{name} contains {n_bad} NaN value(s); drop incomplete rows first "
