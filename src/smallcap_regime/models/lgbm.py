@@ -93,6 +93,9 @@ def fit_boosters(x: np.ndarray, y: np.ndarray, y_up: np.ndarray | None, spec: Mo
     y_up : 0/1 labels, shape (n,), or None to fit the regressor only.
     binned : Datasets binned from this same ``x`` by earlier calls, by binning parameters (filled here): pass one
         dict to the calls of every target fitted on the same rows and each binning is done once.
+
+    The boosters keep their training Dataset, whose labels a later call may replace: predict with them, do not
+    continue training them.
     """
     import lightgbm as lgb
 
