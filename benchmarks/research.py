@@ -2,7 +2,7 @@
 
     python benchmarks/research.py [VARIANT ...] [--windows sample live] [--home DIR] [--no-mlflow]
 
-A VARIANT is a name in benchmarks/variants/ (``base``, ``combination``, ``pooled``, ``drop-credit``, ...) or a
+A VARIANT is a name in benchmarks/variants/ (``base``, ``monotone``, ``drop-credit``, ...) or a
 TOML path; none = all of them. ``base`` (the current defaults) is always run first, since every table row and the
 adoption rule compare with it. Windows: ``sample`` (experiment quickstart, offline sample, OOS 1975-2017) and
 ``live`` (experiment live on tests/data/realdata/ to 2018-12, served from a loopback server and pulled into a
@@ -22,10 +22,7 @@ import pandas as pd
 BENCHMARKS = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHMARKS))
 
-from run import pull_realdata  # noqa: E402
-
-from smallcap_regime.home import regime_home  # noqa: E402
-from smallcap_regime.research.harness import (  # noqa: E402
+from research.harness import (  # noqa: E402
     BASE,
     WINDOWS,
     absolute_verdict,
@@ -36,6 +33,9 @@ from smallcap_regime.research.harness import (  # noqa: E402
     tables,
     tried,
 )
+from run import pull_realdata  # noqa: E402
+
+from smallcap_regime.home import regime_home  # noqa: E402
 
 VARIANTS_DIR = BENCHMARKS / "variants"
 

@@ -16,6 +16,7 @@ from .errors import ConfigError
 from .experiment import Experiment
 from .features.build import FeatureSpec, build_features, load_feature_spec
 from .features.targets import build_targets
+from .names import target_column
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Dataset:
 
     def target(self, target: str, label: bool = False) -> pd.Series:
         """The ``relative``/``absolute`` target (decimal return) or, with ``label``, its 0/1 label."""
-        return self.targets[f"{target}_{self.experiment.horizon}m" + ("_up" if label else "")]
+        return self.targets[target_column(target, self.experiment.horizon, label=label)]
 
 
 def build_dataset(exp: Experiment, *, home: Path | None = None, panel: Panel | None = None,

@@ -11,6 +11,7 @@ only the keys given (tables merge key by key).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,9 +20,10 @@ from pydantic import Field, field_validator
 
 from .configs import Section, load_config, validate
 from .errors import ConfigError
-from .evaluation.columns import MODEL_METRICS, MODELS
-from .models.lgbm import TARGETS, ModelSpec, load_model_spec
-from .research.options import ResearchSection
+from .models.estimator import TargetEstimator
+from .models.lgbm import ModelSpec, load_model_spec
+from .models.options import ModelOptions
+from .names import MODEL_METRICS, MODELS, TARGETS
 
 
 class DataSection(Section):
@@ -99,7 +101,7 @@ class ExperimentFile(Section):
     strategy: StrategySection = StrategySection()
     regime: RegimeSection = RegimeSection()
     registry: RegistrySection = RegistrySection()
-    research: ResearchSection = ResearchSection()
+    options: ModelOptions = ModelOptions()
     # checked by tuning.space.search_space, which knows the hyperparameters and the model specs
     tuning: dict[str, Any] = {}
 
@@ -137,7 +139,16 @@ class Experiment:
     primary_metric: str
     tuning: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
-    research: ResearchSection = field(default_factory=lambda: ResearchSection())
+    options: ModelOptions = field(default_factory=ModelOptions)
+
+    def estimator(self, target: str) -> TargetEstimator:
+        """The target's unfitted estimator: its model spec with the experiment's ``[options]``."""
+        families = _families(self.feature_spec) if self.options.drop_families else None
+        return TargetEstimator.from_spec(self.models[target], self.options, families)
+
+    def estimators(self) -> dict[str, TargetEstimator]:
+        """``{target: unfitted estimator}`` for both targets."""
+        return {target: self.estimator(target) for target in TARGETS}
 
     def flat_params(self) -> dict[str, str]:
         """The whole config flattened to ``section.key`` strings (for MLflow params), model specs included."""
@@ -155,6 +166,13 @@ class Experiment:
             walk(f"model.{target}.regressor", spec.regressor)
             walk(f"model.{target}.classifier", spec.classifier)
         return out
+
+
+@lru_cache(maxsize=8)
+def _families(feature_spec: str) -> dict[str, str]:
+    from .features.build import load_feature_spec
+
+    return load_feature_spec(feature_spec).family_of()
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -240,7 +258,7 @@ def load_experiment(name_or_path: str | Path, *,
         primary_metric=cfg.registry.primary_metric,
         tuning=dict(cfg.tuning),
         raw=raw,
-        research=cfg.research,
+        options=cfg.options,
     )
     if exp.tuning:
         from .tuning.space import search_space

@@ -204,7 +204,7 @@ def backtest(experiment: str | Path | Experiment, home: Path, *, on_fold: Callab
     result = run_backtest(exp, home, on_fold=on_fold, jobs=jobs)
     out = run_dir(home, exp.name)
     figures = save_backtest(result, out)
-    model = fit_regime_model(result.features, result.targets, exp.models, result.final_maps, exp.horizon,
+    model = fit_regime_model(result.features, result.targets, exp.estimators(), result.final_maps, exp.horizon,
                              exp.no_call_band, skill=backtest_skill(result))
     write_report(result, model, out, label="fitted on every realised origin by `regime backtest` (not registered)",
                  figures=figures)

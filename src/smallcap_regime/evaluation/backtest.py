@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -28,24 +28,13 @@ from ..dataset import Dataset, build_dataset
 from ..experiment import Experiment
 from ..features.ops import compound
 from ..models.baselines import fit_linear_baselines
-from ..models.calibration import Platt, conformal_interval, fit_platt, fit_shrinkage
-from ..models.lgbm import TARGETS, fit_boosters, make_classifier, make_regressor
+from ..models.calibration import CalibrationMaps, fit_calibration, shrink
+from ..models.lgbm import TARGETS
 from ..models.regime import regime_labels
-from ..research import variants
+from ..names import FITTED, MODELS, col, tbill_column
 from . import metrics as M
 from . import strategies
-from .columns import FITTED, MODELS, col
 from .walkforward import Fold, PurgedWalkForward
-
-
-@dataclass
-class CalibrationMaps:
-    """Post-processing fitted on out-of-sample pairs realised before some date."""
-
-    shrink_weight: float = 0.0
-    platt: Platt = field(default_factory=Platt)
-    interval: tuple[float, float] = (float("nan"), float("nan"))
-    n_pairs: int = 0
 
 
 @dataclass
@@ -78,84 +67,46 @@ def trailing_return(panel: pd.DataFrame, horizon: int) -> pd.DataFrame:
 
 
 def fit_fold_models(x: np.ndarray, y: np.ndarray, y_up: np.ndarray, x_test: np.ndarray, exp: Experiment,
-                    target: str, binned: dict | None = None) -> dict[str, np.ndarray]:
-    """Fit the four models of one target on one training window and forecast its test block.
+                    target: str, binned: dict | None = None,
+                    feature_names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Fit the models of one target on one training window and forecast its test block.
 
     Parameters
     ----------
-    x : training features, shape (n_train, n_features), NaN allowed; all-NaN columns are left out.
+    x : training features, shape (n_train, n_features), NaN allowed.
     y : realised target (decimal return), shape (n_train,).
     y_up : its 0/1 label, shape (n_train,).
     x_test : features of the test block, shape (n_test, n_features).
-    binned : LightGBM Datasets already binned from this ``x`` (:func:`~smallcap_regime.models.lgbm.fit_boosters`).
+    binned : LightGBM Datasets already binned from this ``x`` (:meth:`TargetEstimator.fit`).
+    feature_names : names of the columns of ``x`` (needed by the ``[options]`` that name features).
 
     Returns
     -------
-    ``{"lgbm.f", "lgbm.p", "linear.f", "linear.p"}`` -> forecasts of shape (n_test,). With one class only in the
-    window both probabilities are that class: the honest answer, and no classifier can be fitted.
+    ``{"lgbm.f", "lgbm.p", "linear.f", "linear.p"}`` -> forecasts of shape (n_test,). The linear baselines see the
+    columns the LightGBM models use. With one class only in the window both probabilities are that class: the
+    honest answer, and no classifier can be fitted.
     """
-    spec = exp.models[target]
-    usable = ~np.isnan(x).all(axis=0)
-    x, x_test = x[:, usable], x_test[:, usable]
-    linear = fit_linear_baselines(x, y, y_up, exp.ridge_alpha, exp.logistic_c)
-    two_classes = linear.logistic is not None
-    regressor, classifier = fit_boosters(x, y, y_up if two_classes else None, spec, binned)
-    out: dict[str, np.ndarray] = {"lgbm.f": np.asarray(regressor.predict(x_test))}
-    out["linear.f"], linear_p = linear.predict(x_test)
-    if classifier is not None and linear_p is not None:
-        out["lgbm.p"], out["linear.p"] = np.asarray(classifier.predict(x_test)), linear_p
-    else:
-        out["lgbm.p"] = out["linear.p"] = np.full(len(x_test), float(y_up[0]))
+    model = exp.estimator(target).fit(x, y, y_up, feature_names=feature_names, binned=binned)
+    linear = fit_linear_baselines(model.inputs(x), y, y_up, exp.ridge_alpha, exp.logistic_c)
+    out: dict[str, np.ndarray] = {"lgbm.f": model.predict(x_test), "lgbm.p": model.predict_proba(x_test)[:, 1]}
+    out["linear.f"], linear_p = linear.predict(model.inputs(x_test))
+    out["linear.p"] = out["lgbm.p"] if linear_p is None else linear_p
     return out
 
 
-def fit_variant_models(x: pd.DataFrame, y: pd.Series, y_up: pd.Series, x_test: pd.DataFrame, exp: Experiment,
-                       target: str, pooled: tuple[variants.SpreadRows, ...] = ()) -> dict[str, np.ndarray]:
-    """:func:`fit_fold_models` with the experiment's ``[research]`` variants switched on.
-
-    The variants (:mod:`~smallcap_regime.research.variants`) may change the rows, columns and LightGBM parameters
-    through the training plan and add models; they need feature names, hence frames rather than arrays.
-    """
-    usable = [c for c in x.columns if x[c].notna().any()]
-    plan = variants.training_plan(x, y, y_up, usable, exp, target, pooled)
-    x, y, y_up, cols = plan.x, plan.y, plan.y_up, plan.columns
-    xc = x_test[cols]
-    out: dict[str, np.ndarray]
-    two_classes = y_up.nunique() == 2
-    linear = fit_linear_baselines(x[cols].to_numpy(dtype="float64"), y.to_numpy(dtype="float64"),
-                                  y_up.to_numpy(dtype="int64"), exp.ridge_alpha, exp.logistic_c)
-    out = {"lgbm.f": np.asarray(make_regressor(plan.regressor).fit(x[cols], y, **plan.fit_kwargs).predict(xc))}
-    out["linear.f"], linear_p = linear.predict(xc.to_numpy(dtype="float64"))
-    if two_classes and linear_p is not None:
-        classifier = make_classifier(plan.classifier).fit(x[cols], y_up.astype(int), **plan.fit_kwargs)
-        out["lgbm.p"] = np.asarray(classifier.predict_proba(xc))[:, 1]
-        out["linear.p"] = linear_p
-    else:  # one class only in the window: the honest probability is that class
-        out["lgbm.p"] = out["linear.p"] = np.full(len(x_test), float(y_up.iloc[0]))
-    return variants.predict_extra(variants.fit_extra(plan, exp, target), plan, x_test, exp.horizon, out)
-
-
 def _fit_fold(fold: Fold, exp: Experiment, x: np.ndarray, labels: dict[str, tuple[np.ndarray, np.ndarray]],
-              frame: pd.DataFrame | None = None, pooled: tuple[variants.SpreadRows, ...] = ()
-              ) -> dict[str, np.ndarray]:
+              feature_names: list[str] | None = None) -> dict[str, np.ndarray]:
     """Raw test forecasts ``{"<target>.<model>.<f|p>": (n_test,)}`` of one fold (a worker process's task).
 
     ``x`` is the feature matrix (n_origins, n_features); ``labels`` maps each target to its decimal return and
-    0/1 label over all origins (NaN where not realised). ``frame`` (the same features with names and dates) is
-    given only when ``[research]`` variants are on: they go through :func:`fit_variant_models`.
+    0/1 label over all origins (NaN where not realised).
     """
     out = {}
     binned: dict[bytes, dict] = {}  # targets realised on the same rows share their binned LightGBM Datasets
     for target, (y, y_up) in labels.items():
         rows = fold.train[~np.isnan(y[fold.train])]
-        if frame is None:
-            fitted = fit_fold_models(x[rows], y[rows], y_up[rows].astype(int), x[fold.test], exp, target,
-                                     binned.setdefault(rows.tobytes(), {}))
-        else:
-            index = frame.index[rows]
-            fitted = fit_variant_models(frame.iloc[rows], pd.Series(y[rows], index=index),
-                                        pd.Series(y_up[rows], index=index), frame.iloc[fold.test], exp, target,
-                                        pooled)
+        fitted = fit_fold_models(x[rows], y[rows], y_up[rows].astype(int), x[fold.test], exp, target,
+                                 binned.setdefault(rows.tobytes(), {}), feature_names)
         out.update({col(target, name): values for name, values in fitted.items()})
     return out
 
@@ -172,24 +123,11 @@ def _limit_blas_threads() -> None:
 
 def fit_maps(pred: pd.DataFrame, target: str, model: str, mask: np.ndarray, min_obs: int,
              coverage: float) -> CalibrationMaps:
-    """Shrinkage, Platt and conformal maps from the rows in ``mask`` with a realised target.
-
-    Too few pairs -> the conservative fallback: forecast = prevailing mean (w = 0), probability = base rate
-    (Platt with a = 0 and b = logit(base rate)), no interval.
-    """
-    f, p = col(target, model, "f"), col(target, model, "p")
-    cols = [f, p, col(target, "y"), col(target, "up"), col(target, "hist_mean", "f"), col(target, "hist_mean", "p")]
-    rows = pred[cols].to_numpy(dtype="float64")[mask]
-    pairs = rows[~np.isnan(rows).any(axis=1)]
-    if len(pairs) < min_obs:
-        base = rows[:, 5][~np.isnan(rows[:, 5])]
-        rate = float(np.clip(base[-1], 1e-3, 1 - 1e-3)) if len(base) else 0.5
-        return CalibrationMaps(0.0, Platt(0.0, float(np.log(rate / (1 - rate)))), n_pairs=len(pairs))
-    forecast, raw_p, y, up, m = pairs[:, 0], pairs[:, 1], pairs[:, 2], pairs[:, 3], pairs[:, 4]
-    w = fit_shrinkage(forecast, m, y)
-    shrunk = m + w * (forecast - m)
-    platt = fit_platt(raw_p, up)
-    return CalibrationMaps(w, platt, conformal_interval(y - shrunk, coverage), len(pairs))
+    """:func:`~smallcap_regime.models.calibration.fit_calibration` of one model on the rows in ``mask``."""
+    names = [col(target, model, "f"), col(target, model, "p"), col(target, "y"), col(target, "up"),
+             col(target, "hist_mean", "f"), col(target, "hist_mean", "p")]
+    forecast, raw_p, y, up, mean, base_rate = pred[names].to_numpy(dtype="float64")[mask].T
+    return fit_calibration(forecast, raw_p, y, up, mean, base_rate, min_obs, coverage)
 
 
 def _realised_before(index: pd.DatetimeIndex, forecast_mask: np.ndarray, start_pos: int, horizon: int) -> np.ndarray:
@@ -228,13 +166,12 @@ def run_backtest(exp: Experiment, home: Path | None = None, *, panel: Panel | No
     h = exp.horizon
     val = exp.validation
     folds = walk_forward(exp).folds(features.index)
-    pooled = variants.pooled_rows(exp, data.panel, data.spec, features.index, home)
     # small linear algebra (ridge, logistic, Platt) pays more for BLAS thread start-up than it gains
     with threadpool_limits(limits=1):
-        pred = _raw_predictions(exp, data, folds, on_fold, jobs or default_jobs(), pooled)
+        pred = _raw_predictions(exp, data, folds, on_fold, jobs or default_jobs())
         t_fit = time.perf_counter()
         trailing = trailing_return(data.panel.frame, h)
-        pred["tbill"] = targets[f"tbill_{h}m"]
+        pred["tbill"] = targets[tbill_column(h)]
         final_maps = {}
         for target in TARGETS:
             momentum = trailing[target]
@@ -258,13 +195,8 @@ def run_backtest(exp: Experiment, home: Path | None = None, *, panel: Panel | No
                           strat_metrics, final_maps, timings)
 
 
-def _fitted_models(exp: Experiment, target: str) -> tuple[str, ...]:
-    """Models refitted per fold and post-processed: ``lgbm``, ``linear`` and any a ``[research]`` variant adds."""
-    return FITTED + variants.extra_models(exp, target)
-
-
 def _raw_predictions(exp: Experiment, data: Dataset, folds: list[Fold], on_fold: Callable[[int, int], None] | None,
-                     jobs: int, pooled: tuple[variants.SpreadRows, ...] = ()) -> pd.DataFrame:
+                     jobs: int) -> pd.DataFrame:
     """Targets, prevailing means and the raw fold forecasts of the fitted models, one row per origin."""
     h, features = exp.horizon, data.features
     pred = pd.DataFrame(index=features.index)
@@ -279,10 +211,10 @@ def _raw_predictions(exp: Experiment, data: Dataset, folds: list[Fold], on_fold:
         pred[col(target, "hist_mean", "p")] = M.prevailing_mean(y_up, h)
     # raw forecasts are gathered in arrays and joined once: no per-fold pandas assignment
     raw = {col(target, model, kind): np.full(len(features), np.nan)
-           for target in TARGETS for model in _fitted_models(exp, target) for kind in ("f", "p")}
+           for target in TARGETS for model in FITTED for kind in ("f", "p")}
     fold_id = np.full(len(features), np.nan)
     task = partial(_fit_fold, exp=exp, x=features.to_numpy(dtype="float64"), labels=labels,
-                   frame=features if variants.active(exp) else None, pooled=pooled)
+                   feature_names=[str(c) for c in features.columns])
     jobs = max(1, min(jobs, len(folds)))
     if jobs == 1:
         results = map(task, folds)
@@ -308,7 +240,7 @@ def _raw_predictions(exp: Experiment, data: Dataset, folds: list[Fold], on_fold:
     pred = pd.concat([pred, pd.DataFrame(raw, index=features.index)], axis=1)
     order = ["fold"] + [col(target, *name) for target in TARGETS for name in
                         (("y",), ("up",), ("hist_mean", "f"), ("hist_mean", "p"),
-                         *((model, kind) for model in _fitted_models(exp, target) for kind in ("f", "p")))]
+                         *((model, kind) for model in FITTED for kind in ("f", "p")))]
     return pred[order]
 
 
@@ -316,7 +248,7 @@ def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Exper
     """Fill ``<target>.<model>_cal.{f,p}`` and the interval fold by fold; return the maps fitted on everything."""
     h, val = exp.horizon, exp.validation
     forecast_mask = pred["fold"].notna().to_numpy()
-    models = _fitted_models(exp, target)
+    models = FITTED
     mean = pred[col(target, "hist_mean", "f")].to_numpy(dtype="float64")
     raw = {model: (pred[col(target, model, "f")].to_numpy(dtype="float64"),
                    pred[col(target, model, "p")].to_numpy(dtype="float64")) for model in models}
@@ -330,7 +262,7 @@ def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Exper
         for model in models:
             maps = fit_maps(pred, target, model, mask, val.calibration_min_obs, val.interval_coverage)
             f, p = raw[model]
-            shrunk = mean[rows] + maps.shrink_weight * (f[rows] - mean[rows])
+            shrunk = shrink(f[rows], mean[rows], maps.shrink_weight)
             out[col(target, f"{model}_cal", "f")][rows] = shrunk
             out[col(target, f"{model}_cal", "p")][rows] = maps.platt(p[rows])
             if model == "lgbm":
@@ -339,8 +271,6 @@ def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Exper
                 out[col(target, "shrink_weight")][rows] = maps.shrink_weight
     for name, values in out.items():
         pred[name] = values
-    if exp.research.combination:
-        variants.combine(pred, target)
     everything = forecast_mask & pred[col(target, "y")].notna().to_numpy()
     return fit_maps(pred, target, "lgbm", everything, val.calibration_min_obs, val.interval_coverage)
 
@@ -372,14 +302,8 @@ STRATEGIES = ("lgbm_cal", "linear_cal", "momentum", "hist_mean", "buy_and_hold")
 
 
 def reported_models(exp: Experiment, target: str) -> tuple[str, ...]:
-    """Models in the metrics frame: :data:`MODELS` plus the raw and calibrated models of ``[research]`` variants."""
-    extra = tuple(name for model in variants.extra_models(exp, target) for name in (model, f"{model}_cal"))
-    return MODELS + extra + variants.derived_models(exp)
-
-
-def _strategies(exp: Experiment, target: str) -> tuple[str, ...]:
-    extra = tuple(m for m in reported_models(exp, target) if m.endswith("_cal") and m not in STRATEGIES)
-    return STRATEGIES[:2] + extra + STRATEGIES[2:]
+    """Models in the metrics frame (:data:`MODELS`, the same for every experiment and target)."""
+    return MODELS
 
 
 def _evaluate(pred: pd.DataFrame, exp: Experiment):
@@ -397,7 +321,7 @@ def _evaluate(pred: pd.DataFrame, exp: Experiment):
     returns, stats = [], []
     ppy = 12 / h
     for target in TARGETS:
-        for name in _strategies(exp, target):
+        for name in STRATEGIES:
             p = _strategy_p(oos, target, name)
             if target == "relative":
                 r = strategies.relative_strategy_returns(oos[col("relative", "y")], p, h, exp.cost_bp,

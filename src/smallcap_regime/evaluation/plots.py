@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from ..models.regime import LARGE_LED_RALLY, NO_CALL, RISK_OFF, SMALL_FALL_LESS, SMALL_LED_RALLY
-from .columns import col
+from ..names import col
 from .record import past_calls
 
 REGIME_COLOURS = {SMALL_LED_RALLY: "#2ca02c", SMALL_FALL_LESS: "#98df8a", LARGE_LED_RALLY: "#1f77b4",

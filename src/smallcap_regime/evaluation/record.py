@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..models.lgbm import TARGETS
 from ..models.skill import SkillRecord
-from .columns import col
+from ..names import col
 
 MODEL = "lgbm_cal"
 

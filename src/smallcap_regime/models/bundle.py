@@ -21,8 +21,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from .calibration import Platt, probability_points
-from .lgbm import TARGETS, make_classifier, make_regressor
+from ..names import BOOSTER_PARTS, TARGETS, booster_name, target_column
+from .calibration import CalibrationMaps, Platt, probability_points, shrink
+from .estimator import TargetEstimator
 from .regime import regime_arrays
 from .skill import SKILL_COLUMNS, SkillRecord, record_columns
 
@@ -52,6 +53,22 @@ class TargetMaps:
     interval_hi: float
     n_train: int
 
+    @classmethod
+    def from_calibration(cls, maps: CalibrationMaps, prevailing_mean: float, base_rate: float,
+                         n_train: int) -> TargetMaps:
+        """The backtest's final :class:`~.calibration.CalibrationMaps` with what the final fit's rows add."""
+        return cls(shrink_weight=float(maps.shrink_weight), prevailing_mean=float(prevailing_mean),
+                   base_rate=float(base_rate), platt_a=float(maps.platt.a), platt_b=float(maps.platt.b),
+                   interval_lo=float(maps.interval[0]), interval_hi=float(maps.interval[1]), n_train=int(n_train))
+
+    @property
+    def platt(self) -> Platt:
+        return Platt(self.platt_a, self.platt_b)
+
+    def point(self, raw: np.ndarray) -> np.ndarray:
+        """The shrunk point forecast of raw regressor output (:func:`~.calibration.shrink`)."""
+        return shrink(raw, self.prevailing_mean, self.shrink_weight)
+
 
 class RegimeModel:
     """Fitted forecaster for both targets.
@@ -68,6 +85,8 @@ class RegimeModel:
     ranges : feature -> ``(lo, hi)`` plausible range (either side may be None = unbounded); a request outside it
         is refused (see :func:`smallcap_regime.features.ranges.plausible_ranges`).
     skill : per target out-of-sample record from the backtest; None for a model trained without one.
+    inputs : per target, the features its boosters read (:attr:`TargetEstimator.columns_`, in order); a target
+        missing here reads every feature.
 
     Attributes
     ----------
@@ -77,8 +96,11 @@ class RegimeModel:
     def __init__(self, features: list[str], boosters: dict[str, lgb.Booster], maps: dict[str, TargetMaps],
                  horizon: int, no_call_band: float, required: list[str], meta: dict | None = None,
                  ranges: Mapping[str, tuple[float | None, float | None]] | None = None,
-                 skill: dict[str, SkillRecord] | None = None):
+                 skill: dict[str, SkillRecord] | None = None, inputs: Mapping[str, list[str]] | None = None):
         self.features = list(features)
+        self.inputs = {t: list(names) for t, names in (inputs or {}).items() if list(names) != self.features}
+        position = {name: i for i, name in enumerate(self.features)}
+        self._columns = {t: np.array([position[n] for n in names], dtype=int) for t, names in self.inputs.items()}
         self.boosters = boosters
         self.maps = maps
         self.horizon = horizon
@@ -123,11 +145,11 @@ class RegimeModel:
         out: dict[str, Any] = {}
         for target in TARGETS:
             m = self.maps[target]
-            raw_f = np.asarray(self.boosters[f"{target}_regressor"].predict(values, num_threads=threads))
-            f = m.prevailing_mean + m.shrink_weight * (raw_f - m.prevailing_mean)
-            if self.has_skill(target):
-                raw_p = np.asarray(self.boosters[f"{target}_classifier"].predict(values, num_threads=threads))
-                out[PROB_COLUMN[target]] = Platt(m.platt_a, m.platt_b)(raw_p)
+            skill = self.has_skill(target)
+            raw_f, raw_p = self.raw(values, target, probability=skill, threads=threads)
+            f = m.point(raw_f)
+            if skill:
+                out[PROB_COLUMN[target]] = m.platt(raw_p)
                 out[f"{target}_drivers"] = self._drivers(values, self._points(values, target, threads), n_drivers)
             else:  # no demonstrated skill: the honest probability is the base rate, and nothing drives it
                 out[PROB_COLUMN[target]] = np.full(len(values), m.base_rate)
@@ -142,6 +164,24 @@ class RegimeModel:
             out.update(record_columns(target, np.asarray(out[PROB_COLUMN[target]]), self.maps[target].base_rate,
                                       self.skill.get(target)))
         return {c: out[c] for c in OUTPUT_COLUMNS}
+
+    def raw(self, values: np.ndarray, target: str, *, probability: bool = True,
+            threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The target's raw forecasts before post-processing: what its fitted
+        :class:`~.estimator.TargetEstimator` gives (``predict`` and ``predict_proba[:, 1]``).
+
+        Parameters
+        ----------
+        values : float64 array of shape (n_rows, n_features), columns in :attr:`features` order.
+        probability : also run the classifier (else the probabilities are NaN).
+        threads : LightGBM threads (0: its default, all cores).
+        """
+        inputs = self._inputs(values, target)
+        regressor, classifier = (self.boosters[booster_name(target, part)] for part in BOOSTER_PARTS)
+        f = np.asarray(regressor.predict(inputs, num_threads=threads))
+        p = (np.asarray(classifier.predict(inputs, num_threads=threads)) if probability
+             else np.full(len(values), np.nan))
+        return f, p
 
     def has_skill(self, target: str) -> bool:
         """Whether the backtest showed skill for ``target`` (assumed for a model trained without a record)."""
@@ -165,6 +205,11 @@ class RegimeModel:
             x = x[self.features]
         return x.to_numpy(dtype="float64")
 
+    def _inputs(self, values: np.ndarray, target: str) -> np.ndarray:
+        """The columns of ``values`` the target's boosters read."""
+        columns = self._columns.get(target)
+        return values if columns is None else values[:, columns]
+
     def _contributions(self, values: np.ndarray, target: str, threads: int = 0) -> np.ndarray:
         """TreeSHAP contributions of the target's classifier for a whole batch in one call.
 
@@ -177,15 +222,22 @@ class RegimeModel:
         -------
         float64 array of shape (n_rows, n_features) in log-odds (LightGBM's bias column dropped).
         """
-        booster = self.boosters[f"{target}_classifier"]
-        return np.asarray(booster.predict(values, pred_contrib=True, num_threads=threads))[:, :-1]
+        booster = self.boosters[booster_name(target, "classifier")]
+        contrib = np.asarray(booster.predict(self._inputs(values, target), pred_contrib=True,
+                                             num_threads=threads))[:, :-1]
+        columns = self._columns.get(target)
+        if columns is None:
+            return contrib
+        full = np.zeros((len(values), len(self.features)))  # features the target does not read contribute 0
+        full[:, columns] = contrib
+        return full
 
     def _points(self, values: np.ndarray, target: str, threads: int = 0) -> np.ndarray:
         """Contributions in calibrated-probability points (:func:`.calibration.probability_points`), shape
         (n_rows, n_features)."""
-        booster, m = self.boosters[f"{target}_classifier"], self.maps[target]
-        raw = np.asarray(booster.predict(values, raw_score=True, num_threads=threads))
-        return probability_points(self._contributions(values, target, threads), raw, Platt(m.platt_a, m.platt_b))
+        booster, m = self.boosters[booster_name(target, "classifier")], self.maps[target]
+        raw = np.asarray(booster.predict(self._inputs(values, target), raw_score=True, num_threads=threads))
+        return probability_points(self._contributions(values, target, threads), raw, m.platt)
 
     def _drivers(self, values: np.ndarray, contrib: np.ndarray, n: int) -> list[str]:
         """The ``n`` features with the largest |contribution| per row, as ``name=value (+1.2 pts)`` text.
@@ -216,7 +268,8 @@ class RegimeModel:
         return {"features": self.features, "required": self.required, "horizon": self.horizon,
                 "no_call_band": self.no_call_band, "maps": {t: asdict(m) for t, m in self.maps.items()},
                 "boosters": sorted(self.boosters), "ranges": ranges,
-                "skill": {t: r.to_dict() for t, r in self.skill.items()}}
+                "skill": {t: r.to_dict() for t, r in self.skill.items()},
+                **({"inputs": self.inputs} if self.inputs else {})}
 
     def digest(self) -> str:
         """sha256 of the boosters and the post-processing, not the provenance: equal digests forecast alike."""
@@ -240,7 +293,7 @@ class RegimeModel:
         maps = {t: TargetMaps(**m) for t, m in payload["maps"].items()}
         skill = {t: SkillRecord.from_dict(r) for t, r in payload.get("skill", {}).items()}
         return cls(payload["features"], boosters, maps, payload["horizon"], payload["no_call_band"],
-                   payload["required"], payload["meta"], payload.get("ranges"), skill)
+                   payload["required"], payload["meta"], payload.get("ranges"), skill, payload.get("inputs"))
 
 
 def as_records(columns: Mapping[str, Any], n_rows: int) -> list[dict[str, Any]]:
@@ -265,34 +318,41 @@ def as_records(columns: Mapping[str, Any], n_rows: int) -> list[dict[str, Any]]:
     return [dict(zip(names, row)) for row in zip(*(plain(v) for v in columns.values()))]
 
 
-def fit_regime_model(features: pd.DataFrame, targets: pd.DataFrame, specs: dict, final_maps: dict,
-                     horizon: int, no_call_band: float, meta: dict | None = None,
-                     ranges: dict[str, tuple[float, float]] | None = None,
+def fit_regime_model(features: pd.DataFrame, targets: pd.DataFrame, estimators: Mapping[str, TargetEstimator],
+                     final_maps: Mapping[str, CalibrationMaps], horizon: int, no_call_band: float,
+                     meta: dict | None = None, ranges: dict[str, tuple[float, float]] | None = None,
                      skill: dict[str, SkillRecord] | None = None) -> RegimeModel:
-    """Fit the four boosters on every origin with a realised target.
+    """Fit each target's estimator on every origin with a realised target and bundle the fitted boosters.
 
     Parameters
     ----------
     features : month-end feature frame (all origins).
     targets : ``build_targets`` output on the same index.
-    specs : ``{target: ModelSpec}``.
+    estimators : ``{target: TargetEstimator}``, unfitted (``Experiment.estimator``): the backtest folds' ``fit``.
     final_maps : ``{target: CalibrationMaps}`` fitted on all walk-forward out-of-sample pairs.
     ranges : plausible range per feature, carried by the model to refuse implausible requests.
     skill : ``{target: SkillRecord}``, the backtest's out-of-sample record that every forecast carries.
+
+    Raises
+    ------
+    ValueError
+        A target's realised labels hold one class only (no classifier to ship).
     """
-    boosters, maps = {}, {}
+    boosters: dict[str, lgb.Booster] = {}
+    maps, inputs = {}, {}
     for target in TARGETS:
-        column = f"{target}_{horizon}m"
+        column = target_column(target, horizon)
         realised = targets[column].notna()
-        x, y, y_up = features[realised], targets.loc[realised, column], targets.loc[realised, f"{column}_up"]
-        boosters[f"{target}_regressor"] = make_regressor(specs[target].regressor).fit(x, y).booster_
-        boosters[f"{target}_classifier"] = make_classifier(specs[target].classifier).fit(x, y_up.astype(int)).booster_
-        cm = final_maps[target]
-        maps[target] = TargetMaps(
-            shrink_weight=float(cm.shrink_weight), prevailing_mean=float(y.mean()), base_rate=float(y_up.mean()),
-            platt_a=float(cm.platt.a), platt_b=float(cm.platt.b), interval_lo=float(cm.interval[0]),
-            interval_hi=float(cm.interval[1]), n_train=int(realised.sum()))
+        x, y = features[realised], targets.loc[realised, column]
+        y_up = targets.loc[realised, target_column(target, horizon, label=True)]
+        model = estimators[target].fit(x, y.to_numpy(), y_up.to_numpy())
+        if model.regressor_ is None or model.classifier_ is None:
+            raise ValueError(f"{target}: every realised label is {model.constant_p_:g}; no classifier to fit")
+        boosters[booster_name(target, "regressor")] = model.regressor_
+        boosters[booster_name(target, "classifier")] = model.classifier_
+        inputs[target] = [model.feature_names_in_[i] for i in model.columns_]
+        maps[target] = TargetMaps.from_calibration(final_maps[target], y.mean(), y_up.mean(), int(realised.sum()))
     latest = features.iloc[-1]
     required = [c for c in features.columns if not np.isnan(latest[c])]
     return RegimeModel(list(features.columns), boosters, maps, horizon, no_call_band, required, meta, ranges,
-                       skill)
+                       skill, inputs)

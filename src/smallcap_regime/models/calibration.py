@@ -8,7 +8,7 @@ quantiles of earlier out-of-sample residuals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import minimize
@@ -19,6 +19,11 @@ EPS = 1e-6
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype="float64"), EPS, 1 - EPS)
     return np.log(p / (1 - p))
+
+
+def shrink(forecast: np.ndarray, mean: np.ndarray | float, weight: float) -> np.ndarray:
+    """The shrunk point forecast ``m + w (f - m)``: the one place the formula is written."""
+    return mean + weight * (forecast - mean)
 
 
 def fit_shrinkage(forecast: np.ndarray, mean: np.ndarray, y: np.ndarray) -> float:
@@ -103,3 +108,47 @@ def conformal_interval(residuals: np.ndarray, coverage: float) -> tuple[float, f
         return float("nan"), float("nan")
     k_lo = max(int(np.floor(round((n + 1) * alpha, 9))), 1)
     return float(r[k_lo - 1]), float(r[k_hi - 1])
+
+
+@dataclass
+class CalibrationMaps:
+    """Post-processing of one model's raw forecasts, fitted on out-of-sample pairs realised before some date.
+
+    Attributes
+    ----------
+    shrink_weight : ``w`` of :func:`shrink` (0: the prevailing mean, 1: the raw forecast).
+    platt : calibration map of the raw probability.
+    interval : conformal residual quantiles ``(lo, hi)`` added to the shrunk forecast (NaN: too few residuals).
+    n_pairs : out-of-sample pairs the maps were fitted on.
+    """
+
+    shrink_weight: float = 0.0
+    platt: Platt = field(default_factory=Platt)
+    interval: tuple[float, float] = (float("nan"), float("nan"))
+    n_pairs: int = 0
+
+
+def fit_calibration(forecast: np.ndarray, raw_p: np.ndarray, y: np.ndarray, up: np.ndarray, mean: np.ndarray,
+                    base_rate: np.ndarray, min_obs: int, coverage: float) -> CalibrationMaps:
+    """Shrinkage, Platt and conformal maps from earlier out-of-sample pairs: the one calibration function.
+
+    Parameters
+    ----------
+    forecast, raw_p : the model's raw point forecasts and probabilities, shape (n,).
+    y, up : the realised targets and their 0/1 labels, shape (n,).
+    mean, base_rate : the prevailing mean and base rate known at each origin, shape (n,).
+    min_obs : complete pairs needed; fewer -> the conservative fallback: forecast = prevailing mean (w = 0),
+        probability = the latest known base rate (Platt with a = 0, b = its logit), no interval.
+    coverage : conformal interval coverage.
+
+    Rows with any NaN among the six arrays are left out.
+    """
+    rows = np.column_stack([forecast, raw_p, y, up, mean, base_rate]).astype("float64")
+    pairs = rows[~np.isnan(rows).any(axis=1)]
+    if len(pairs) < min_obs:
+        base = rows[:, 5][~np.isnan(rows[:, 5])]
+        rate = float(np.clip(base[-1], 1e-3, 1 - 1e-3)) if len(base) else 0.5
+        return CalibrationMaps(0.0, Platt(0.0, float(np.log(rate / (1 - rate)))), n_pairs=len(pairs))
+    f, p, yy, u, m = pairs[:, 0], pairs[:, 1], pairs[:, 2], pairs[:, 3], pairs[:, 4]
+    w = fit_shrinkage(f, m, yy)
+    return CalibrationMaps(w, fit_platt(p, u), conformal_interval(yy - shrink(f, m, w), coverage), len(pairs))

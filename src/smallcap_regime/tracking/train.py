@@ -298,7 +298,7 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
         meta = {"experiment": exp.name, "feature_spec": exp.feature_spec, "data_source": panel.source,
                 "data_first": str(panel.first.date()), "data_last": str(panel.last.date()),
                 "fingerprint": panel.fingerprint(), "git_commit": commit}
-        model = fit_regime_model(result.features, result.targets, exp.models, result.final_maps, exp.horizon,
+        model = fit_regime_model(result.features, result.targets, exp.estimators(), result.final_maps, exp.horizon,
                                  exp.no_call_band, meta, plausible_ranges(load_feature_spec(exp.feature_spec)),
                                  skill=backtest_skill(result))
         gain, shap = importance_frames(model, result.features)

@@ -15,7 +15,7 @@ from sklearn.metrics import log_loss
 from ..dataset import Dataset
 from ..errors import RegimeError
 from ..evaluation.walkforward import Fold, PurgedWalkForward
-from ..models.lgbm import make_classifier, make_regressor
+from ..models.estimator import TargetEstimator
 from .space import PARAMS
 
 
@@ -28,11 +28,14 @@ class InnerData:
     features : feature matrix on the usable origins (targets realised before ``oos_start``), consecutive months.
     y : the objective's target (return or 0/1 label) on the same origins.
     folds : purged walk-forward folds over those origins (positions), ``inner_folds`` equal test blocks at the end.
+    estimator : the tuned target's estimator as the experiment declares it (its ``[options]``); each trial fits
+        a copy with the trial's parameters, through the same ``fit`` as the backtest and the final model.
     """
 
     features: pd.DataFrame
     y: pd.Series
     folds: list[Fold]
+    estimator: TargetEstimator
 
 
 def inner_data(data: Dataset, settings: dict[str, Any]) -> InnerData:
@@ -70,21 +73,23 @@ def inner_data(data: Dataset, settings: dict[str, Any]) -> InnerData:
     first_test = index[usable - k * block]
     splitter = PurgedWalkForward(horizon=h, first_test=first_test, refit_every=block,
                                  min_train=val.min_train_months, embargo=val.embargo_months, start=first_test)
-    return InnerData(data.features.iloc[:usable], y.iloc[:usable], splitter.folds(index))
+    return InnerData(data.features.iloc[:usable], y.iloc[:usable], splitter.folds(index),
+                     exp.estimator(settings["target"]))
 
 
 def _fold_score(data: InnerData, fold: Fold, params: dict[str, Any], model: str) -> float:
     x_train, y_train = data.features.iloc[fold.train], data.y.iloc[fold.train]
     keep = y_train.notna().to_numpy()
-    x_train, y_train = x_train[keep], y_train[keep]
-    cols = x_train.columns[x_train.notna().any()]  # as the backtest: drop inputs absent from the window
     x_test, y_test = data.features.iloc[fold.test], data.y.iloc[fold.test]
     realised = y_test.notna().to_numpy()
-    x_test, y_test = x_test.loc[realised, cols], y_test[realised].to_numpy()
+    x_test, y_test = x_test[realised], y_test[realised].to_numpy()
+    template = data.estimator
+    estimator = TargetEstimator(params, params, template.options, template.families)
+    y = y_train[keep].to_numpy()
     if model == "regressor":
-        pred = make_regressor(params).fit(x_train[cols], y_train).predict(x_test)
+        pred = estimator.fit(x_train[keep], y).predict(x_test)
         return float(np.mean((y_test - pred) ** 2))
-    proba = np.asarray(make_classifier(params).fit(x_train[cols], y_train.astype(int)).predict_proba(x_test))[:, 1]
+    proba = estimator.fit(x_train[keep], None, y).predict_proba(x_test)[:, 1]
     return float(log_loss(y_test.astype(int), proba, labels=[0, 1]))
 
 

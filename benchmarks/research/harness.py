@@ -1,7 +1,8 @@
 """Run named variants (experiment overlays) through the purged walk-forward on several windows and compare them.
 
 A variant is a small TOML overlay (``benchmarks/variants/<name>.toml``): a ``description`` and the experiment
-tables it changes, usually ``[research]``. Each window is a base experiment (``quickstart``: offline sample, OOS
+tables it changes, usually ``[options]`` (the model options: what a variant measures is what training ships).
+Each window is a base experiment (``quickstart``: offline sample, OOS
 1975-2017; ``live``: live files, OOS 1990-2018); the overlay is merged on top of it through the experiment loader's
 ``extends``, so it is validated like any experiment and runs on the base's identical folds. Every run is logged to
 the MLflow experiment ``research`` (one run per variant x window) and appended to ``<home>/research/log.jsonl``,
@@ -20,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..configs import load_toml
-from ..dataset import build_dataset
-from ..errors import ConfigError
-from ..evaluation.backtest import BacktestResult, reported_models, run_backtest
-from ..experiment import Experiment, load_experiment
-from ..models.lgbm import TARGETS
-from . import variants
+from smallcap_regime import build_dataset, load_experiment, run_backtest
+from smallcap_regime.configs import load_toml
+from smallcap_regime.errors import ConfigError
+from smallcap_regime.evaluation.backtest import BacktestResult
+from smallcap_regime.experiment import Experiment
+from smallcap_regime.features.build import load_feature_spec
+from smallcap_regime.names import TARGETS
 
 #: Window label -> base experiment.
 WINDOWS = {"sample": "quickstart", "live": "live"}
@@ -90,21 +91,32 @@ class RunSummary:
     seconds: float = 0.0
 
 
-def focus_models(exp: Experiment, target: str, variant: str) -> list[str]:
-    """The calibrated models a table shows for a run: lgbm_cal, the variant's additions, and for the base run
-    the linear and prevailing-mean baselines."""
-    models = ["lgbm_cal"] + [m for m in reported_models(exp, target) if m.endswith("_cal") and m not in
-                             ("lgbm_cal", "linear_cal")]
-    return models + (["linear_cal", "hist_mean"] if variant == BASE else [])
+def focus_models(variant: str) -> list[str]:
+    """The calibrated models a table shows for a run: lgbm_cal, and for the base run the linear and
+    prevailing-mean baselines."""
+    return ["lgbm_cal"] + (["linear_cal", "hist_mean"] if variant == BASE else [])
+
+
+def not_applicable(exp: Experiment, features: pd.DataFrame) -> str | None:
+    """Why a variant's ``[options]`` cannot change anything on this window's features (None: they can)."""
+    opts = exp.options
+    usable = {c for c in features.columns if features[c].notna().any()}
+    family = load_feature_spec(exp.feature_spec).family_of()
+    empty = [f for f in opts.drop_families if not any(family.get(c) == f for c in usable)]
+    if opts.drop_families and len(empty) == len(opts.drop_families):
+        return f"feature set {exp.feature_spec!r} has no data for family {', '.join(empty)}"
+    if opts.monotone and not set(opts.monotone) & usable:
+        return f"feature set {exp.feature_spec!r} has none of {', '.join(sorted(opts.monotone))}"
+    return None
 
 
 def summarise(result: BacktestResult, variant: str) -> pd.DataFrame:
     """Overall metrics, strategy Sharpe and per-decade AUC of a run's focus models, indexed by (target, model)."""
-    exp, rows = result.experiment, []
+    rows = []
     decades = result.decade_metrics.sort_index()
     for target in TARGETS:
         strategies = result.strategy_metrics.loc[target, "sharpe"]
-        for model in focus_models(exp, target, variant):
+        for model in focus_models(variant):
             row = {"target": target, "model": model,
                    **{k: float(result.metrics.loc[(target, model), k]) for k in ("r2_oos", "cw_pvalue", "auc",
                                                                                   "brier_skill")},
@@ -158,13 +170,13 @@ def _log_run(home: Path, variant: Variant, summary: RunSummary, exp: Experiment)
 def _mlflow_run(home: Path, variant: Variant, summary: RunSummary, exp: Experiment, base: str | Path) -> None:
     import mlflow
 
-    from ..tracking.store import experiment_id, git_commit
+    from smallcap_regime.tracking.store import experiment_id, git_commit
 
     with mlflow.start_run(experiment_id=experiment_id(home, MLFLOW_EXPERIMENT),
                           run_name=f"{variant.name} @ {summary.window}"):
         mlflow.set_tags({"variant": variant.name, "window": summary.window, "status": summary.status,
                          "variant_sha256": variant.sha256, "git_commit": git_commit() or "unknown"})
-        params = {f"research.{k}": str(v) for k, v in exp.research.model_dump().items()}
+        params = {f"options.{k}": str(v) for k, v in exp.options.model_dump().items()}
         mlflow.log_params({"variant": variant.name, "window": summary.window, "base_experiment": str(base),
                            **params})
         mlflow.log_text(variant.text, "variant.toml")
@@ -205,7 +217,7 @@ def run_research(chosen: Sequence[Variant], home: Path, *, windows: Mapping[str,
             if key not in datasets:
                 datasets[key] = build_dataset(exp, home=data_home or home)
             data = datasets[key]
-            reason = variants.not_applicable(exp, data.features)
+            reason = not_applicable(exp, data.features)
             if reason:
                 summary = RunSummary(variant.name, window, f"n/a: {reason}")
             else:
@@ -242,9 +254,8 @@ def tables(summaries: Sequence[RunSummary]) -> dict[str, pd.DataFrame]:
 
 
 def candidate_model(summary: RunSummary) -> str:
-    """The calibrated relative model a variant proposes as the default: its combination if any, else lgbm_cal."""
-    models = summary.rows.loc["relative"].index
-    return "combo_cal" if "combo_cal" in models else "lgbm_cal"
+    """The calibrated relative model a variant proposes as the default."""
+    return "lgbm_cal"
 
 
 def adoption(summaries: Sequence[RunSummary]) -> pd.DataFrame:

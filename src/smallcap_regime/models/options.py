@@ -1,0 +1,48 @@
+"""Model options: the ``[options]`` table of an experiment, declared once here.
+
+Every option is read by :class:`~smallcap_regime.models.estimator.TargetEstimator`, the one ``fit`` behind the
+backtest folds, the tuning inner folds and the final (registered) model, so an option measured by the backtest is
+the option that ships. The defaults reproduce the model as it was before options existed.
+
+Adding an option: declare the field here (with its validator), read it in ``TargetEstimator.fit`` (or in the
+post-processing, for options that act after the fit), and add a case to ``tests/test_options.py``, which checks that
+the final model trained on the last backtest fold's rows forecasts what that fold's model forecast.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import field_validator
+
+from ..configs import Section
+from ..features.families import FAMILIES
+
+
+class ModelOptions(Section):
+    """``[options]``: how both targets' LightGBM models are fitted (all off by default).
+
+    Attributes
+    ----------
+    drop_families : feature families the models (LightGBM and the linear baselines) leave out.
+    monotone : feature -> +1 (the forecast may only rise with it) or -1; LightGBM monotone constraints for both
+        targets. Features the feature set lacks are skipped.
+    """
+
+    drop_families: list[str] = []
+    monotone: dict[str, Literal[-1, 1]] = {}
+
+    @field_validator("drop_families")
+    @classmethod
+    def _known_families(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in FAMILIES]
+        if unknown:
+            raise ValueError(f"unknown feature family {unknown[0]!r}; expected some of: {', '.join(FAMILIES)}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"lists a family twice: {value!r}")
+        return value
+
+    @property
+    def active(self) -> bool:
+        """Whether any option differs from its default."""
+        return self != ModelOptions()
