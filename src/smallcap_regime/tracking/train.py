@@ -297,7 +297,7 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
         step("fit final models")
         meta = {"experiment": exp.name, "feature_spec": exp.feature_spec, "data_source": panel.source,
                 "data_first": str(panel.first.date()), "data_last": str(panel.last.date()),
-                "fingerprint": panel.fingerprint(), "git_commit": commit}
+                "fingerprint": panel.fingerprint(), "git_commit": commit, "options": exp.options.model_dump()}
         model = fit_regime_model(result.features, result.targets, exp.estimators(), result.final_maps, exp.horizon,
                                  exp.no_call_band, meta, plausible_ranges(load_feature_spec(exp.feature_spec)),
                                  skill=backtest_skill(result))

@@ -1,0 +1,59 @@
+"""Every model option reaches the shipped model through the one fit: for each option, the final model trained on
+the rows of the last backtest fold forecasts exactly what that fold's model forecast (offline sample data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from smallcap_regime.evaluation.backtest import run_backtest, walk_forward
+from smallcap_regime.experiment import load_experiment
+from smallcap_regime.models.bundle import fit_regime_model
+from smallcap_regime.models.calibration import CalibrationMaps, Platt
+from smallcap_regime.models.options import ModelOptions
+from smallcap_regime.names import TARGETS, col
+
+#: One case per option of ``[options]`` (plus the defaults); a new option adds its case here.
+CASES = {
+    "defaults": "",
+    "drop_families": 'drop_families = ["credit", "seasonality"]',
+    "monotone": "monotone = {baa_aaa_spread_bp = 1, rs_mom_12m = -1}",
+}
+
+
+def test_every_option_has_a_case():
+    assert set(ModelOptions.model_fields) <= set(CASES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(CASES))
+def test_final_model_on_the_last_folds_rows_forecasts_as_that_fold(case, tiny_experiment, tmp_path):
+    path = tmp_path / f"{case}.toml"
+    # a refit every 20 years: few folds, the last one trained on most of the sample
+    path.write_text(f'extends = "{tiny_experiment.as_posix()}"\n[validation]\nrefit_every_months = 240\n'
+                    f"[options]\n{CASES[case]}\n")
+    exp = load_experiment(path)
+    assert exp.options.active == (case != "defaults")
+    result = run_backtest(exp, jobs=1)
+    fold = walk_forward(exp).folds(result.features.index)[-1]
+    train = result.features.index[fold.train]
+    test = result.features.iloc[fold.test]
+    identity = {t: CalibrationMaps(1.0, Platt(1.0, 0.0), (0.0, 0.0)) for t in TARGETS}
+    model = fit_regime_model(result.features.loc[train], result.targets.loc[train], exp.estimators(), identity,
+                             exp.horizon, exp.no_call_band)
+    values = test.to_numpy(dtype="float64")
+    for target in TARGETS:
+        f, p = model.raw(values, target)
+        np.testing.assert_array_equal(f, result.predictions.loc[test.index, col(target, "lgbm", "f")])
+        np.testing.assert_array_equal(p, result.predictions.loc[test.index, col(target, "lgbm", "p")])
+    if case == "drop_families":  # the shipped boosters do not read the dropped families
+        assert not {"baa_aaa_spread_bp", "fwd_month"} & set(model.inputs["relative"])
+    if case == "monotone":
+        assert "monotone_constraints" in model.boosters["relative_regressor"].model_to_string()
+    # and the served path (identity maps) gives the same forecasts, saved and loaded
+    loaded = type(model).load(model.save(tmp_path / "bundle"))
+    served = loaded.predict(test)
+    np.testing.assert_allclose(served["relative_forecast"], result.predictions.loc[test.index, "relative.lgbm.f"],
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(served["p_positive"], result.predictions.loc[test.index, "absolute.lgbm.p"],
+                               rtol=0, atol=1e-9)
