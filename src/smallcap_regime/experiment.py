@@ -23,6 +23,7 @@ from .errors import ConfigError
 from .models.estimator import TargetEstimator
 from .models.lgbm import ModelSpec, load_model_spec
 from .models.options import ModelOptions
+from .models.search_space import tuning_settings
 from .names import MODEL_METRICS, MODELS, TARGETS
 
 
@@ -102,7 +103,7 @@ class ExperimentFile(Section):
     regime: RegimeSection = RegimeSection()
     registry: RegistrySection = RegistrySection()
     options: ModelOptions = ModelOptions()
-    # checked by tuning.space.search_space, which knows the hyperparameters and the model specs
+    # checked after the model specs are loaded (models.search_space.tuning_settings), which it refers to
     tuning: dict[str, Any] = {}
 
 
@@ -137,6 +138,8 @@ class Experiment:
     no_call_band: float
     model_name: str
     primary_metric: str
+    #: the validated ``[tuning]`` section (:func:`~smallcap_regime.models.search_space.tuning_settings`); empty
+    #: when the experiment has none
     tuning: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
     options: ModelOptions = field(default_factory=ModelOptions)
@@ -256,12 +259,8 @@ def load_experiment(name_or_path: str | Path, *,
         no_call_band=cfg.regime.no_call_band,
         model_name=cfg.registry.model_name,
         primary_metric=cfg.registry.primary_metric,
-        tuning=dict(cfg.tuning),
+        tuning=tuning_settings(cfg.tuning, path, models) if cfg.tuning else {},
         raw=raw,
         options=cfg.options,
     )
-    if exp.tuning:
-        from .tuning.space import search_space
-
-        search_space(exp)
     return exp

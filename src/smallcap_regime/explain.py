@@ -7,15 +7,12 @@ Plain text (no markup): the CLI prints it, the HTML report embeds it, tests read
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .models.lgbm import TARGETS
 from .models.skill import NO_SKILL
-
-if TYPE_CHECKING:
-    from .workflow import Forecast
+from .names import TARGETS
+from .values import Forecast
 
 EVENTS = {"relative": "small caps beat large caps", "absolute": "small caps rise"}
 PROB = {"relative": "p_outperform", "absolute": "p_positive"}

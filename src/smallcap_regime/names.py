@@ -13,6 +13,8 @@ TARGETS = ("relative", "absolute")
 #: forecasts; ``hist_mean`` (prevailing mean / base rate) and ``momentum`` are the benchmarks.
 MODELS = ("lgbm", "lgbm_cal", "linear", "linear_cal", "hist_mean", "momentum")
 FITTED = ("lgbm", "linear")
+#: The baselines a candidate must beat to be registered (``[registry]``), next to it in every headline.
+BASELINES = ("hist_mean", "momentum", "linear", "linear_cal")
 
 #: Metrics reported per (target, model): the names ``[registry] primary_metric`` may use.
 MODEL_METRICS = ("r2_oos", "cw_stat", "cw_pvalue", "cw_stat_nonoverlap", "cw_pvalue_nonoverlap", "hit_rate_sign",
@@ -51,3 +53,8 @@ def booster_name(target: str, part: str) -> str:
 def metric_key(target: str, model: str, metric: str) -> str:
     """A metric as logged to MLflow and named by ``[registry] primary_metric``: ``relative.lgbm_cal.brier_skill``."""
     return col(target, model, metric)
+
+
+def strategy_key(target: str, strategy: str, metric: str) -> str:
+    """A timing strategy's statistic as logged to MLflow: ``relative.strategy.lgbm_cal.sharpe``."""
+    return col(target, "strategy", strategy, metric)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,10 +17,10 @@ from .dataset import build_dataset
 from .errors import RegimeError, StaleInputError
 from .experiment import Experiment, load_experiment
 from .features.build import FeatureSpec, build_features, load_feature_spec
+from .values import Forecast, History, ModelChoice
 
 if TYPE_CHECKING:
     from .evaluation.backtest import BacktestResult
-    from .tracking.serving import ModelChoice
     from .tracking.train import TrainResult
 
 def default_source(home: Path) -> str:
@@ -72,38 +72,6 @@ def as_of_month_end(index: pd.DatetimeIndex, as_of: str) -> pd.Timestamp:
 def default_experiment(home: Path) -> str:
     """``live`` when live data has been pulled into this home, else ``quickstart`` (the offline sample)."""
     return "live" if default_source(home) == "live" else "quickstart"
-
-
-@dataclass
-class Forecast:
-    """A forecast for one month end and where it came from.
-
-    Attributes
-    ----------
-    as_of : the month end the forecast is made at (its features use data published by then).
-    output : one row of the model's output (:data:`~smallcap_regime.models.bundle.OUTPUT_COLUMNS`).
-    features : the feature row sent to the model.
-    model : which model answered, and how.
-    source : ``live`` or ``sample`` data.
-    notes : the data's notes (e.g. the offline-sample note).
-    horizon : months forecast.
-    window : the months forecast, e.g. ``2017-04..2017-06``.
-    in_sample : the target at ``as_of`` is realised, so the model was fitted on it: not what it would have said then.
-    warnings : stale data or inputs, and the in-sample warning, in words.
-    no_call_band : the experiment's "no confident call" half-width around each base rate.
-    """
-
-    as_of: pd.Timestamp
-    output: pd.Series
-    features: pd.Series
-    model: str
-    source: str
-    notes: list[str]
-    horizon: int = 3
-    window: str = ""
-    in_sample: bool = False
-    warnings: list[str] = field(default_factory=list)
-    no_call_band: float = 0.05
 
 
 def champion(home: Path, experiment: str | None = None, version: str | None = None) -> ModelChoice:
@@ -233,16 +201,6 @@ def train_experiment(experiment: str | Path, home: Path, *, force: bool = False,
     exp = load_experiment(experiment, model_overrides=overrides)
     source = f"optuna study {params_from_study}: {overrides}" if params_from_study else None
     return train(exp, home, force=force, params_source=source, on_fold=on_fold, on_step=on_step)
-
-
-@dataclass
-class History:
-    """The out-of-sample calls of one target (:func:`~smallcap_regime.evaluation.record.past_calls`) and whose."""
-
-    calls: pd.DataFrame
-    model: str
-    target: str
-    horizon: int
 
 
 def history(home: Path, *, experiment: str | None = None, version: str | None = None, target: str = "relative",

@@ -18,7 +18,7 @@ from ..data.cache import atomic_write_bytes
 from ..explain import LEGEND, forecast_header, forecast_lines, forecast_table
 from ..models.bundle import RegimeModel
 from ..models.lgbm import TARGETS
-from ..workflow import Forecast
+from ..values import Forecast
 from .backtest import BacktestResult
 from .plots import plot_beeswarm, plot_calibration, plot_regime_timeline, plot_strategies
 from .record import forecast_window

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import RegimeError
+from ..values import ModelChoice
 from . import store
-from .serving import ModelChoice
 
 #: Where :func:`~smallcap_regime.tracking.train.train` logs the backtest outputs, in its child run ``backtest``.
 PREDICTIONS = "backtest/predictions.parquet"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..names import BASELINES
 from .store import retry_race
 
 LOWER_IS_BETTER = {"brier", "log_loss", "volatility", "cw_pvalue", "cw_pvalue_nonoverlap"}
-BASELINES = ("hist_mean", "momentum", "linear", "linear_cal")
 CHAMPION = "champion"
 #: The latest registered candidate that was not promoted (what a reviewer compares with the champion).
 CHALLENGER = "challenger"

@@ -8,7 +8,6 @@ import math
 import os
 import socket
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -16,15 +15,8 @@ import pandas as pd
 
 from ..errors import RegimeError
 from ..home import artifacts_dir
+from ..values import ModelChoice
 from . import registry, store
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    uri: str
-    version: str
-    experiment: str
-    note: str
 
 
 def choose_model(home: Path, model_name: str = "smallcap-regime", version: str | None = None) -> ModelChoice:
@@ -123,7 +115,7 @@ def ui_links(home: Path, host: str, port: int) -> list[tuple[str, str]]:
     (:func:`store.model_training_experiments` makes sure it is); ``workflowType=machine_learning`` selects the
     matching navigation, and the shared view :data:`HEADLINE_VIEW` shows the headline metrics as columns.
     """
-    from .train import headline_view
+    from ..evaluation.headline import headline_view
 
     experiments = store.model_training_experiments(home, {HEADLINE_VIEW: headline_view()})
     return [(name, f"http://{host}:{port}/#/experiments/{exp_id}/runs?viewStateShareKey={HEADLINE_VIEW}"
