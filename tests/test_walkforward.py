@@ -200,8 +200,9 @@ def _fake_predictions(folds, seed: int = 0) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def quick_exp():
     exp = load_experiment("quickstart")
-    return dataclasses.replace(exp, validation=dataclasses.replace(exp.validation, oos_start=FIRST_TEST,
-                                                                   refit_every_months=24, embargo_months=1))
+    validation = exp.validation.model_copy(update={"oos_start": FIRST_TEST, "refit_every_months": 24,
+                                                   "embargo_months": 1})
+    return dataclasses.replace(exp, validation=validation)
 
 
 @pytest.fixture(scope="module")

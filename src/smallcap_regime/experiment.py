@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 
 from .configs import Section, load_config, validate
 from .errors import ConfigError
@@ -43,22 +43,34 @@ class ModelsSection(Section):
     absolute: str
 
 
+def _month_end(value: Any) -> pd.Timestamp:
+    """``"1990-01"`` (as the file says) -> the month end 1990-01-31; a Timestamp is taken as it is."""
+    if isinstance(value, pd.Timestamp):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a month like '1990-01'")
+    try:
+        return pd.Timestamp(value) + pd.offsets.MonthEnd(0)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a month like '1990-01'") from None
+
+
 class ValidationSection(Section):
-    oos_start: str
+    """``[validation]``: the purged walk-forward and the post-processing (``Experiment.validation`` is this object;
+    ``oos_start`` is read as a month and held as its month end)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    oos_start: Annotated[pd.Timestamp, BeforeValidator(_month_end)]
     refit_every_months: int = Field(12, ge=1)
     min_train_months: int = Field(120, ge=1)
     embargo_months: int = Field(0, ge=0)
     calibration_min_obs: int = Field(48, ge=2)
     interval_coverage: float = Field(0.8, gt=0, lt=1)
 
-    @field_validator("oos_start")
-    @classmethod
-    def _month(cls, value: str) -> str:
-        try:
-            pd.Timestamp(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a month like '1990-01'") from None
-        return value
+
+#: The validated ``[validation]`` section is what the code runs on.
+Validation = ValidationSection
 
 
 class BaselinesSection(Section):
@@ -105,16 +117,6 @@ class ExperimentFile(Section):
     options: ModelOptions = ModelOptions()
     # checked after the model specs are loaded (models.search_space.tuning_settings), which it refers to
     tuning: dict[str, Any] = {}
-
-
-@dataclass(frozen=True)
-class Validation:
-    oos_start: pd.Timestamp
-    refit_every_months: int = 12
-    min_train_months: int = 120
-    embargo_months: int = 0
-    calibration_min_obs: int = 48
-    interval_coverage: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,6 @@ def load_experiment(name_or_path: str | Path, *,
                              spec.path, spec.description)
         models[target] = spec
 
-    val = cfg.validation
     exp = Experiment(
         name=path.stem,
         path=path,
@@ -244,14 +245,7 @@ def load_experiment(name_or_path: str | Path, *,
         feature_spec=cfg.features.spec,
         horizon=cfg.features.horizon_months,
         models=models,
-        validation=Validation(
-            oos_start=pd.Timestamp(val.oos_start) + pd.offsets.MonthEnd(0),
-            refit_every_months=val.refit_every_months,
-            min_train_months=val.min_train_months,
-            embargo_months=val.embargo_months,
-            calibration_min_obs=val.calibration_min_obs,
-            interval_coverage=val.interval_coverage,
-        ),
+        validation=cfg.validation,
         ridge_alpha=cfg.baselines.ridge_alpha,
         logistic_c=cfg.baselines.logistic_c,
         cost_bp=cfg.strategy.cost_bp,
