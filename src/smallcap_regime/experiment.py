@@ -24,7 +24,7 @@ from .models.estimator import TargetEstimator
 from .models.lgbm import ModelSpec, load_model_spec
 from .models.options import ModelOptions
 from .models.search_space import tuning_settings
-from .names import MODEL_METRICS, MODELS, TARGETS
+from .names import MODEL_METRICS, MODELS, TARGETS, metric_key
 
 
 class DataSection(Section):
@@ -89,7 +89,7 @@ class RegimeSection(Section):
 
 class RegistrySection(Section):
     model_name: str = Field("smallcap-regime", min_length=1)
-    primary_metric: str = "relative.lgbm_cal.brier_skill"
+    primary_metric: str = metric_key("relative", "lgbm_cal", "brier_skill")
 
     @field_validator("primary_metric")
     @classmethod

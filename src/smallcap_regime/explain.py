@@ -11,11 +11,11 @@ import math
 import pandas as pd
 
 from .models.skill import NO_SKILL
-from .names import TARGETS
+from .names import PROB_COLUMN, TARGETS, output_column
 from .values import Forecast
 
 EVENTS = {"relative": "small caps beat large caps", "absolute": "small caps rise"}
-PROB = {"relative": "p_outperform", "absolute": "p_positive"}
+PROB = PROB_COLUMN
 LEGEND = "relative = small-cap minus large-cap return; absolute = small-cap return; P = probability it is > 0"
 
 
@@ -28,7 +28,7 @@ def pct(x: float, signed: bool = False, digits: int = 1) -> str:
 
 def has_skill(output: pd.Series, target: str) -> bool:
     """Whether the model's record shows skill for ``target`` (True for a model trained without a record)."""
-    value = output.get(f"{target}_has_skill")
+    value = output.get(output_column(target, "has_skill"))
     return True if value is None or (isinstance(value, float) and math.isnan(value)) else bool(value)
 
 
@@ -48,30 +48,33 @@ def forecast_table(output: pd.Series) -> pd.DataFrame:
     rows = {}
     for target in TARGETS:
         rows[target] = {
-            "P(> 0)": pct(output[PROB[target]]), "base rate": pct(output.get(f"{target}_base_rate", float("nan"))),
-            "forecast": pct(output[f"{target}_forecast"], signed=True),
-            interval: f"{pct(output[f'{target}_lo'], True)} .. {pct(output[f'{target}_hi'], True)}"}
+            "P(> 0)": pct(output[PROB[target]]),
+            "base rate": pct(output.get(output_column(target, "base_rate"), float("nan"))),
+            "forecast": pct(output[output_column(target, "forecast")], signed=True),
+            interval: (f"{pct(output[output_column(target, 'lo')], True)} .. "
+                       f"{pct(output[output_column(target, 'hi')], True)}")}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("target")
 
 
 def record_line(output: pd.Series, target: str, skilled: bool = True) -> str | None:
     """The out-of-sample record (and, for a target with skill, of calls like this one); None without a record."""
-    made = output.get(f"{target}_calls_made")
+    made = output.get(output_column(target, "calls_made"))
     if made is None or (isinstance(made, float) and math.isnan(made)):
         return None
-    text = (f"out of sample: hit rate {pct(output[f'{target}_hit_rate'])}, AUC {output[f'{target}_auc']:.2f}, "
-            f"Brier skill {output[f'{target}_brier_skill']:+.3f}")
+    hit, auc = output[output_column(target, "hit_rate")], output[output_column(target, "auc")]
+    text = (f"out of sample: hit rate {pct(hit)}, AUC {auc:.2f}, "
+            f"Brier skill {output[output_column(target, 'brier_skill')]:+.3f}")
     if not skilled:
         return text
-    kind = "above" if output[PROB[target]] > output[f"{target}_base_rate"] else "at or below"
-    right, made = int(output[f"{target}_calls_right"]), int(made)
+    kind = "above" if output[PROB[target]] > output[output_column(target, "base_rate")] else "at or below"
+    right, made = int(output[output_column(target, "calls_right")]), int(made)
     share = f" ({right / made * 100:.0f} %)" if made else ""
     return f"{text}; calls {kind} the base rate were right {right} of {made} times{share}"
 
 
 def target_lines(output: pd.Series, target: str, band: float) -> list[str]:
     """What the forecast says about one target, its record and its drivers (none without demonstrated skill)."""
-    p, base = output[PROB[target]], output.get(f"{target}_base_rate", float("nan"))
+    p, base = output[PROB[target]], output.get(output_column(target, "base_rate"), float("nan"))
     head = f"{target}: P({EVENTS[target]}) {pct(p)}"
     record = record_line(output, target, skilled=has_skill(output, target))
     if not has_skill(output, target):
@@ -79,8 +82,8 @@ def target_lines(output: pd.Series, target: str, band: float) -> list[str]:
     lines = [f"{head} vs base rate {pct(base)}: {tilt(p, base, band)}" if not math.isnan(base) else head]
     if record:
         lines.append(f"  {record}")
-    if output.get(f"{target}_drivers"):
-        lines.append(f"  drivers: {output[f'{target}_drivers']}")
+    if output.get(output_column(target, "drivers")):
+        lines.append(f"  drivers: {output[output_column(target, 'drivers')]}")
     return lines
 
 

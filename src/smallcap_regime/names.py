@@ -21,6 +21,9 @@ MODEL_METRICS = ("r2_oos", "cw_stat", "cw_pvalue", "cw_stat_nonoverlap", "cw_pva
                  "auc", "brier", "brier_skill", "log_loss", "balanced_accuracy", "hit_rate", "hit_rate_ref",
                  "hit_rate_majority", "base_rate")
 
+#: The forecast's probability column per target (the rest of a target's output is ``<target>_<name>``).
+PROB_COLUMN = {"relative": "p_outperform", "absolute": "p_positive"}
+
 #: Boosters of a bundle per target: ``<target>_<part>``.
 BOOSTER_PARTS = ("regressor", "classifier")
 
@@ -58,3 +61,8 @@ def metric_key(target: str, model: str, metric: str) -> str:
 def strategy_key(target: str, strategy: str, metric: str) -> str:
     """A timing strategy's statistic as logged to MLflow: ``relative.strategy.lgbm_cal.sharpe``."""
     return col(target, "strategy", strategy, metric)
+
+
+def output_column(target: str, name: str) -> str:
+    """A forecast (model output) column: ``output_column("relative", "forecast")`` -> ``"relative_forecast"``."""
+    return f"{target}_{name}"

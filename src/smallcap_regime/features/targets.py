@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..errors import DataFormatError
+from ..names import target_column, tbill_column
 from .ops import check_monthly_index, compound
 
 REQUIRED = ("small_ret", "large_ret", "rf")
@@ -54,14 +55,13 @@ def build_targets(panel: pd.DataFrame, horizon: int = 3) -> pd.DataFrame:
     check_monthly_index(panel, "build_targets")
     small, large, rf = (forward_compound(panel[c].astype("float64"), horizon) for c in REQUIRED)
     relative, absolute = small - large, small
-    h = f"{horizon}m"
     frame = pd.DataFrame(
         {
-            f"relative_{h}": relative,
-            f"absolute_{h}": absolute,
-            f"relative_{h}_up": (relative > 0).astype("float64").where(relative.notna()),
-            f"absolute_{h}_up": (absolute > 0).astype("float64").where(absolute.notna()),
-            f"tbill_{h}": rf,
+            target_column("relative", horizon): relative,
+            target_column("absolute", horizon): absolute,
+            target_column("relative", horizon, label=True): (relative > 0).astype("float64").where(relative.notna()),
+            target_column("absolute", horizon, label=True): (absolute > 0).astype("float64").where(absolute.notna()),
+            tbill_column(horizon): rf,
         },
         index=panel.index,
     )

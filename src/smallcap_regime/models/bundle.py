@@ -21,19 +21,25 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from ..names import BOOSTER_PARTS, TARGETS, booster_name, target_column
+from ..names import (
+    BOOSTER_PARTS,
+    PROB_COLUMN,
+    TARGETS,
+    booster_name,
+    output_column,
+    target_column,
+)
 from .calibration import CalibrationMaps, Platt, probability_points, shrink
 from .estimator import TargetEstimator
 from .regime import regime_arrays
 from .skill import SKILL_COLUMNS, SkillRecord, record_columns
 
 OUTPUT_COLUMNS = [
-    "p_outperform", "relative_forecast", "relative_lo", "relative_hi",
-    "p_positive", "absolute_forecast", "absolute_lo", "absolute_hi",
-    "regime", "regime_leaning", "confidence", "relative_drivers", "absolute_drivers",
+    name for target in TARGETS
+    for name in (PROB_COLUMN[target], *(output_column(target, kind) for kind in ("forecast", "lo", "hi")))
 ]
-OUTPUT_COLUMNS += [f"{target}_{name}" for target in TARGETS for name in SKILL_COLUMNS]
-PROB_COLUMN = {"relative": "p_outperform", "absolute": "p_positive"}
+OUTPUT_COLUMNS += ["regime", "regime_leaning", "confidence", *(output_column(t, "drivers") for t in TARGETS)]
+OUTPUT_COLUMNS += [output_column(target, name) for target in TARGETS for name in SKILL_COLUMNS]
 # Batches smaller than this are predicted on one thread: starting and spin-waiting an OpenMP team costs far more
 # than it saves on a few rows (on a busy machine a one-row call went from 0.03 ms to ~10 ms with the default team);
 # larger batches (TreeSHAP is ~0.05 ms per row and classifier) use LightGBM's default, all cores.
@@ -150,13 +156,14 @@ class RegimeModel:
             f = m.point(raw_f)
             if skill:
                 out[PROB_COLUMN[target]] = m.platt(raw_p)
-                out[f"{target}_drivers"] = self._drivers(values, self._points(values, target, threads), n_drivers)
+                points = self._points(values, target, threads)
+                out[output_column(target, "drivers")] = self._drivers(values, points, n_drivers)
             else:  # no demonstrated skill: the honest probability is the base rate, and nothing drives it
                 out[PROB_COLUMN[target]] = np.full(len(values), m.base_rate)
-                out[f"{target}_drivers"] = [""] * len(values)
-            out[f"{target}_forecast"] = f
-            out[f"{target}_lo"] = f + m.interval_lo
-            out[f"{target}_hi"] = f + m.interval_hi
+                out[output_column(target, "drivers")] = [""] * len(values)
+            out[output_column(target, "forecast")] = f
+            out[output_column(target, "lo")] = f + m.interval_lo
+            out[output_column(target, "hi")] = f + m.interval_hi
         out["regime"], out["regime_leaning"], out["confidence"] = regime_arrays(
             out["p_outperform"], out["p_positive"], self.no_call_band, self.maps["relative"].base_rate,
             self.maps["absolute"].base_rate)

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..names import output_column
+
 #: Per target ``<target>_<name>`` output columns: the base rate a probability is read against and the record.
 SKILL_COLUMNS = ("base_rate", "has_skill", "hit_rate", "auc", "brier_skill", "calls_right", "calls_made",
                  "interval_coverage")
@@ -81,13 +83,13 @@ class SkillRecord:
 def record_columns(target: str, p: np.ndarray, base_rate: float, record: SkillRecord | None) -> dict[str, Any]:
     """The ``<target>_<SKILL_COLUMNS>`` of forecasts ``p`` (shape (n,)): base rate, and the record of past calls of
     the kind each one makes (above or at/below ``base_rate``); NaN record fields without a record."""
-    out: dict[str, Any] = {f"{target}_base_rate": base_rate}
+    out: dict[str, Any] = {output_column(target, "base_rate"): base_rate}
     if record is None:
-        return out | {f"{target}_{name}": np.nan for name in SKILL_COLUMNS[1:]}
+        return out | {output_column(target, name): np.nan for name in SKILL_COLUMNS[1:]}
     above = np.asarray(p, dtype="float64") > base_rate
     return out | {
-        f"{target}_has_skill": record.has_skill, f"{target}_hit_rate": record.hit_rate,
-        f"{target}_auc": record.auc, f"{target}_brier_skill": record.brier_skill,
-        f"{target}_calls_right": np.where(above, record.up_right, record.down_right),
-        f"{target}_calls_made": np.where(above, record.up_calls, record.down_calls),
-        f"{target}_interval_coverage": record.interval_coverage}
+        output_column(target, "has_skill"): record.has_skill, output_column(target, "hit_rate"): record.hit_rate,
+        output_column(target, "auc"): record.auc, output_column(target, "brier_skill"): record.brier_skill,
+        output_column(target, "calls_right"): np.where(above, record.up_right, record.down_right),
+        output_column(target, "calls_made"): np.where(above, record.up_calls, record.down_calls),
+        output_column(target, "interval_coverage"): record.interval_coverage}

@@ -39,7 +39,7 @@ from ..experiment import Experiment
 from ..features.build import load_feature_spec
 from ..features.ranges import plausible_ranges
 from ..models.bundle import RegimeModel, fit_regime_model
-from ..models.lgbm import TARGETS
+from ..names import BOOSTER_PARTS, TARGETS, booster_name
 from . import registry, store
 
 #: The packages the served model imports (its code travels in ``code_paths``); MLflow adds itself.
@@ -124,7 +124,7 @@ def importance_frames(model: RegimeModel, features: pd.DataFrame) -> tuple[pd.Da
     """Gain importance per booster, and mean |TreeSHAP contribution| of each classifier over all origins."""
     gain = pd.DataFrame({name: b.feature_importance("gain") for name, b in model.boosters.items()},
                         index=pd.Index(model.features, name="feature"))
-    shap = pd.DataFrame({f"{t}_classifier": model.contributions(features, t).abs().mean() for t in TARGETS})
+    shap = pd.DataFrame({booster_name(t, "classifier"): model.contributions(features, t).abs().mean() for t in TARGETS})
     shap.index.name = "feature"
     return gain, shap
 
@@ -253,12 +253,12 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
                                     "platt_b": maps.platt_b, "interval_lo": maps.interval_lo,
                                     "interval_hi": maps.interval_hi, "n_train": maps.n_train})
                 with tempfile.TemporaryDirectory() as tmp:
-                    cols = [f"{target}_regressor", f"{target}_classifier"]
+                    cols = [booster_name(target, part) for part in BOOSTER_PARTS]
                     gain[cols].to_csv(Path(tmp) / "feature_importance_gain.csv")
                     plot_importance(gain[cols], Path(tmp) / "feature_importance_gain.png",
                                     unit="total gain of the feature's splits")
-                    shap[[f"{target}_classifier"]].to_csv(Path(tmp) / "shap_summary.csv")
-                    plot_importance(shap[[f"{target}_classifier"]], Path(tmp) / "shap_summary.png",
+                    shap[[booster_name(target, "classifier")]].to_csv(Path(tmp) / "shap_summary.csv")
+                    plot_importance(shap[[booster_name(target, "classifier")]], Path(tmp) / "shap_summary.png",
                                     unit="mean |TreeSHAP contribution| (log-odds, before calibration)")
                     mlflow.log_artifacts(tmp)
 
