@@ -15,6 +15,19 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 POSTGRES_URL_VAR = "REGIME_TEST_POSTGRES_URL"
 
+#: Fixtures that train and register a model through MLflow or start a database server: a test using one (directly or
+#: through another fixture) belongs to the slow end-to-end layer whether or not it is marked itself.
+SLOW_FIXTURES = {"trained_home", "postgres_server", "postgres_db", "mlflow_schema"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark ``slow`` every test that uses a :data:`SLOW_FIXTURES` fixture, so ``pytest -m "not slow"`` (the fast
+    layer: no MLflow training, no server processes) cannot pull one in by accident."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 # before any (session) fixture: the tests never talk to a tracking server the developer's shell points at
 for _var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
     os.environ.pop(_var, None)

@@ -57,6 +57,7 @@ def test_unknown_experiment_lists_the_available_ones(home, monkeypatch, capsys):
     assert "no experiments config named 'nope'; available: live, quickstart" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_backtest_command_writes_predictions_metrics_and_plots(home, tiny_experiment):
     result = invoke("backtest", str(tiny_experiment), "--home", str(home))
     assert result.exit_code == 0, result.output
@@ -92,6 +93,7 @@ def test_tables_print_counts_as_integers_and_flags_as_flags():
             feature_value("hml_mom_3m", -0.07566)] == ["yes", "3", "-0.0757"]
 
 
+@pytest.mark.slow
 def test_tune_command_runs_trials_and_prints_the_train_hint(home, tiny_experiment):
     text = tiny_experiment.read_text() + '''
 [tuning]

@@ -46,6 +46,9 @@ from smallcap_regime.workflow import feature_snapshot
 from helpers import FINRA_HEADER, finra_file, make_zip
 from loopback import LoopbackServer, point_sources_at, pull_table
 
+# fault injection through loopback servers: timeouts, retry waits, slow drips and concurrent pulls take wall time
+pytestmark = pytest.mark.slow
+
 PORTFOLIOS = "/ftp/Portfolios_Formed_on_ME_CSV.zip"
 FACTORS_DAILY = "/ftp/F-F_Research_Data_Factors_daily_CSV.zip"
 PORTFOLIOS_DAILY = "/ftp/Portfolios_Formed_on_ME_Daily_CSV.zip"

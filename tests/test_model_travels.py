@@ -24,6 +24,8 @@ from smallcap_regime.tracking.serving import predict_local
 
 from helpers import free_port, wait_until_up
 
+pytestmark = pytest.mark.slow  # a fresh venv and the served model
+
 CHAMPION = "models:/smallcap-regime@champion"
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from smallcap_regime.evaluation.backtest import run_backtest
 from smallcap_regime.experiment import load_experiment
 
 from helpers import synthetic_panel, write_experiment
+
+pytestmark = pytest.mark.slow  # two full backtests
 
 
 def test_parallel_folds_equal_the_serial_run(tmp_path):

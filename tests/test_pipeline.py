@@ -28,6 +28,8 @@ from smallcap_regime.workflow import champion, forecast, train_experiment
 from helpers import MODEL_SPEC
 from loopback import LoopbackServer, point_sources_at
 
+pytestmark = pytest.mark.slow  # train, register and serve end to end
+
 CUSTOM = """description = "quintile legs, own model name (test)"
 [data]
 source = "live"

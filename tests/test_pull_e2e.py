@@ -28,6 +28,8 @@ from smallcap_regime.data.status import cache_status
 
 from loopback import LoopbackServer, point_sources_at
 
+pytestmark = pytest.mark.slow  # the whole real history pulled through the download code
+
 WIDE = {"COLUMNS": "300"}
 MISSING_ON_SERVER = {"fred/DGS1", "fred/DGS3MO", "fred/DFF", "fred/MMMFFAQ027S", "finra/short_interest"}
 ALL_KEYS = [*sources.FRENCH_DATASETS, *(f"fred/{s.series_id}" for s in fred_specs()), sources.FINRA_KEY]

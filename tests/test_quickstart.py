@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 
 import mlflow
+import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from smallcap_regime.cli import app
 from smallcap_regime.models.regime import REGIMES
 from smallcap_regime.tracking import store
+
+pytestmark = pytest.mark.slow  # the quickstart experiment end to end
 
 
 def test_quickstart_runs_offline_end_to_end(home, monkeypatch):

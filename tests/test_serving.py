@@ -27,6 +27,8 @@ from smallcap_regime.tracking.serving import mlflow_env, predict_local, predict_
 
 from helpers import free_port, port_is_free, wait_until_up
 
+pytestmark = pytest.mark.slow  # MLflow scoring servers
+
 REGIME = [str(Path(sys.executable).with_name("regime"))]  # the installed console script
 
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # concurrent MLflow store creation in subprocesses
+
 
 def test_concurrent_first_mlflow_use_on_a_fresh_home(tmp_path):
     """Two first uses at once used to crash in MLflow's schema migration ("table ... already exists")."""

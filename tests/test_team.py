@@ -30,6 +30,8 @@ from test_tuning import write_experiment as write_tuning_experiment
 
 from helpers import write_experiment
 
+pytestmark = pytest.mark.slow  # PostgreSQL and MLflow servers, several workers
+
 REGIME = str(Path(sys.executable).with_name("regime"))
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 

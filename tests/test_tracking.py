@@ -20,6 +20,8 @@ from smallcap_regime.tuning.space import search_space
 
 from helpers import scoring_json, synthetic_panel, write_experiment
 
+pytestmark = pytest.mark.slow  # MLflow training and registry
+
 
 def _runs(home, experiment_name):
     store.configure(home)

@@ -81,6 +81,7 @@ def finished_numbers(study: optuna.Study) -> list[int]:
     return sorted(t.number for t in study.get_trials(states=FINISHED))
 
 
+@pytest.mark.slow
 def test_study_trials_in_mlflow_and_best_params_reach_training(home, tmp_path, panel):
     path = write_experiment(tmp_path)
     exp = load_experiment(path)
@@ -136,6 +137,7 @@ def test_study_trials_in_mlflow_and_best_params_reach_training(home, tmp_path, p
         tuning.tune(load_experiment(other), home, trials=6, study=study.study_name, panel=panel)
 
 
+@pytest.mark.slow
 def test_a_failing_trial_is_marked_failed_not_left_running(home, tmp_path, panel, monkeypatch):
     def broken(*args):
         raise RuntimeError("boom")
@@ -148,6 +150,7 @@ def test_a_failing_trial_is_marked_failed_not_left_running(home, tmp_path, panel
     assert [t.state for t in study.trials] == [TrialState.FAIL]  # a RUNNING leftover would hold the budget
 
 
+@pytest.mark.slow
 def test_a_dead_local_workers_trial_is_failed_and_replaced_on_the_next_start(home, tmp_path, panel, caplog):
     exp = load_experiment(write_experiment(tmp_path))
     name = tuning.study_name_for(exp)
@@ -226,6 +229,7 @@ def test_inner_data_refuses_data_reaching_oos_start(tmp_path, panel):
         objective.inner_data(build_dataset(exp, panel=panel), tuning.search_space(exp))
 
 
+@pytest.mark.slow
 def test_tuning_reads_no_row_at_or_after_oos_start(home, tmp_path, panel, monkeypatch):
     exp = load_experiment(write_experiment(tmp_path))
     oos = exp.validation.oos_start

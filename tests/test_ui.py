@@ -26,6 +26,8 @@ from smallcap_regime.tracking.train import HEADLINE_METRICS, train
 
 from helpers import free_port, port_is_free, wait_until_up
 
+pytestmark = pytest.mark.slow  # MLflow UI server and headless Chromium
+
 REGIME = str(Path(sys.executable).with_name("regime"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
