@@ -1,7 +1,8 @@
 """Experiment configs (``experiments/*.toml``): one file = one MLflow experiment.
 
-An experiment names its data source, feature set, the model spec per target, the validation scheme, strategy
-costs, the registry gate and the tuning space. The whole file is validated when it loads, against one schema
+An experiment names its data source, feature set, the model spec per target, the model options (``[options]``,
+:class:`~smallcap_regime.models.options.ModelOptions`), the validation scheme, strategy costs, the registry gate and
+the tuning space. The whole file is validated when it loads, against one schema
 (:class:`ExperimentFile`), before any work starts: an unknown key, a value of the wrong type or out of range, an
 unknown ``primary_metric`` or a bad ``[tuning]`` section is a :class:`~smallcap_regime.errors.ConfigError` that
 names the file, the table and the key. ``extends = "quickstart"`` starts from another experiment and overrides
