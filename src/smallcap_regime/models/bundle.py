@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
@@ -30,9 +30,11 @@ from ..names import (
     target_column,
 )
 from .calibration import CalibrationMaps, Platt, probability_points, shrink
-from .estimator import TargetEstimator
 from .regime import regime_arrays
 from .skill import SKILL_COLUMNS, SkillRecord, record_columns
+
+if TYPE_CHECKING:  # the served model needs only the fitted boosters: no estimator (nor its options) at import
+    from .estimator import TargetEstimator
 
 OUTPUT_COLUMNS = [
     name for target in TARGETS
