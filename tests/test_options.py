@@ -13,6 +13,8 @@ from smallcap_regime.models.calibration import CalibrationMaps, Platt
 from smallcap_regime.models.options import ModelOptions
 from smallcap_regime.names import TARGETS, col
 
+from conftest import REPO
+
 #: One case per option of ``[options]`` (plus the defaults); a new option adds its case here.
 CASES = {
     "defaults": "",
@@ -57,3 +59,37 @@ def test_final_model_on_the_last_folds_rows_forecasts_as_that_fold(case, tiny_ex
                                rtol=0, atol=1e-12)
     np.testing.assert_allclose(served["p_positive"], result.predictions.loc[test.index, "absolute.lgbm.p"],
                                rtol=0, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_the_tuning_objective_fits_the_options_it_would_ship(tmp_path):
+    """The inner folds fit through the experiment's estimator: its options change the loss, and the loss of a fold
+    is the loss of ``TargetEstimator.fit`` on that fold's rows (offline sample, before oos_start)."""
+    from optuna.trial import FixedTrial
+
+    from smallcap_regime.dataset import build_dataset
+    from smallcap_regime.models.estimator import TargetEstimator
+    from smallcap_regime.tuning import objective, search_space
+
+    text = (REPO / "experiments" / "quickstart.toml").read_text()
+    tuning = ('[tuning]\nobjective = "relative.regressor"\nmetric = "mse"\ninner_folds = 2\nn_estimators = [10, 20]\n')
+    losses = {}
+    params = {"n_estimators": 15}
+    for case, body in (("defaults", ""), ("drop_families", 'drop_families = ["technical"]')):
+        path = tmp_path / f"{case}.toml"
+        path.write_text(text[: text.index("[tuning]")] + f"[options]\n{body}\n" + tuning)
+        exp = load_experiment(path)
+        settings = search_space(exp)
+        data = objective.inner_data(build_dataset(exp, before=exp.validation.oos_start), settings)
+        assert data.estimator.options == exp.options
+        fixed = exp.models["relative"].regressor
+        losses[case] = objective.make_objective(data, settings, fixed)(FixedTrial(params))
+        fold = data.folds[0]
+        keep = data.y.iloc[fold.train].notna().to_numpy()
+        model = TargetEstimator({**fixed, **params}, {}, exp.options, exp.estimator("relative").families).fit(
+            data.features.iloc[fold.train][keep], data.y.iloc[fold.train][keep].to_numpy())
+        realised = data.y.iloc[fold.test].notna().to_numpy()
+        mse = float(np.mean((data.y.iloc[fold.test][realised].to_numpy()
+                             - model.predict(data.features.iloc[fold.test][realised])) ** 2))
+        assert mse == objective._fold_score(data, fold, {**fixed, **params}, "regressor")
+    assert losses["defaults"] != losses["drop_families"]
