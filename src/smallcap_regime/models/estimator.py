@@ -65,6 +65,8 @@ class TargetEstimator:
     def _keep(self, x: np.ndarray, names: Sequence[str]) -> np.ndarray:
         keep = ~np.isnan(x).all(axis=0)
         if self.options.drop_families:
+            if not self.families:
+                raise ValueError("options.drop_families needs families (feature name -> family) to drop by")
             dropped = set(self.options.drop_families)
             keep &= np.array([self.families.get(name) not in dropped for name in names], dtype=bool)
         return keep
