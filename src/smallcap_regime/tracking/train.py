@@ -122,8 +122,10 @@ def model_requirements() -> list[str]:
 
 def importance_frames(model: RegimeModel, features: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Gain importance per booster, and mean |TreeSHAP contribution| of each classifier over all origins."""
-    gain = pd.DataFrame({name: b.feature_importance("gain") for name, b in model.boosters.items()},
-                        index=pd.Index(model.features, name="feature"))
+    # a booster reads only the features with data in its training rows (and not a dropped family): 0 for the rest
+    gain = pd.DataFrame({name: pd.Series(b.feature_importance("gain"), index=b.feature_name())
+                         for name, b in model.boosters.items()}).reindex(model.features).fillna(0.0)
+    gain.index.name = "feature"
     shap = pd.DataFrame({booster_name(t, "classifier"): model.contributions(features, t).abs().mean() for t in TARGETS})
     shap.index.name = "feature"
     return gain, shap
