@@ -77,7 +77,7 @@ def data_pull(
     home_dir = regime_home(home)
     total = len(plan_pull(source))
     with Progress(TextColumn("[bold]pull"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                  TimeElapsedColumn(), console=console) as progress:
+                  TimeElapsedColumn(), console=console.get()) as progress:
         task = progress.add_task("", total=total)
         results = pull(home_dir, source, allow_older=allow_older, on_result=lambda r: progress.update(
             task, advance=1, description=f"{r.key} {'ok' if r.ok else '[red]failed'}"),
@@ -201,7 +201,7 @@ def _fold_progress(label: str) -> Iterator[Callable[[int, int], None]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("folds"),
-                  TimeElapsedColumn(), console=console) as progress:
+                  TimeElapsedColumn(), console=console.get()) as progress:
         task = progress.add_task("", total=None)
         yield lambda done, total: progress.update(task, completed=done, total=total)
 
@@ -241,7 +241,7 @@ def _train(experiment: str, home_dir: Path, force: bool, params_from_study: str 
     if params_from_study:
         console.print(f"using the best parameters of study [bold]{escape(params_from_study)}[/bold]")
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as progress:
+                  console=console.get()) as progress:
         task = progress.add_task("train", total=None)
         result = train_experiment(
             experiment, home_dir, force=force, params_from_study=params_from_study, storage=storage,
@@ -313,7 +313,7 @@ def tune_cmd(
     exp = load_experiment(experiment)
     name = study or study_name_for(exp)
     with Progress(TextColumn(f"[bold]tune {escape(name)}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as progress:
+                  TextColumn("{task.description}"), TimeElapsedColumn(), console=console.get()) as progress:
         task = progress.add_task("", total=trials)
 
         def on_trial(trial) -> None:
