@@ -210,7 +210,7 @@ def _finra_job(symbols: Sequence[str], first: date, lag_days: int, checks: Check
                     failures.append(f"{d}: {exc.reason}")
                     break
                 where = f"shrt{candidate:%Y%m%d}.csv"
-                frame = finra.parse_short_interest(raw, where, symbols)
+                frame = finra.parse_short_interest(raw, where, symbols, expected=candidate)
                 check_not_future(frame["settlement_date"], where, checks.today)
                 frames.append(frame)
                 fetched.append(d.isoformat())
