@@ -479,9 +479,41 @@ def quickstart_cmd(home: HomeOption = None) -> None:
 
 
 def main() -> None:
-    """Entry point: user-facing errors are printed without a traceback and exit with code 2."""
+    """Entry point: user-facing errors are printed without a traceback and exit with code 2; a remote store that
+    cannot be reached (tracking server, database, Optuna storage) is one line naming it and exit code 1."""
     try:
         app()
     except RegimeError as exc:
-        err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
-        raise SystemExit(2) from None
+        _fail(exc)
+    except Exception as exc:
+        lost = _lost_store(exc)
+        if lost is None:
+            raise
+        _fail(lost)
+
+
+def _fail(exc: RegimeError) -> None:
+    err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+    raise SystemExit(getattr(exc, "exit_code", 2)) from None
+
+
+def _lost_store(exc: Exception) -> RegimeError | None:
+    """The one-line error for a tracking store lost mid-command (its open runs noted for the next command to mark
+    FAILED), or None for any other exception. MLflow is imported only when it is already loaded."""
+    import sys
+
+    if "mlflow" not in sys.modules:
+        return None
+    from .tracking import store
+
+    lost = store.lost_store(exc)
+    if lost is None:
+        return None
+    try:
+        runs = store.note_unfinished_runs(exc)
+    except Exception:  # noqa: BLE001 - noting is best effort; the outage is what the user must read
+        return lost
+    if runs:
+        lost.args = (f"{lost}; the {len(runs)} run(s) it left RUNNING are marked FAILED by the next command that "
+                     "reaches the store",)
+    return lost

@@ -70,7 +70,8 @@ def parse_short_interest(raw: bytes, where: str, symbols: Sequence[str], expecte
         If the body is HTML or empty, required columns are missing, a row has the wrong number of fields,
         `settlementDate` values are malformed or differ between rows, a requested symbol appears twice, a
         quantity of a requested symbol is not a non-negative number, days to cover exceed
-        `MAX_DAYS_TO_COVER`, the settlement date is not `expected`, or the CSV reader fails (e.g. a field over the csv module's size limit).
+        `MAX_DAYS_TO_COVER`, the settlement date is not `expected`, or the CSV reader fails (e.g. a field over the
+        csv module's size limit).
     """
     if raw.lstrip()[:1] == b"<":
         raise DataFormatError(where, "not a short-interest file: looks like an HTML page")

@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from ..errors import RegimeError
+from ..errors import RegimeError, StoreUnavailable
 from ..home import artifacts_dir
+from ..urls import redact_url, scrub
 from . import registry, store
 
 
@@ -42,7 +43,9 @@ def choose_model(home: Path, model_name: str = "smallcap-regime", version: str |
             try:
                 mv = client.get_model_version_by_alias(model_name, registry.CHAMPION)
                 note = f"champion (version {mv.version})"
-            except MlflowException:
+            except MlflowException as exc:
+                if store.lost_store(exc) is not None:
+                    raise
                 versions = client.search_model_versions(f"name='{model_name}'")
                 if not versions:
                     raise RegimeError(f"no model {model_name!r} registered in {store.tracking_label(home)}; run "
@@ -51,7 +54,9 @@ def choose_model(home: Path, model_name: str = "smallcap-regime", version: str |
                 note = (f"no champion yet, using the latest version {mv.version} "
                         f"(gate: {mv.tags.get('gate', 'unknown')})")
     except MlflowException as exc:
-        raise RegimeError(f"model {model_name!r} version {version}: {exc.message}") from None
+        lost = store.lost_store(exc)  # one line naming the store, never MLflow's message with its password
+        raise lost or RegimeError(f"model {model_name!r} version {version}: "
+                                  f"{scrub(exc.message, store.tracking_uri(home))}") from None
     return ModelChoice(f"models:/{model_name}/{mv.version}", str(mv.version), mv.tags.get("experiment", ""), note)
 
 
@@ -90,12 +95,17 @@ def predict_remote(server: str, features: pd.DataFrame, timeout_s: float = 30.0)
     except ValueError:
         raise RegimeError("infinite feature value: the row cannot be sent (JSON has no infinity)") from None
     url = server.rstrip("/") + "/invocations"
+    shown = redact_url(url)
     try:
         response = httpx.post(url, content=body, headers={"Content-Type": "application/json"}, timeout=timeout_s)
-    except httpx.HTTPError as exc:
-        raise RegimeError(f"{url}: {exc.__class__.__name__}: {exc} (is `regime serve` running?)") from None
+    except httpx.TimeoutException:
+        raise StoreUnavailable(f"the model server {shown} did not answer within {timeout_s:g} s") from None
+    except httpx.HTTPError as exc:  # refused, DNS, reset: say so, it is not the model refusing the row
+        reason = "connection refused" if "refused" in str(exc).lower() else scrub(f"{type(exc).__name__}: {exc}", url)
+        raise StoreUnavailable(f"the model server {shown} cannot be reached ({reason}); is `regime serve` "
+                               "running there?") from None
     if response.status_code != 200:
-        raise RegimeError(f"{url}: HTTP {response.status_code}: {response.text[:500]}")
+        raise RegimeError(f"{shown}: HTTP {response.status_code}: {response.text[:500]}")
     return pd.DataFrame(response.json()["predictions"])
 
 
