@@ -186,10 +186,12 @@ def backtest_cmd(
     the timing strategies, raw and calibrated side by side; writes predictions, per-fold and per-decade metrics,
     plots and a self-contained report.html under `<home>/runs/<experiment>/<time>/`.
     """
+    from .experiment import load_experiment
     from .workflow import backtest
 
+    exp = load_experiment(experiment)  # a bad config is one line, before any progress bar
     with _fold_progress("walk-forward") as on_fold:
-        result, out = backtest(experiment, regime_home(home), on_fold=on_fold, jobs=jobs)
+        result, out = backtest(exp, regime_home(home), on_fold=on_fold, jobs=jobs)
     print_backtest(result)
     console.print(f"\nwrote predictions, fold and decade metrics, strategy returns, plots and report.html to "
                   f"[bold]{out}[/bold]", soft_wrap=True)
@@ -236,8 +238,10 @@ def _train(experiment: str, home_dir: Path, force: bool, params_from_study: str 
     """Train with a progress bar; print the backtest tables (unless ``tables`` is False) and the registry outcome."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from .experiment import load_experiment
     from .workflow import train_experiment
 
+    load_experiment(experiment)  # a bad config is one line, before any progress bar (training loads it again)
     if params_from_study:
         console.print(f"using the best parameters of study [bold]{escape(params_from_study)}[/bold]")
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -110,9 +110,9 @@ def predict_remote(server: str, features: pd.DataFrame, timeout_s: float = 30.0)
 
 
 def serve_command(home: Path, model_uri: str, host: str, port: int) -> list[str]:
-    """The ``mlflow models serve`` command line (local env manager: no network needed)."""
-    return [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
-            "--host", host, "--port", str(port)]
+    """The server command line: MLflow's scoring app (what ``mlflow models serve --env-manager local`` runs) behind
+    the request guard of :mod:`.scoring` (content type, body size, nesting, non-numeric values)."""
+    return [sys.executable, "-m", "smallcap_regime.tracking.scoring", model_uri, "--host", host, "--port", str(port)]
 
 
 def ui_command(home: Path, host: str, port: int) -> list[str]:
