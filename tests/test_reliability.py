@@ -49,3 +49,80 @@ def test_a_finra_file_whose_rows_say_another_date_is_refused_and_that_date_stays
     iwm = frame[frame["symbol"] == "IWM"].set_index("settlement_date")["days_to_cover"]
     assert [(d.date(), v) for d, v in iwm.items()] == [(date(2017, 12, 29), 4.0), (date(2018, 1, 12), 4.5)]
     assert cache.manifest()[sources.FINRA_KEY].extra["fetched_dates"] == ["2017-12-29", "2018-01-15"]
+
+
+# --- the command line: hostile config files, honest and redacted messages, any shell ---------------------------------
+
+
+def regime(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """The real `regime` entry point in process, in the shell the issue names (80 columns, no colour, dumb, C)."""
+    from smallcap_regime.cli import main
+
+    for var, value in {"COLUMNS": "80", "NO_COLOR": "1", "TERM": "dumb", "LANG": "C"}.items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.setattr("sys.argv", ["regime", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b'x = "\xff\xfe"\n', "not a UTF-8 text file (byte 0xff at offset 5); TOML files are UTF-8"),
+    (b"\x7fELF\x02\x01\x01\x00" + bytes(range(1, 9)) * 4, "invalid TOML ("),
+    (b"[experiment\nname = 1\n", "invalid TOML ("),
+], ids=["latin1-bytes", "binary", "syntax"])
+@pytest.mark.parametrize("command", ["backtest", "train", "tune"])
+def test_an_undecodable_or_binary_config_is_one_line_exit_2_and_no_progress_bar(
+        command, content, problem, home, tmp_path, monkeypatch, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_bytes(content)
+    code, out, err = regime(monkeypatch, capsys, command, str(path), "--home", str(home))
+    assert code == 2
+    assert out == ""  # no empty `walk-forward 0/? folds` bar first
+    assert err.startswith(f"error: {path}: {problem}") and err.count("\n") <= 3 and "Traceback" not in err
+
+
+def test_predict_server_with_a_password_and_nothing_listening_says_so_without_the_password(
+        trained_home, tiny_experiment, monkeypatch, capsys):
+    from helpers import free_port
+
+    home, _ = trained_home
+    server = f"http://u:SECRETpw42@127.0.0.1:{free_port()}"
+    code, out, err = regime(monkeypatch, capsys, "predict", "--experiment", str(tiny_experiment), "--server", server,
+                            "--home", str(home))
+    assert code == 1
+    assert "SECRETpw42" not in out + err
+    assert " ".join(err.split()) == (f"error: the model server {server.replace('SECRETpw42', '***')}/invocations "
+                                     "cannot be reached (connection refused); is `regime serve` running there?")
+    assert "refused the feature row" not in err
+
+
+def test_a_redirect_loop_is_named_with_its_url(home, monkeypatch):
+    from smallcap_regime.data.http import RetryPolicy, fetch_bytes
+    from smallcap_regime.errors import FetchError
+
+    with LoopbackServer() as server:
+        server.serve("/loop", (302, b"", 0, {"Location": "/loop"}))
+        with pytest.raises(FetchError) as caught:
+            fetch_bytes(f"http://u:pw9@127.0.0.1:{server.url.rsplit(':', 1)[1]}/loop", RetryPolicy(retries=2))
+    assert "pw9" not in str(caught.value)
+    shown = f"http://u:***@127.0.0.1:{server.url.rsplit(':', 1)[1]}/loop"
+    assert str(caught.value) == f"{shown}: redirect loop: more than 20 redirects, the last to {shown} after 1 attempt"
+
+
+def test_consoles_follow_the_environment_of_the_call_not_of_the_import(monkeypatch):
+    from smallcap_regime.display import console, err_console
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("NO_COLOR", "")
+    assert console.width == 80 and err_console.width == 80
+    monkeypatch.setenv("COLUMNS", "300")
+    assert console.width == 300
+    first = console.get()
+    assert console.get() is first  # the same console while nothing changes (a progress bar and its prints share it)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert console.get() is not first and console.no_color

@@ -52,6 +52,11 @@ def is_server(uri: str) -> bool:
     return uri.split("://", 1)[0] in ("http", "https")
 
 
+def is_local(uri: str) -> bool:
+    """Whether ``uri`` is a store on this machine (SQLite file, plain path)."""
+    return uri.split("://", 1)[0] in ("sqlite", "file") or "://" not in uri
+
+
 def tracking_label(home: Path) -> str:
     """The tracking URI for messages (password removed)."""
     return redact_url(tracking_uri(home))
@@ -127,7 +132,8 @@ def lost_store(exc: BaseException) -> StoreUnavailable | None:
             return StoreUnavailable(f"the tracking server {redact_url(uri)} cannot be reached ({reason}, after "
                                     f"MLflow's retries: {budget}; MLFLOW_HTTP_REQUEST_TIMEOUT / _MAX_RETRIES set "
                                     "the budget)")
-        if type(error).__name__ in ("OperationalError", "InterfaceError") and "sqlalchemy" in type(error).__module__:
+        if (type(error).__name__ in ("OperationalError", "InterfaceError") and "sqlalchemy" in type(error).__module__
+                and not is_local(uri)):  # a local SQLite store is not lost: the error is another database's
             first = scrub(text.strip().splitlines()[0] if text.strip() else "", uri)
             return StoreUnavailable(f"the tracking store {redact_url(uri)} cannot be reached ({first[:200]})")
     return None

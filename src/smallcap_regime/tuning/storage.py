@@ -31,14 +31,17 @@ log = logging.getLogger("smallcap_regime.tuning")
 RETRY_BUDGET_S = 60.0
 #: Key of the PostgreSQL advisory lock held while a worker creates Optuna's tables (any fixed 64-bit number).
 SCHEMA_LOCK_KEY = 0x5EC1_7E6E_0F7A
-#: RDBStorage methods that talk to the database; each is retried on a lost connection (the heartbeat aside).
+#: RDBStorage methods that talk to the database; each is retried on a lost connection (the heartbeat aside). Each
+#: runs one transaction, rolled back when the connection drops, so running it again does it once.
 RETRIED = ("create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
            "get_study_id_from_name", "get_study_name_from_id", "get_study_directions", "get_study_user_attrs",
            "get_study_system_attrs", "get_trial_user_attrs", "get_trial_system_attrs", "get_all_studies",
            "create_new_trial", "set_trial_param", "get_trial_param", "set_trial_state_values",
            "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
            "get_trial_id_from_study_id_trial_number", "get_trial", "get_all_trials", "get_best_trial",
-           "_get_stale_trial_ids")
+           "_get_stale_trial_ids",
+           # what Optuna's cache in front of an RDBStorage (``_CachedStorage``) calls directly
+           "_create_new_trial", "_set_trial_param", "_get_best_trial_id", "_get_trials")
 
 
 def connection_lost(exc: BaseException) -> bool:
