@@ -126,3 +126,19 @@ def test_consoles_follow_the_environment_of_the_call_not_of_the_import(monkeypat
     assert console.get() is first  # the same console while nothing changes (a progress bar and its prints share it)
     monkeypatch.setenv("NO_COLOR", "1")
     assert console.get() is not first and console.no_color
+
+
+def test_a_mirror_url_with_a_password_is_never_shown_nor_stored(home, monkeypatch, realdata_dir):
+    from smallcap_regime.data.cache import Cache
+
+    with LoopbackServer() as server:
+        server.serve_realdata(realdata_dir)
+        port = server.url.rsplit(":", 1)[1]
+        point_sources_at(monkeypatch, f"http://mirror:SECRETpw42@127.0.0.1:{port}")
+        monkeypatch.setenv("REGIME_HTTP_RETRIES", "0")
+        results = sources.pull(home, ["fred", "finra"])  # FRED files served, FINRA's missing (404)
+    messages = " ".join(r.message for r in results)
+    assert "SECRETpw42" not in messages and "mirror:***@127.0.0.1" in messages
+    assert results[0].ok and not results[-1].ok
+    text = str({key: entry.url for key, entry in Cache(home).manifest().items()})
+    assert "SECRETpw42" not in text and "mirror:***@" in text
