@@ -71,6 +71,7 @@ def test_a_tracking_server_lost_mid_training_ends_in_one_line_and_its_runs_are_f
         lost_at = time.monotonic()
         out, err = train.communicate(timeout=180)
         took = time.monotonic() - lost_at
+        print(f"training exited {took:.1f} s after its tracking server stopped")  # shown by pytest -s
     finally:
         if train.poll() is None:
             train.kill()
@@ -115,6 +116,7 @@ def test_predict_against_a_dead_tracking_store_is_one_line_within_the_budget(sto
                                                                                REGIME_TRACKING_DB_ATTEMPTS="2"),
                           capture_output=True, text=True, timeout=100)
     took = time.monotonic() - started
+    print(f"predict against dead {uri.split(':', 1)[0]} store: exit after {took:.1f} s")  # shown by pytest -s
     assert done.returncode == 1, done.stderr[-3000:]
     line = _one_error_line(done.stderr)
     shown = uri.replace("SECRETpw42", "***")
