@@ -29,7 +29,7 @@ SHARED_VIEW_TAG = "mlflow.sharedViewState."
 #: MLflow's HTTP budget towards a tracking server, unless the environment sets these variables. MLflow's own
 #: defaults (120 s per request, 7 retries backing off 2, 4, ... 128 s) let one lost server hold a command for about
 #: 13 minutes across the calls a training makes; with these a refused connection fails after ~10 s per request (3
-#: retries, 1 + 2 + 4 s of backoff) and a hung server after ~70 s.
+#: retries, 1 + 2 + 4 s of backoff) and a hung server after ~70 s (MLflow retries every method, reads included).
 HTTP_BUDGET = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "15", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
                "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5"}
 #: Attempts MLflow makes to open a database tracking store (see :func:`_bound_database_retries`).
