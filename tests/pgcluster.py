@@ -87,10 +87,18 @@ def start(base: Path) -> str:
               "--no-locale", "--auth-local=trust", "--auth-host=scram-sha-256"])
     finally:
         pwfile.unlink()
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='' -c fsync=off"
-    _run([str(bindir / "pg_ctl"), "-D", str(base / "data"), "-l", str(base / "server.log"), "-o", options,
-          "-w", "-t", "60", "start"])
+    (base / "port").write_text(str(port))
+    resume(base)
     return f"postgresql://{USER}:{password}@127.0.0.1:{port}/postgres"
+
+
+def resume(base: Path) -> None:
+    """Start the cluster under ``base`` (made by :func:`start`, since stopped) again on its port."""
+    base = base.resolve()
+    port = int((base / "port").read_text())
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='' -c fsync=off"
+    _run([str(server_bin() / "pg_ctl"), "-D", str(base / "data"), "-l", str(base / "server.log"), "-o", options,
+          "-w", "-t", "60", "start"])
 
 
 def stop(base: Path) -> None:

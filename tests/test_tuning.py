@@ -5,6 +5,7 @@ Runs on the real offline sample with a tiny search space (3 inner folds, 20-60 t
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import re
 import shutil
@@ -319,7 +320,8 @@ def test_storage_urls(home, tmp_path, monkeypatch):
         tuning.open_storage("postgresql://u:secret@localhost:1/db", home)
     assert "secret" not in str(err.value)
     opened = []
-    monkeypatch.setattr(tuning_storage, "RDBStorage", lambda url, **kwargs: opened.append(url) or "rdb")
+    monkeypatch.setattr(tuning_storage, "RetryingRDBStorage", lambda url, **kwargs: opened.append(url) or "rdb")
+    monkeypatch.setattr(tuning_storage, "schema_lock", lambda url: contextlib.nullcontext())  # no server here
     assert tuning.open_storage("postgresql://u:p@db.example/optuna", home) == "rdb"
     assert opened == ["postgresql+psycopg://u:p@db.example/optuna"]  # SQLAlchemy 2.1's driver for postgresql://
 

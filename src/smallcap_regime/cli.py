@@ -77,7 +77,7 @@ def data_pull(
     home_dir = regime_home(home)
     total = len(plan_pull(source))
     with Progress(TextColumn("[bold]pull"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                  TimeElapsedColumn(), console=console) as progress:
+                  TimeElapsedColumn(), console=console.get()) as progress:
         task = progress.add_task("", total=total)
         results = pull(home_dir, source, allow_older=allow_older, on_result=lambda r: progress.update(
             task, advance=1, description=f"{r.key} {'ok' if r.ok else '[red]failed'}"),
@@ -186,10 +186,12 @@ def backtest_cmd(
     the timing strategies, raw and calibrated side by side; writes predictions, per-fold and per-decade metrics,
     plots and a self-contained report.html under `<home>/runs/<experiment>/<time>/`.
     """
+    from .experiment import load_experiment
     from .workflow import backtest
 
+    exp = load_experiment(experiment)  # a bad config is one line, before any progress bar
     with _fold_progress("walk-forward") as on_fold:
-        result, out = backtest(experiment, regime_home(home), on_fold=on_fold, jobs=jobs)
+        result, out = backtest(exp, regime_home(home), on_fold=on_fold, jobs=jobs)
     print_backtest(result)
     console.print(f"\nwrote predictions, fold and decade metrics, strategy returns, plots and report.html to "
                   f"[bold]{out}[/bold]", soft_wrap=True)
@@ -201,7 +203,7 @@ def _fold_progress(label: str) -> Iterator[Callable[[int, int], None]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("folds"),
-                  TimeElapsedColumn(), console=console) as progress:
+                  TimeElapsedColumn(), console=console.get()) as progress:
         task = progress.add_task("", total=None)
         yield lambda done, total: progress.update(task, completed=done, total=total)
 
@@ -236,12 +238,14 @@ def _train(experiment: str, home_dir: Path, force: bool, params_from_study: str 
     """Train with a progress bar; print the backtest tables (unless ``tables`` is False) and the registry outcome."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from .experiment import load_experiment
     from .workflow import train_experiment
 
+    load_experiment(experiment)  # a bad config is one line, before any progress bar (training loads it again)
     if params_from_study:
         console.print(f"using the best parameters of study [bold]{escape(params_from_study)}[/bold]")
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as progress:
+                  console=console.get()) as progress:
         task = progress.add_task("train", total=None)
         result = train_experiment(
             experiment, home_dir, force=force, params_from_study=params_from_study, storage=storage,
@@ -313,7 +317,7 @@ def tune_cmd(
     exp = load_experiment(experiment)
     name = study or study_name_for(exp)
     with Progress(TextColumn(f"[bold]tune {escape(name)}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as progress:
+                  TextColumn("{task.description}"), TimeElapsedColumn(), console=console.get()) as progress:
         task = progress.add_task("", total=trials)
 
         def on_trial(trial) -> None:
@@ -410,9 +414,11 @@ def serve_cmd(
 ) -> None:
     """Serve the champion over REST with MLflow (POST /invocations, GET /ping).
 
-    Resolves @champion (or --version) to its version number and replaces itself with `mlflow models serve -m
-    models:/<model_name>/<version> --env-manager local`, so SIGTERM or Ctrl-C stop the server itself. Ask it
-    with `regime predict --server http://127.0.0.1:5001` or curl (README); each answer names its model_version.
+    Resolves @champion (or --version) to its version number and replaces itself with MLflow's scoring server for
+    models:/<model_name>/<version> (what `mlflow models serve --env-manager local` runs), so SIGTERM or Ctrl-C stop
+    the server itself. A guard in front answers 415 for a body that is not JSON, 413 above $REGIME_SERVE_MAX_BYTES
+    (4 MiB), 400 for deep nesting or a feature that is not a number. Ask it with `regime predict --server
+    http://127.0.0.1:5001` or curl (README); each answer names its model_version.
     """
     from .tracking.serving import check_port_free, exec_server, mlflow_env, serve_command
     from .workflow import champion
@@ -479,9 +485,41 @@ def quickstart_cmd(home: HomeOption = None) -> None:
 
 
 def main() -> None:
-    """Entry point: user-facing errors are printed without a traceback and exit with code 2."""
+    """Entry point: user-facing errors are printed without a traceback and exit with code 2; a remote store that
+    cannot be reached (tracking server, database, Optuna storage) is one line naming it and exit code 1."""
     try:
         app()
     except RegimeError as exc:
-        err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
-        raise SystemExit(2) from None
+        _fail(exc)
+    except Exception as exc:
+        lost = _lost_store(exc)
+        if lost is None:
+            raise
+        _fail(lost)
+
+
+def _fail(exc: RegimeError) -> None:
+    err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+    raise SystemExit(getattr(exc, "exit_code", 2)) from None
+
+
+def _lost_store(exc: Exception) -> RegimeError | None:
+    """The one-line error for a tracking store lost mid-command (its open runs noted for the next command to mark
+    FAILED), or None for any other exception. MLflow is imported only when it is already loaded."""
+    import sys
+
+    if "mlflow" not in sys.modules:
+        return None
+    from .tracking import store
+
+    lost = store.lost_store(exc)
+    if lost is None:
+        return None
+    try:
+        runs = store.note_unfinished_runs(exc)
+    except Exception:  # noqa: BLE001 - noting is best effort; the outage is what the user must read
+        return lost
+    if runs:
+        lost.args = (f"{lost}; the {len(runs)} run(s) it left RUNNING are marked FAILED by the next command that "
+                     "reaches the store",)
+    return lost

@@ -60,6 +60,11 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; a binary or Latin-1 file is one line, not a traceback
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x} at offset "
+                          f"{exc.start}); TOML files are UTF-8") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a TOML file") from None
 
 
 def load_config(kind: str, name_or_path: str | Path) -> tuple[dict[str, Any], Path]:

@@ -1,12 +1,15 @@
 """Rich rendering helpers shared by the CLI commands.
 
-Only the consoles are built at import: pandas and Rich tables load with the first table, so that `regime --help`
-starts without them.
+Nothing heavy is built at import: pandas and Rich tables load with the first table, so that `regime --help` starts
+without them. The consoles are built when first used and again whenever the terminal settings in the environment
+change (``COLUMNS``, ``NO_COLOR``, ``TERM``, ...): a console built at import would keep the width of the shell that
+imported it, whatever a later caller (a test's ``env={"COLUMNS": ...}``) sets.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,8 +20,33 @@ if TYPE_CHECKING:
     import pandas as pd
     from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+#: The environment variables a Rich console reads when it is built.
+CONSOLE_ENV = ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TERM", "COLORTERM", "TTY_COMPATIBLE",
+               "TTY_INTERACTIVE", "JUPYTER_COLUMNS", "JUPYTER_LINES")
+
+
+class LazyConsole:
+    """A Rich :class:`Console` built at call time: every attribute is the one of a console made for the current
+    environment (rebuilt when one of :data:`CONSOLE_ENV` changed since the last use, else the same console, so a
+    progress bar and the prints inside it share one)."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._built: tuple[tuple[str | None, ...], Console] | None = None
+
+    def get(self) -> Console:
+        """The console for the environment as it is now."""
+        key = tuple(os.environ.get(name) for name in CONSOLE_ENV)
+        if self._built is None or self._built[0] != key:
+            self._built = (key, Console(stderr=self._stderr))
+        return self._built[1]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+console = LazyConsole()
+err_console = LazyConsole(stderr=True)
 
 
 def fmt(value: Any, digits: int = 4) -> str:

@@ -50,3 +50,12 @@ class OlderVintageError(RegimeError):
 
 class StaleInputError(RegimeError):
     """An input series is too old for the model to forecast: the message names it and how to refresh it."""
+
+
+class StoreUnavailable(RegimeError):
+    """A remote store (tracking server or database, Optuna storage) cannot be reached within its retry budget.
+
+    Exit code 1 (an outage, not bad input); the message names the store with its password removed.
+    """
+
+    exit_code = 1

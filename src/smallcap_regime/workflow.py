@@ -14,9 +14,10 @@ from .data import Panel, load_panel
 from .data.cache import Cache
 from .data.sources import PORTFOLIOS_KEY
 from .dataset import build_dataset
-from .errors import RegimeError, StaleInputError
+from .errors import RegimeError, StaleInputError, StoreUnavailable
 from .experiment import Experiment, load_experiment
 from .features.build import FeatureSpec, build_features, load_feature_spec
+from .urls import redact_url
 from .values import Forecast, History, ModelChoice
 
 if TYPE_CHECKING:
@@ -135,6 +136,8 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
     warnings += [s.warning(data.panel, when) for s in stale]
     try:
         output = predict_remote(server, row) if server else predict_local(choice.uri, row)
+    except StoreUnavailable:  # the server could not be asked: not the model refusing the row
+        raise
     except (MlflowException, RegimeError) as exc:  # the request validation, in process or the server's HTTP 400
         message = exc.message if isinstance(exc, MlflowException) else str(exc)
         if stale:
@@ -143,7 +146,8 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
                 + "; ".join(s.describe(when) for s in stale) + ". Refresh them with `regime data pull`") from None
         raise RegimeError(f"the model refused the feature row of {when.date()}: {message}") from None
     # the server says which version answered: it need not be the registry's champion of now
-    model = (f"version {output['model_version'].iloc[0]} (loaded by the server) via server {server}" if server
+    model = (f"version {output['model_version'].iloc[0]} (loaded by the server) via server {redact_url(server)}"
+             if server
              else f"{choice.uri} [{choice.note}] via in-process")
     return Forecast(when, output.iloc[0], row.iloc[0], model, data.panel.source, list(data.panel.notes), h,
                     forecast_window(when, h), in_sample, warnings, data.experiment.no_call_band)

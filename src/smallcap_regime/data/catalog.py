@@ -60,6 +60,11 @@ def _read_catalog(path: Path) -> dict:
         raise ConfigError(f"{path}: series catalogue not found (check REGIME_SERIES_FILE)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; a binary or Latin-1 file is one line, not a traceback
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x} at offset "
+                          f"{exc.start}); TOML files are UTF-8") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a TOML file") from None
     for section in ("french", "finra", "fred"):
         if section not in raw:
             raise ConfigError(f"{path}: missing section [{section}]")

@@ -12,6 +12,7 @@ import csv
 import io
 import math
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -39,7 +40,7 @@ _DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d")
 _DIALECTS: dict[str, dict[str, Any]] = {"|": {"delimiter": "|", "quoting": csv.QUOTE_NONE}, ",": {"delimiter": ","}}
 
 
-def parse_short_interest(raw: bytes, where: str, symbols: Sequence[str]) -> pd.DataFrame:
+def parse_short_interest(raw: bytes, where: str, symbols: Sequence[str], expected: date | None = None) -> pd.DataFrame:
     """Parse one settlement date's short interest for the requested symbols.
 
     Parameters
@@ -50,6 +51,10 @@ def parse_short_interest(raw: bytes, where: str, symbols: Sequence[str]) -> pd.D
         File name or URL, used in error messages.
     symbols
         Symbols to keep, matched exactly against `symbolCode` (e.g. ["IWM", "SPY"]).
+    expected
+        The settlement date the file was requested for (its `shrtYYYYMMDD.csv` name); a file whose rows say
+        another date is refused, so that a mis-dated mirror copy neither overwrites that other date's rows nor
+        marks the requested date as fetched.
 
     Returns
     -------
@@ -65,7 +70,8 @@ def parse_short_interest(raw: bytes, where: str, symbols: Sequence[str]) -> pd.D
         If the body is HTML or empty, required columns are missing, a row has the wrong number of fields,
         `settlementDate` values are malformed or differ between rows, a requested symbol appears twice, a
         quantity of a requested symbol is not a non-negative number, days to cover exceed
-        `MAX_DAYS_TO_COVER`, or the CSV reader fails (e.g. a field over the csv module's size limit).
+        `MAX_DAYS_TO_COVER`, the settlement date is not `expected`, or the CSV reader fails (e.g. a field over the
+        csv module's size limit).
     """
     if raw.lstrip()[:1] == b"<":
         raise DataFormatError(where, "not a short-interest file: looks like an HTML page")
@@ -78,6 +84,9 @@ def parse_short_interest(raw: bytes, where: str, symbols: Sequence[str]) -> pd.D
     except csv.Error as exc:
         raise DataFormatError(where, f"not a readable CSV ({exc})") from None
     settlement_date = _parse_settlement(*settlement, where)
+    if expected is not None and settlement_date.date() != expected:
+        raise DataFormatError(where, f"settlementDate {settlement_date.date()} (line {settlement[1]}) is not the "
+                                     f"requested settlement date {expected}; the file is refused")
     position = {name: i for i, name in enumerate(header)}
     records = [
         {

@@ -21,6 +21,7 @@ import httpx
 from .. import __version__
 from ..env import env_number
 from ..errors import ConfigError, FetchError
+from ..urls import redact_url
 
 USER_AGENT = f"smallcap-regime/{__version__} (+https://github.com/; research use)"
 DEFAULT_MAX_BYTES = 100 * 2**20
@@ -194,6 +195,10 @@ def fetch_bytes(url: str, policy: RetryPolicy, client: httpx.Client | None = Non
             except httpx.TimeoutException:
                 reason = f"timed out after {policy.timeout_s:g} s"
                 continue
+            except httpx.TooManyRedirects as exc:  # a redirect loop (a misconfigured mirror): retrying cannot help
+                reason = (f"redirect loop: more than {client.max_redirects} redirects, the last to "
+                          f"{redact_url(str(exc.request.url))}")
+                break
             except httpx.ConnectError as exc:
                 reason, unreachable = f"connection failed ({exc.__class__.__name__}: {exc})", True
                 connect_failures += 1
@@ -212,5 +217,5 @@ def fetch_bytes(url: str, policy: RetryPolicy, client: httpx.Client | None = Non
     finally:
         if own_client:
             client.close()
-    raise FetchError(url, f"{reason} after {attempts} attempt{'s' if attempts > 1 else ''}", status,
+    raise FetchError(redact_url(url), f"{reason} after {attempts} attempt{'s' if attempts > 1 else ''}", status,
                      unreachable=unreachable)

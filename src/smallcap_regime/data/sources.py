@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..env import env_number
 from ..errors import ConfigError, FetchError, RegimeError
+from ..urls import redact_url
 from . import finra, fred, french
 from .cache import Cache, CacheEntry, date_range, sha256_hex
 from .catalog import fred_specs, load_catalog, parse_duration
@@ -109,7 +110,9 @@ def _store(cache: Cache, key: str, frame: pd.DataFrame, url: str, raw: bytes, ch
     """Write a validated frame unless it ends before the cached vintage (see :func:`check_not_older`)."""
     with cache.locked():  # the comparison and the write must see the same cached vintage
         check_not_older(key, date_range(frame)[1], cache.manifest().get(key), checks.allow_older)
-        entry = cache.write(key, frame, source=key.split("/")[0], url=url, raw_sha256=sha256_hex(raw), extra=extra)
+        # the manifest (and the data vintages logged to MLflow from it) never holds a mirror's password
+        entry = cache.write(key, frame, source=key.split("/")[0], url=redact_url(url), raw_sha256=sha256_hex(raw),
+                            extra=extra)
     message = f"{entry.rows} rows {entry.first}..{entry.last}" + (f"; {note}" if note else "")
     return PullResult(key, True, message, entry.rows, entry.first, entry.last)
 
@@ -210,14 +213,14 @@ def _finra_job(symbols: Sequence[str], first: date, lag_days: int, checks: Check
                     failures.append(f"{d}: {exc.reason}")
                     break
                 where = f"shrt{candidate:%Y%m%d}.csv"
-                frame = finra.parse_short_interest(raw, where, symbols)
+                frame = finra.parse_short_interest(raw, where, symbols, expected=candidate)
                 check_not_future(frame["settlement_date"], where, checks.today)
                 frames.append(frame)
                 fetched.append(d.isoformat())
                 digests.append(sha256_hex(raw))
                 break
         if not fetched:
-            raise FetchError(base_url("finra"),
+            raise FetchError(redact_url(base_url("finra")),
                              f"no short-interest file fetched ({len(todo)} dates tried; {failures[0]})")
         merged = merge_short_interest(old, pd.concat(frames, ignore_index=True))
         extra = {"fetched_dates": sorted(done | set(fetched)), "symbols": list(symbols)}
@@ -294,7 +297,8 @@ def pull(home: Path, sources: Iterable[str] | None = None, *, policy: RetryPolic
         for job in jobs:
             source = job.key.split("/")[0]
             if source in down:
-                result = PullResult(job.key, False, f"skipped: {base_url(source)} unreachable (see {down[source].key})",
+                shown = redact_url(base_url(source))
+                result = PullResult(job.key, False, f"skipped: {shown} unreachable (see {down[source].key})",
                                     unreachable=True)
             else:
                 result = run_job(job, cache, client, policy)

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from ..names import BASELINES
-from .store import retry_race
+from .store import lost_store, retry_race
 
 LOWER_IS_BETTER = {"brier", "log_loss", "volatility", "cw_pvalue", "cw_pvalue_nonoverlap"}
 CHAMPION = "champion"
@@ -90,7 +90,9 @@ def current_champion(client, model_name: str) -> dict | None:
 
     try:
         version = client.get_model_version_by_alias(model_name, CHAMPION)
-    except MlflowException:
+    except MlflowException as exc:
+        if lost_store(exc) is not None:  # an outage is not "no champion": the gate must not promote on it
+            raise
         return None
     tags = version.tags or {}
     return {"version": version.version, "value": float(tags.get("primary_metric_value", "nan")),
@@ -112,8 +114,9 @@ def move_aliases(client, model_name: str, version: str, promote: bool) -> None:
         try:  # the champion is no longer a challenger
             if str(client.get_model_version_by_alias(model_name, CHALLENGER).version) == version:
                 client.delete_registered_model_alias(model_name, CHALLENGER)
-        except MlflowException:
-            pass
+        except MlflowException as exc:
+            if lost_store(exc) is not None:
+                raise
         return
     champion = current_champion(client, model_name)
     if champion is None or str(champion["version"]) != version:

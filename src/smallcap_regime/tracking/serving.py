@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from ..errors import RegimeError
+from ..errors import RegimeError, StoreUnavailable
 from ..home import artifacts_dir
+from ..urls import redact_url, scrub
 from ..values import ModelChoice
 from . import registry, store
 
@@ -34,7 +35,9 @@ def choose_model(home: Path, model_name: str = "smallcap-regime", version: str |
             try:
                 mv = client.get_model_version_by_alias(model_name, registry.CHAMPION)
                 note = f"champion (version {mv.version})"
-            except MlflowException:
+            except MlflowException as exc:
+                if store.lost_store(exc) is not None:
+                    raise
                 versions = client.search_model_versions(f"name='{model_name}'")
                 if not versions:
                     raise RegimeError(f"no model {model_name!r} registered in {store.tracking_label(home)}; run "
@@ -43,7 +46,9 @@ def choose_model(home: Path, model_name: str = "smallcap-regime", version: str |
                 note = (f"no champion yet, using the latest version {mv.version} "
                         f"(gate: {mv.tags.get('gate', 'unknown')})")
     except MlflowException as exc:
-        raise RegimeError(f"model {model_name!r} version {version}: {exc.message}") from None
+        lost = store.lost_store(exc)  # one line naming the store, never MLflow's message with its password
+        raise lost or RegimeError(f"model {model_name!r} version {version}: "
+                                  f"{scrub(exc.message, store.tracking_uri(home))}") from None
     return ModelChoice(f"models:/{model_name}/{mv.version}", str(mv.version), mv.tags.get("experiment", ""), note)
 
 
@@ -82,19 +87,24 @@ def predict_remote(server: str, features: pd.DataFrame, timeout_s: float = 30.0)
     except ValueError:
         raise RegimeError("infinite feature value: the row cannot be sent (JSON has no infinity)") from None
     url = server.rstrip("/") + "/invocations"
+    shown = redact_url(url)
     try:
         response = httpx.post(url, content=body, headers={"Content-Type": "application/json"}, timeout=timeout_s)
-    except httpx.HTTPError as exc:
-        raise RegimeError(f"{url}: {exc.__class__.__name__}: {exc} (is `regime serve` running?)") from None
+    except httpx.TimeoutException:
+        raise StoreUnavailable(f"the model server {shown} did not answer within {timeout_s:g} s") from None
+    except httpx.HTTPError as exc:  # refused, DNS, reset: say so, it is not the model refusing the row
+        reason = "connection refused" if "refused" in str(exc).lower() else scrub(f"{type(exc).__name__}: {exc}", url)
+        raise StoreUnavailable(f"the model server {shown} cannot be reached ({reason}); is `regime serve` "
+                               "running there?") from None
     if response.status_code != 200:
-        raise RegimeError(f"{url}: HTTP {response.status_code}: {response.text[:500]}")
+        raise RegimeError(f"{shown}: HTTP {response.status_code}: {response.text[:500]}")
     return pd.DataFrame(response.json()["predictions"])
 
 
 def serve_command(home: Path, model_uri: str, host: str, port: int) -> list[str]:
-    """The ``mlflow models serve`` command line (local env manager: no network needed)."""
-    return [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
-            "--host", host, "--port", str(port)]
+    """The server command line: MLflow's scoring app (what ``mlflow models serve --env-manager local`` runs) behind
+    the request guard of :mod:`.scoring` (content type, body size, nesting, non-numeric values)."""
+    return [sys.executable, "-m", "smallcap_regime.tracking.scoring", model_uri, "--host", host, "--port", str(port)]
 
 
 def ui_command(home: Path, host: str, port: int) -> list[str]:

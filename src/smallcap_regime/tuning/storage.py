@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
+import time
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +17,8 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial
 
-from ..errors import RegimeError
+from ..env import env_number
+from ..errors import RegimeError, StoreUnavailable
 from ..home import tuning_dir
 from ..urls import redact_url, scrub, split_userinfo
 
@@ -21,6 +26,111 @@ from ..urls import redact_url, scrub, split_userinfo
 GRACE_BEATS = 3
 POSTGRES_EXTRA = "pip install '.[postgres]' in the checkout (or pip install 'psycopg[binary]')"
 log = logging.getLogger("smallcap_regime.tuning")
+#: Seconds a database storage operation keeps retrying a lost connection (``$REGIME_TUNING_STORAGE_RETRY_S``):
+#: long enough for a PostgreSQL restart or fail-over, short enough that a worker facing a dead server stops.
+RETRY_BUDGET_S = 60.0
+#: Key of the PostgreSQL advisory lock held while a worker creates Optuna's tables (any fixed 64-bit number).
+SCHEMA_LOCK_KEY = 0x5EC1_7E6E_0F7A
+#: RDBStorage methods that talk to the database; each is retried on a lost connection (the heartbeat aside). Each
+#: runs one transaction, rolled back when the connection drops, so running it again does it once.
+RETRIED = ("create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
+           "get_study_id_from_name", "get_study_name_from_id", "get_study_directions", "get_study_user_attrs",
+           "get_study_system_attrs", "get_trial_user_attrs", "get_trial_system_attrs", "get_all_studies",
+           "create_new_trial", "set_trial_param", "get_trial_param", "set_trial_state_values",
+           "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
+           "get_trial_id_from_study_id_trial_number", "get_trial", "get_all_trials", "get_best_trial",
+           "_get_stale_trial_ids",
+           # what Optuna's cache in front of an RDBStorage (``_CachedStorage``) calls directly
+           "_create_new_trial", "_set_trial_param", "_get_best_trial_id", "_get_trials")
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` (or its cause: Optuna wraps SQLAlchemy's errors in ``StorageInternalError``) is a lost or
+    refused database connection rather than a bad statement."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    for error in (exc, exc.__cause__):
+        if isinstance(error, (OperationalError, InterfaceError)):
+            return True
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+    return False
+
+
+def _retried(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: RetryingRDBStorage, *args: Any, **kwargs: Any) -> Any:
+        deadline, delay = time.monotonic() + self.retry_budget_s, 0.5
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                if not connection_lost(exc):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise StoreUnavailable(
+                        f"storage {self.label}: the database cannot be reached (retried for "
+                        f"{self.retry_budget_s:g} s, $REGIME_TUNING_STORAGE_RETRY_S); the study is unchanged by the "
+                        "failed step: run the same command again once the database is back") from None
+                log.warning("storage %s: database connection lost; retrying for up to %.0f s more", self.label,
+                            deadline - time.monotonic())
+                time.sleep(delay)
+                delay = min(2 * delay, 5.0)
+    return call
+
+
+class RetryingRDBStorage(RDBStorage):
+    """Optuna's RDBStorage whose database operations retry a lost connection for a bounded time.
+
+    A PostgreSQL restart drops every connection: Optuna reports the next statement as ``StorageInternalError``
+    ("... e.g. exceeding max length"), which ends a worker mid-study. Each operation runs in its own transaction,
+    rolled back on error, so running it again once the server is back is safe. Beyond the budget the worker stops
+    with one line naming the storage (:class:`StoreUnavailable`, exit 1).
+    """
+
+    def __init__(self, url: str, *args: Any, label: str, retry_budget_s: float, **kwargs: Any) -> None:
+        self.label, self.retry_budget_s = label, retry_budget_s
+        super().__init__(url, *args, **kwargs)
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        # the heartbeat thread must not die with a traceback; a missed beat is caught up by the next one
+        try:
+            super().record_heartbeat(trial_id)
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            log.warning("storage %s: heartbeat of trial %d not recorded (database connection lost)", self.label,
+                        trial_id)
+
+
+for _name in RETRIED:
+    setattr(RetryingRDBStorage, _name, _retried(getattr(RDBStorage, _name)))
+
+
+@contextmanager
+def schema_lock(url: str) -> Iterator[None]:
+    """Serialise Optuna's table creation between workers opening one PostgreSQL database at the same moment.
+
+    Two concurrent ``CREATE TABLE`` of the same name collide on PostgreSQL's catalogue (``duplicate key value
+    violates unique constraint "pg_type_typname_nsp_index"``); under a session advisory lock the second worker
+    finds the tables made. Other databases: nothing (a collision there is retried by :func:`open_storage`).
+    """
+    if not url.split("://", 1)[0].startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+    finally:
+        engine.dispose()
 
 
 def default_storage(home: Path) -> str:
@@ -97,23 +207,35 @@ def open_storage(url: str | None, home: Path, heartbeat: int | None = None) -> B
             "systems). Omit --storage to use the journal file under $REGIME_HOME/tuning (safe for several local "
             "processes), or use postgresql://... to share a study between machines."
         )
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
     beats: dict[str, Any] = {} if heartbeat is None else {
         "heartbeat_interval": heartbeat, "grace_period": GRACE_BEATS * heartbeat,
         "heartbeat_stale_trial_callback": report_stale}
+    budget = env_number("REGIME_TUNING_STORAGE_RETRY_S", RETRY_BUDGET_S)
     try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            # pool_pre_ping: long trials leave connections idle; the server may have closed them in the meantime
-            return RDBStorage(database_url(url), engine_kwargs={"pool_pre_ping": True}, **beats)
+        sqlalchemy_url = database_url(url)
+        for attempt in range(1, 4):
+            try:
+                with schema_lock(sqlalchemy_url), warnings.catch_warnings():
+                    # heartbeats are "experimental" in Optuna since 2.9
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    # pool_pre_ping: long trials leave connections idle; the server may have closed them meanwhile
+                    return RetryingRDBStorage(sqlalchemy_url, engine_kwargs={"pool_pre_ping": True}, label=shown,
+                                              retry_budget_s=budget, **beats)
+            except IntegrityError:  # another worker created the same table at the same moment: it exists now
+                if attempt == 3:
+                    raise
+                time.sleep(0.2 * attempt)
     except ImportError as exc:
         hint = "; or write postgresql://... for psycopg 3" if url.split("://", 1)[0].endswith("+psycopg2") else ""
         raise RegimeError(f"storage {shown}: the database driver is not installed ({scrub(str(exc), url)}); "
                           f"{POSTGRES_EXTRA}{hint}") from None
     except (SQLAlchemyError, ValueError) as exc:  # bad URL or unreachable server: report without the password
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise RegimeError(f"storage {shown}: cannot open ({type(exc).__name__}: {scrub(first, url)})") from None
+        error = StoreUnavailable if connection_lost(exc) else RegimeError  # an outage exits 1, a bad URL 2
+        raise error(f"storage {shown}: cannot open ({type(exc).__name__}: {scrub(first, url)})") from None
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def storage_label(url: str | None, home: Path) -> str:
