@@ -395,7 +395,7 @@ _SIZE = re.compile(r"average (market cap|firm size)", re.IGNORECASE)
 
 
 def portfolio_field(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    """One field of a parsed `25_Portfolios_5x5` frame as a (months, 25) frame with columns ``ME1 BM1`` .. ``ME5 BM5``."""
+    """One field of a parsed `25_Portfolios_5x5` frame: (months, 25), columns ``ME1 BM1`` .. ``ME5 BM5``."""
     columns = [f"{name}/{p}" for p in PORTFOLIOS_25]
     return frame[columns].set_axis(list(PORTFOLIOS_25), axis=1)
 

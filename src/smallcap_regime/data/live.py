@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import NoDataError
+from .book_to_market import QUINTILE_COLUMNS, size_quintile_book_to_market
 from .cache import Cache
 from .catalog import fred_specs, load_catalog
-from .book_to_market import QUINTILE_COLUMNS, size_quintile_book_to_market
 from .panel import Panel, RawSeries, assemble_panel, monthly_from_daily
 from .schema import SHORT_INTEREST_FIELDS, short_interest_column
 from .sources import FINRA_KEY, PORTFOLIOS_25_KEY, PORTFOLIOS_KEY, leg_columns

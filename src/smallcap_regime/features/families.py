@@ -555,7 +555,11 @@ VALUATION_NOTE = (
 
 
 def log_spread(small: str, large: str) -> Compute:
-    return lambda panel: np.log(column(panel, small) / column(panel, large))
+    def compute(panel: pd.DataFrame) -> pd.Series:
+        ratio = column(panel, small) / column(panel, large)
+        return np.log(ratio.where(ratio > 0))  # a non-positive book-to-market is no valuation: NaN, not -inf
+
+    return compute
 
 
 def trailing_z(fn: Compute, months: int) -> Compute:

@@ -6,8 +6,9 @@ strings the families generate (``100 * (baa - aaa)``, ``x[t] - x[t-3], x = 100 *
 ``100 * (cpi[t] / cpi[t-12] - 1)``) are evaluated with interval arithmetic over the input ranges; features whose
 formula is not plain arithmetic (compounded returns, volatilities) get the bounds their unit implies (a
 compounded return is >= -1, a volatility >= 0), or the bounds their definition states (``Feature.bounds``: a
-percentile rank within 0..100, a z-score against a window that includes the value). Nothing here is tuned to data: every bound is a hard limit of the
-definition or of the lag table.
+percentile rank within 0..100, a z-score against a window that includes the value). ``log(...)`` of a positive
+interval is allowed. Nothing here is tuned to data: every bound is a hard limit of the definition or of the lag
+table.
 """
 
 from __future__ import annotations
