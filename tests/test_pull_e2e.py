@@ -239,3 +239,28 @@ def test_pulling_again_is_idempotent_for_unchanged_files(pulled, realdata_dir, m
             assert (after[key].sha256, after[key].rows, after[key].last) == (
                 before[key].sha256, before[key].rows, before[key].last), key
     assert json.loads((Cache(home).root / "manifest.json").read_text()).keys() == before.keys()
+
+
+def test_features_from_1926_are_missing_not_zero_before_their_series_start(pulled):
+    """The whole real history (1926-07 on): every feature is NaN until all of its inputs have started."""
+    from smallcap_regime.features.build import build_features, load_feature_spec
+    from smallcap_regime.features.catalogue import source_series
+
+    frame = load_panel(pulled[0], "live").frame
+    spec = load_feature_spec("default").with_families("valuation")
+    features = build_features(frame, spec)
+
+    assert features.index[0] == pd.Timestamp("1926-07-31") and np.isfinite(features.to_numpy()[
+        ~np.isnan(features.to_numpy())]).all()
+    for feature in spec.features:
+        sources = source_series(feature)
+        if not sources:
+            continue
+        starts = [frame[s].first_valid_index() if s in frame else None for s in sources]
+        if None in starts:  # never pulled (short interest, money funds): missing throughout
+            assert features[feature.name].isna().all(), feature.name
+            continue
+        assert features.loc[:max(starts) - pd.Timedelta(days=1), feature.name].isna().all(), feature.name
+    assert features["yield_10y_chg_1m_bp"].first_valid_index() == pd.Timestamp("1959-03-31")  # GS10 from 1959-01
+    assert features["smb_btm_spread_log"].first_valid_index() == pd.Timestamp("1926-07-31")
+    assert features["smb_btm_spread_z_120m_std"].first_valid_index() == pd.Timestamp("1936-06-30")
