@@ -159,3 +159,8 @@ def test_record_on_real_history_matches_an_independent_count(real_panel):
     pd.testing.assert_frame_equal(cut, full)
     # every history since the first full window has a reading; the whole real record is there from 1936
     assert valuation_record(real_panel).first == pd.Timestamp("1936-06-30")
+    # months mean whole months; a stretch that was cheap throughout says so instead of printing NaN
+    nineties = valuation_record(real_panel, start="1990-01", end="1999-12")
+    assert (nineties.first, nineties.last) == (pd.Timestamp("1990-01-31"), pd.Timestamp("1999-12-31"))
+    assert nineties.n_dear == int((~cheap["1990-01-31":"1999-12-31"]).sum()) == 0  # cheap all decade
+    assert nineties.sentence().endswith("(never dearer in this stretch)") and "nan" not in nineties.sentence()

@@ -129,6 +129,10 @@ def valuation_calls(panel: pd.DataFrame, *, window_months: int = WINDOW_MONTHS,
     return calls.dropna(subset=["deviation_log", h])
 
 
+def _month_end(when: str | pd.Timestamp | None) -> pd.Timestamp | None:
+    return None if when is None else pd.Timestamp(when) + pd.offsets.MonthEnd(0)
+
+
 @dataclass(frozen=True)
 class ValuationRecord:
     """How the reading's past calls turned out (origins ``first``..``last``, overlapping ``horizon``-month windows).
@@ -154,11 +158,16 @@ class ValuationRecord:
     mean_relative_dear: float
 
     def sentence(self) -> str:
-        return (f"{self.first:%Y-%m}..{self.last:%Y-%m}: when small caps were cheaper than their "
-                f"{_window_words(self.window_months)} average ({self.n_cheap} of {self.n} months), they outperformed "
-                f"over the next {self.horizon_months} months {100 * self.hit_rate_cheap:.0f} % of the time, against "
-                f"a base rate of {100 * self.base_rate:.0f} % ({100 * self.hit_rate_dear:.0f} % otherwise; gap "
-                f"{100 * (self.hit_rate_cheap - self.hit_rate_dear):+.0f} +/- {100 * self.se_gap:.0f} pp)")
+        head = (f"{self.first:%Y-%m}..{self.last:%Y-%m}: when small caps were cheaper than their "
+                f"{_window_words(self.window_months)} average ({self.n_cheap} of {self.n} months)")
+        if not self.n_cheap:
+            return f"{head}: never, so no record yet (base rate {100 * self.base_rate:.0f} %)"
+        gap = 100 * (self.hit_rate_cheap - self.hit_rate_dear)
+        tail = (f"{100 * self.hit_rate_dear:.0f} % otherwise; gap {gap:+.0f} +/- {100 * self.se_gap:.0f} pp"
+                if self.n_dear else "never dearer in this stretch")
+        return (f"{head}, they outperformed over the next {self.horizon_months} months "
+                f"{100 * self.hit_rate_cheap:.0f} % of the time, against a base rate of {100 * self.base_rate:.0f} % "
+                f"({tail})")
 
     def as_dict(self) -> dict[str, object]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -175,7 +184,8 @@ def valuation_record(panel: pd.DataFrame, *, start: str | pd.Timestamp | None = 
     realised next-``horizon_months`` relative return. Raises NoDataError when no origin qualifies.
     """
     calls = valuation_calls(panel, window_months=window_months, horizon_months=horizon_months)
-    calls = calls.loc[pd.Timestamp(start) if start else None:pd.Timestamp(end) if end else None]
+    # months given as "2004-12" mean the whole month: origins are month ends
+    calls = calls.loc[_month_end(start):_month_end(end)]
     if calls.empty:
         raise NoDataError("no origin with both a valuation reading and a realised outcome in the chosen range")
     cheap = calls["cheap"] == 1.0
