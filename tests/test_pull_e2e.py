@@ -264,3 +264,19 @@ def test_features_from_1926_are_missing_not_zero_before_their_series_start(pulle
     assert features["yield_10y_chg_1m_bp"].first_valid_index() == pd.Timestamp("1959-03-31")  # GS10 from 1959-01
     assert features["smb_btm_spread_log"].first_valid_index() == pd.Timestamp("1926-07-31")
     assert features["smb_btm_spread_z_120m_std"].first_valid_index() == pd.Timestamp("1936-06-30")
+
+
+def test_features_command_lists_the_held_valuation_family_and_the_reading(pulled):
+    from smallcap_regime.features.valuation import valuation_reading
+
+    home = pulled[0]
+    result = CliRunner().invoke(app, ["features", "--home", str(home)], env=WIDE)
+
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "valuation: off (held back, not model input): held back from the model until the adoption rule" in flat
+    reading = valuation_reading(load_panel(home, "live").frame)
+    assert reading.as_of == pd.Timestamp("2018-12-31")
+    assert f"valuation at 2018-12-31: {reading.sentence()}" in flat
+    assert reading.sentence().startswith("small caps are 0.21 log points cheaper relative to large caps than their "
+                                         "10-year average")
