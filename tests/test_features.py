@@ -387,6 +387,10 @@ def check(raw: dict) -> None:
          r"\[short_interest\]: 'small' and 'large' must be different"),
         (lambda r: r["macro"].update(enabled=False), r"\[macro\]: enabled = false needs a 'note'"),
         (lambda r: r.update(proxies={"aaa_yield": "x"}), r"\[proxies\]: unknown panel column 'aaa_yield'"),
+        (lambda r: r["valuation"].update(window_months=6),
+         r"\[valuation\]: window_months: must be an integer >= 12 \(months\), got 6"),  # held, yet validated
+        (lambda r: r["valuation"].update(large_btm="btm_size_q1"),
+         r"\[valuation\]: 'small_btm' and 'large_btm' must be different columns"),
         (lambda r: r["credit"].update(hy_oas="baa_10y_spread"),
          r"feature 'baa_10y_spread_bp' is produced by both \[credit\] and \[credit\]"),
     ],

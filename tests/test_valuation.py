@@ -86,6 +86,9 @@ def test_valuation_is_nan_without_book_to_market_and_for_non_positive_ratios(spe
 def test_held_family_is_listed_as_off_and_switched_on_by_name():
     default = load_feature_spec("default")
     assert not any(f.family == "valuation" for f in default.features)
+    on = default.with_families("valuation")
+    assert on.name == "default+valuation" and "valuation" in on.families and not on.held and not on.disabled
+    assert on.names[:96] == default.names and on.names[96:] == sorted(NAMES)  # appended in registry order
     md = catalogue_markdown(default)
     assert "| valuation | 0 | off (held back) | held back from the model until the adoption rule decides" in md
     with pytest.raises(ConfigError, match=r"\[short_interest\] is not a held \(switched-off, configured\) family; "

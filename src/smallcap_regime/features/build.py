@@ -71,6 +71,8 @@ class FeatureSpec:
     def with_families(self, *names: str) -> FeatureSpec:
         """This spec with the held families ``names`` switched on (their features join in registry order).
 
+        The result is named ``<spec>+<family>...`` (``default+valuation``) so runs and catalogues say which it is.
+
         Raises
         ------
         ConfigError
@@ -83,7 +85,8 @@ class FeatureSpec:
                               f"held: {held}")
         families = {**self.families, **{n: self.held[n] for n in names}}
         ordered = {f: families[f] for f in FAMILIES if f in families}
-        return replace(self, features=_plan(ordered, str(self.path)), families=ordered,
+        return replace(self, name="+".join([self.name, *names]), features=_plan(ordered, str(self.path)),
+                       families=ordered,
                        disabled=tuple(f for f in self.disabled if f not in names),
                        held={f: p for f, p in self.held.items() if f not in names})
 
@@ -141,8 +144,11 @@ def _check_value(value: Any, key: Key, label: str) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _family_section(section: Any, family: str, where: str) -> tuple[dict[str, Any] | None, str]:
-    """Validate one family table; return (parameters or None if disabled, note)."""
+def _family_section(section: Any, family: str, where: str) -> tuple[dict[str, Any] | None, str, bool]:
+    """Validate one family table; return (parameters or None if it has none, note, enabled).
+
+    A disabled family with parameters (held back) has them validated like an enabled one.
+    """
     prefix = f"{where} [{family}]:"
     if not isinstance(section, dict):
         raise ConfigError(f"{prefix} must be a table, got {section!r}")
@@ -160,7 +166,7 @@ def _family_section(section: Any, family: str, where: str) -> tuple[dict[str, An
         if not note.strip():
             raise ConfigError(f"{prefix} enabled = false needs a 'note' saying why the family is unavailable")
         if not set(section) - {"enabled", "note"}:
-            return None, note
+            return None, note, False
     params: dict[str, Any] = {}
     for name, key in keys.items():
         if name in section:
@@ -171,7 +177,7 @@ def _family_section(section: Any, family: str, where: str) -> tuple[dict[str, An
         FAMILIES[family].rules(params)
     except ConfigError as exc:
         raise ConfigError(f"{prefix} {exc}") from None
-    return (params if enabled else {"held": params}), note
+    return params, note, enabled
 
 
 def _proxies(raw: Any, where: str) -> dict[str, str]:
@@ -206,14 +212,15 @@ def parse_feature_spec(raw: Mapping[str, Any], path: Path) -> FeatureSpec:
     for family in FAMILIES:  # registry order = column order
         if family not in raw:
             continue
-        params, note = _family_section(raw[family], family, where)
+        params, note, enabled = _family_section(raw[family], family, where)
         if note:
             notes[family] = note
-        if params is None or "held" in params:
+        if not enabled:
             disabled.append(family)
             if params is not None:
-                held[family] = params["held"]
+                held[family] = params
             continue
+        assert params is not None  # an enabled family always has its validated parameters
         families[family] = params
     features = _plan(families, where)
     return FeatureSpec(
