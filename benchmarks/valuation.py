@@ -13,7 +13,8 @@ change, 10-year z-score, 10-year percentile rank) and each window (OOS 1990-2018
 - Spearman rank correlation with ``relative_3m``;
 - a 90 % stationary-bootstrap interval for the AUC (arch, mean block 6 months: quarterly outcomes overlap);
 
-and the descriptive reading's record (features/valuation.py) on the same windows. Univariate and fixed (no
+the existing features most rank-correlated with each form (is it new information?), and the descriptive
+reading's record (features/valuation.py) on the same windows. Univariate and fixed (no
 fitting): a screen for phase 2's adoption runs, not an adoption decision.
 """
 
@@ -84,7 +85,8 @@ def main() -> None:
         panel = load_panel(home, "live").frame
     spec = load_feature_spec("default").with_families("valuation")
     names = [f.name for f in spec.features if f.family == "valuation"]
-    features = build_features(panel, spec)[names]
+    everything = build_features(panel, spec)
+    features = everything[names]
     targets = build_targets(panel, 3)[["relative_3m", "relative_3m_up"]]
     table = measure(features, targets)
     pd.set_option("display.width", 160)
@@ -92,6 +94,13 @@ def main() -> None:
     for window, part in table.groupby("window", sort=False):
         print(f"\n{window} (n = {part['n'].max()})")
         print(part.drop(columns=["window"]).set_index("feature").round(3).to_string())
+    print("\n=== is it new information? the existing features most rank-correlated with each form, OOS 1990-2018")
+    oos = everything.loc["1990-01":"2018-12"].rank()
+    others = oos.drop(columns=names).dropna(axis=1, how="all")
+    for name in names:
+        corr = others.corrwith(oos[name]).dropna()
+        top = corr.reindex(corr.abs().sort_values(ascending=False).index[:3])
+        print(f"{name:>30}: " + ", ".join(f"{k} {v:+.2f}" for k, v in top.items()))
     print("\n=== the descriptive reading's record (cheaper than the 10-year average -> small caps win?)")
     for window, (start, end) in WINDOWS.items():
         print(f"{window:>20}: {valuation_record(panel, start=start, end=end).sentence()}")

@@ -169,3 +169,15 @@ def test_sections_covering_different_months(formats_dir):
 def test_not_a_daily_file(formats_dir):
     with pytest.raises(DataFormatError, match="monthly file only"):
         parse_portfolios_25((formats_dir / EXCERPT).read_bytes(), EXCERPT, daily=True)
+
+
+def test_revisions_between_vintages_are_named(real):
+    from smallcap_regime.data.sources import beme_revisions
+
+    assert beme_revisions(None, real) is None and beme_revisions(real, real.copy()) is None
+    revised = real.copy()
+    revised.loc["2018-07-31":"2018-12-31", "beme/ME3 BM2"] *= 1.02  # the latest formation year restated
+    assert beme_revisions(real, revised) == ("BE/ME restated for 6 month(s) 2018-07..2018-12, largest change "
+                                             "0.020 log points")
+    # a new vintage that only adds months restates nothing
+    assert beme_revisions(real.loc[:"2018-06-30"], real) is None
