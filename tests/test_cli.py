@@ -24,6 +24,9 @@ def test_features_as_of_shows_the_row_and_writes_the_catalogue(home, tmp_path):
     assert "features at 2016-06-30 (sample spec, sample data)" in result.output
     assert "offline sample" in result.output
     assert "coverage per family" in result.output
+    flat = " ".join(result.output.split())
+    assert "valuation: unavailable: no book-to-market in the offline sample" in flat
+    assert "valuation reading: no book-to-market data (btm_size_q1, btm_size_q5) in this panel" in flat
     text = catalogue.read_text()
     assert text.startswith("# Feature catalogue: sample")
     assert "| `aaa_chg_3m_bp` | yields | basis points |" in text and "PROXY" in text

@@ -224,9 +224,11 @@ def test_factor_momentum_compounds(default_spec):
 # Point in time, missing inputs
 
 
-@pytest.mark.parametrize("spec_name", ["default", "sample"])
+@pytest.mark.parametrize("spec_name", ["default", "sample", "default+valuation"])
 def test_feature_at_t_depends_only_on_rows_up_to_t(spec_name):
-    spec = load_feature_spec(spec_name)
+    name, _, extra = spec_name.partition("+")
+    spec = load_feature_spec(name)
+    spec = spec.with_families(extra) if extra else spec
     panel = synthetic_rich_panel()
     full = build_features(panel, spec)
     rng = np.random.default_rng(7)
@@ -279,10 +281,12 @@ def test_non_monthly_index_is_rejected(default_spec):
 
 
 def test_both_specs_load_and_list_every_family(default_spec, sample_spec):
-    assert set(default_spec.families) == set(FAMILIES)
+    assert set(default_spec.families) == set(FAMILIES) - {"valuation"}
+    assert default_spec.disabled == ("valuation",) and set(default_spec.held) == {"valuation"}  # not model input
     assert len(default_spec.features) == 96
+    assert len(default_spec.with_families("valuation").features) == 100
     assert len(sample_spec.features) == 50
-    assert sample_spec.disabled == ("rate_cuts", "short_interest")
+    assert sample_spec.disabled == ("rate_cuts", "short_interest", "valuation") and not sample_spec.held
     assert set(sample_spec.families) | set(sample_spec.disabled) == set(FAMILIES)
     assert "aaa_chg_3m_bp" in sample_spec.names and "yield_10y_chg_3m_bp" in default_spec.names
     # columns sorted by family (registry order), then name
@@ -383,6 +387,10 @@ def check(raw: dict) -> None:
          r"\[short_interest\]: 'small' and 'large' must be different"),
         (lambda r: r["macro"].update(enabled=False), r"\[macro\]: enabled = false needs a 'note'"),
         (lambda r: r.update(proxies={"aaa_yield": "x"}), r"\[proxies\]: unknown panel column 'aaa_yield'"),
+        (lambda r: r["valuation"].update(window_months=6),
+         r"\[valuation\]: window_months: must be an integer >= 12 \(months\), got 6"),  # held, yet validated
+        (lambda r: r["valuation"].update(large_btm="btm_size_q1"),
+         r"\[valuation\]: 'small_btm' and 'large_btm' must be different columns"),
         (lambda r: r["credit"].update(hy_oas="baa_10y_spread"),
          r"feature 'baa_10y_spread_bp' is produced by both \[credit\] and \[credit\]"),
     ],

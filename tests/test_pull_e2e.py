@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from datetime import date
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from smallcap_regime.data.cache import Cache, sha256_hex
 from smallcap_regime.data.catalog import fred_specs
 from smallcap_regime.data.status import cache_status
 
+from helpers import make_zip
 from loopback import LoopbackServer, point_sources_at
 
 pytestmark = pytest.mark.slow  # the whole real history pulled through the download code
@@ -36,7 +38,7 @@ ALL_KEYS = [*sources.FRENCH_DATASETS, *(f"fred/{s.series_id}" for s in fred_spec
 CANONICAL = {
     "small_ret", "large_ret", "mkt_excess_ret", "smb", "hml", "rf", "small_rvar", "large_rvar", "n_days",
     "yield_10y", "yield_2y", "yield_1y", "yield_3m", "fed_funds", "baa", "aaa", "baa_10y_spread", "hy_oas",
-    "vix", "unrate", "umcsent", "usd_broad", "nfci", "cpi",
+    "vix", "unrate", "umcsent", "usd_broad", "nfci", "cpi", "btm_size_q1", "btm_size_q5",
 }
 
 
@@ -81,6 +83,7 @@ def test_pull_reports_missing_series_as_failed_and_exits_1(pulled):
         assert rows[key][1].endswith(f"id={key.split('/')[1]}: HTTP 404 (not found) after 1 attempt")
     assert "no short-interest file fetched (26 dates tried; 2017-12-29: HTTP 404" in rows[sources.FINRA_KEY][1]
     assert rows["french/portfolios_me_monthly"] == ["ok", "1110 rows 1926-07-31..2018-12-31"]
+    assert rows[sources.PORTFOLIOS_25_KEY] == ["ok", "1110 rows 1926-07-31..2018-12-31"]
     assert f"{len(MISSING_ON_SERVER)} of {len(ALL_KEYS)} datasets failed" in result.stderr
     # 404s are final (one hit per missing FRED id); each FINRA date is tried, then its holiday fallback once
     assert all(hits[f"/graph/fredgraph.csv?id={key.split('/')[1]}"] == 1 for key in MISSING_ON_SERVER if "fred" in key)
@@ -127,6 +130,7 @@ def test_status_lists_the_cache_and_flags_2018_data_as_stale(pulled):
     assert set(rows) == set(ALL_KEYS) - MISSING_ON_SERVER
     assert rows["fred/UNRATE"][:3] == ["1948-01-01", "2018-12-01", "852"]
     assert rows["french/portfolios_me_monthly"][:3] == ["1926-07-31", "2018-12-31", "1110"]
+    assert rows[sources.PORTFOLIOS_25_KEY][:3] == ["1926-07-31", "2018-12-31", "1110"]
     assert {row[-1] for row in rows.values()} == {"yes"}
     # the staleness rule itself: fresh right after the data end, stale long after it
     assert not cache_status(home, today=date(2019, 1, 10)).set_index("series").loc["DGS10", "stale"]
@@ -187,6 +191,37 @@ def test_live_panel_from_real_history(pulled, realdata_dir):
     vol = np.sqrt(12 * frame["large_rvar"].dropna())
     assert len(vol) == 1110 and vol.between(0.02, 1.5).all() and 0.08 < vol.median() < 0.16
     assert {d.strftime("%Y-%m") for d in vol.nlargest(3).index} == {"1987-10", "2008-10", "1929-10"}
+    # book-to-market of the size quintiles from 25_Portfolios_5x5: from the first formation (1926-07), ratios,
+    # small caps the cheaper in nearly every month
+    btm = frame[["btm_size_q1", "btm_size_q5"]]
+    assert btm.notna().all().all() and (btm > 0.1).all().all() and (btm < 30).all().all()
+    assert (btm["btm_size_q1"] > btm["btm_size_q5"]).mean() > 0.95
+
+
+def test_the_25_portfolios_file_is_validated_cached_and_restatements_reported(pulled, realdata_dir, monkeypatch,
+                                                                             tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(pulled[0], home)
+    key = sources.PORTFOLIOS_25_KEY
+    entry = Cache(home).manifest()[key]
+    assert entry.extra["vintage"] == "202602"
+    assert entry.sha256 == sha256_hex((realdata_dir / "french" / "25_Portfolios_5x5_CSV.zip").read_bytes())
+    # the next vintage restates the latest formation year's BE/ME (2018-07..2018-12): the pull says so
+    text = zipfile.ZipFile(realdata_dir / "french" / "25_Portfolios_5x5_CSV.zip").read("25_Portfolios_5x5.csv")
+    lines = text.split(b"\r\n")
+    header = next(i for i, line in enumerate(lines) if b"BE_FYt-1/ME_June t Calculated" in line) + 4
+    last = next(i for i in range(header + 1, len(lines)) if not lines[i].strip()) - 1
+    assert lines[last].startswith(b"201812,")
+    lines[last] = lines[last].replace(b"0.1248", b"0.1261", 1)  # ME1 BM1, 1 % higher
+    with LoopbackServer() as server:
+        server.serve("/ftp/25_Portfolios_5x5_CSV.zip", (200, make_zip({"25_Portfolios_5x5.csv": b"\r\n".join(lines)})))
+        point_sources_at(monkeypatch, server.url)
+        [result] = [r for r in sources.pull(home, ["french"]) if r.key == key]
+
+    assert result.ok, result.message
+    assert result.message == ("1110 rows 1926-07-31..2018-12-31; BE/ME restated for 1 month(s) 2018-12..2018-12, "
+                              "largest change 0.010 log points")
+    assert Cache(home).read(key).loc["2018-12-31", "beme/ME1 BM1"] == 0.1261
 
 
 def test_pulling_again_is_idempotent_for_unchanged_files(pulled, realdata_dir, monkeypatch, tmp_path):
@@ -206,3 +241,44 @@ def test_pulling_again_is_idempotent_for_unchanged_files(pulled, realdata_dir, m
             assert (after[key].sha256, after[key].rows, after[key].last) == (
                 before[key].sha256, before[key].rows, before[key].last), key
     assert json.loads((Cache(home).root / "manifest.json").read_text()).keys() == before.keys()
+
+
+def test_features_from_1926_are_missing_not_zero_before_their_series_start(pulled):
+    """The whole real history (1926-07 on): every feature is NaN until all of its inputs have started."""
+    from smallcap_regime.features.build import build_features, load_feature_spec
+    from smallcap_regime.features.catalogue import source_series
+
+    frame = load_panel(pulled[0], "live").frame
+    spec = load_feature_spec("default").with_families("valuation")
+    features = build_features(frame, spec)
+
+    assert features.index[0] == pd.Timestamp("1926-07-31") and np.isfinite(features.to_numpy()[
+        ~np.isnan(features.to_numpy())]).all()
+    for feature in spec.features:
+        sources = source_series(feature)
+        if not sources:
+            continue
+        starts = [frame[s].first_valid_index() if s in frame else None for s in sources]
+        if None in starts:  # never pulled (short interest, money funds): missing throughout
+            assert features[feature.name].isna().all(), feature.name
+            continue
+        assert features.loc[:max(starts) - pd.Timedelta(days=1), feature.name].isna().all(), feature.name
+    assert features["yield_10y_chg_1m_bp"].first_valid_index() == pd.Timestamp("1959-03-31")  # GS10 from 1959-01
+    assert features["smb_btm_spread_log"].first_valid_index() == pd.Timestamp("1926-07-31")
+    assert features["smb_btm_spread_z_120m_std"].first_valid_index() == pd.Timestamp("1936-06-30")
+
+
+def test_features_command_lists_the_held_valuation_family_and_the_reading(pulled):
+    from smallcap_regime.features.valuation import valuation_reading
+
+    home = pulled[0]
+    result = CliRunner().invoke(app, ["features", "--home", str(home)], env=WIDE)
+
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "valuation: off (held back, not model input): held back from the model until the adoption rule" in flat
+    reading = valuation_reading(load_panel(home, "live").frame)
+    assert reading.as_of == pd.Timestamp("2018-12-31")
+    assert f"valuation at 2018-12-31: {reading.sentence()}" in flat
+    assert reading.sentence().startswith("small caps are 0.21 log points cheaper relative to large caps than their "
+                                         "10-year average")

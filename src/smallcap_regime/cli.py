@@ -165,6 +165,17 @@ def features_cmd(
                                           f"{snap.panel.source} data)", index=True))
     console.print(frame_table(family_coverage(snap.features, snap.spec), title="coverage per family", index=True,
                               digits=3))
+    for name in snap.spec.disabled:  # families the spec defines but does not build, and why
+        status = "off (held back, not model input)" if name in snap.spec.held else "unavailable"
+        console.print(f"[dim]{name}: {status}: {snap.spec.notes.get(name, '')}[/dim]")
+    from .errors import NoDataError
+    from .features.valuation import valuation_reading
+
+    try:  # descriptive, whatever the spec says
+        console.print(f"valuation at {snap.as_of.date()}: "
+                      f"{valuation_reading(snap.panel.frame, snap.as_of).sentence()}")
+    except NoDataError as exc:
+        console.print(f"[dim]valuation reading: {exc}[/dim]")
     if catalogue:
         from .data.cache import atomic_write_bytes
 

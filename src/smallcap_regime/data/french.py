@@ -60,6 +60,7 @@ class _Table:
     header_line: int
     header: list[str]
     rows: list[tuple[int, list[str]]] = field(default_factory=list)
+    preamble: str = ""  # every non-blank line between the previous blank line and the header (multi-line titles)
 
 
 def parse_portfolios_me(raw: bytes, where: str, *, daily: bool = False,
@@ -194,19 +195,22 @@ def _read_tables(text: str) -> list[_Table]:
     tables: list[_Table] = []
     current: _Table | None = None
     previous: str | None = None  # text of the line above, None if blank or a data row
+    block: list[str] = []  # the non-blank, non-data lines since the last blank line or data row
     reader = csv.reader(io.StringIO(text))
     for cells in reader:
         first = cells[0].strip() if cells else ""
         if current is not None and _ANY_DATE.fullmatch(first):
             current.rows.append((reader.line_num, cells))
-            previous = None
+            previous, block = None, []
             continue
         if _is_header(cells):
-            current = _Table(title=previous, header_line=reader.line_num, header=[c.strip() for c in cells])
+            current = _Table(title=previous, header_line=reader.line_num, header=[c.strip() for c in cells],
+                             preamble=" ".join(block))
             tables.append(current)
         else:
             current = None
         previous = ",".join(cells).strip() or None
+        block = [*block, previous] if previous else []
     return tables
 
 
@@ -366,3 +370,156 @@ def _check_percent(values: np.ndarray, columns: list[str], linenos: list[int], f
             where, f"median |value| {typical:g} is outside the typical {freq} level of percent returns "
                    f"({low:g} to {high:g}); wrong units?"
         )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 25 portfolios formed on size and book-to-market (`25_Portfolios_5x5`)
+
+#: The 25 portfolios in file order: size quintile i (ME1 smallest, NYSE breakpoints) x BE/ME quintile j (BM1
+#: lowest). The file labels the corners `SMALL LoBM`, `SMALL HiBM`, `BIG LoBM`, `BIG HiBM`; they are renamed.
+PORTFOLIOS_25 = tuple(f"ME{i} BM{j}" for i in range(1, 6) for j in range(1, 6))
+#: Fields of the parsed frame (column ``"<field>/<portfolio>"``) -> meaning and unit.
+FIELDS_25 = {
+    "ret": "value-weighted monthly total return, decimal",
+    "firms": "number of firms in the portfolio",
+    "size": "average market cap of its firms at the end of the previous month, $ millions",
+    "beme": "value-weighted average BE(fiscal year t-1) / ME(June t) of the portfolio formed in June t, ratio",
+}
+# BE/ME of a portfolio (ratio). Real extremes 0.10 (big growth) to 48 (small value, 1930s); percent would be x100.
+PLAUSIBLE_BEME = (0.0, 500.0)
+TYPICAL_BEME = (0.05, 10.0)  # median over all portfolios and months; real file 0.79
+_CORNERS = {"SMALL": "ME1", "BIG": "ME5", "LoBM": "BM1", "HiBM": "BM5"}
+_BEME_JUNE = re.compile(r"BE_FYt-1\s*/\s*ME_June", re.IGNORECASE)
+_FIRMS = re.compile(r"number of firms", re.IGNORECASE)
+_SIZE = re.compile(r"average (market cap|firm size)", re.IGNORECASE)
+
+
+def portfolio_field(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """One field of a parsed `25_Portfolios_5x5` frame: (months, 25), columns ``ME1 BM1`` .. ``ME5 BM5``."""
+    columns = [f"{name}/{p}" for p in PORTFOLIOS_25]
+    return frame[columns].set_axis(list(PORTFOLIOS_25), axis=1)
+
+
+def parse_portfolios_25(raw: bytes, where: str, *, daily: bool = False,
+                        max_bytes: int = MAX_MEMBER_BYTES) -> pd.DataFrame:
+    """Parse `25_Portfolios_5x5` (5 size x 5 book-to-market portfolios, monthly sections).
+
+    Parameters
+    ----------
+    raw
+        The `_CSV.zip` archive as served, or the CSV bytes it contains.
+    where
+        File name or URL, used in error messages.
+    daily
+        Must be False: the library's daily version of this file has no book-to-market section.
+    max_bytes
+        Largest CSV member accepted from a zip archive.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Shape (months, 100), float64, on a month-end DatetimeIndex named `date`, strictly increasing. Columns
+        ``"<field>/<portfolio>"`` for the fields of :data:`FIELDS_25` (``ret`` decimal returns, ``firms``
+        counts, ``size`` average market cap in $ millions, ``beme`` the value-weighted average
+        ``BE_FYt-1/ME_June t``) and the portfolios of :data:`PORTFOLIOS_25`; NaN where the file says -99.99 or
+        -999. ``beme`` in the row of month m belongs to the portfolios formed in the June before m (July t ..
+        June t+1 -> formation year t), weighted by each firm's market cap of that month: the row of July t is
+        the formation value. The equal-weighted, annual, BE/ME(Dec t-1), operating-profitability and
+        investment sections are not read. `attrs["vintage"]` holds the CRSP vintage when stated.
+
+    Raises
+    ------
+    DataFormatError
+        If a section is missing or ambiguous, a section lacks one of the 25 portfolios, the sections cover
+        different months, or values are malformed, duplicated, unordered or implausible (returns outside the
+        percent range, negative or fractional firm counts, negative market caps, BE/ME <= 0 or in percent).
+    """
+    if daily:
+        raise DataFormatError(where, "25_Portfolios_5x5 is parsed from its monthly file only")
+    text = _read_text(raw, where, max_bytes)
+    tables = _split_tables(text, where)
+    sections = {
+        "ret": _value_weighted_table(tables, "monthly", where),
+        "firms": _one_section(tables, _FIRMS, "number of firms", where),
+        "size": _one_section(tables, _SIZE, "average market cap", where),
+        "beme": _one_section(tables, _BEME_JUNE, "value-weighted average BE_FYt-1/ME_June t", where),
+    }
+    frames = {}
+    for name, table in sections.items():
+        _rename_corners(table, where)
+        if name == "ret":
+            frame = _to_frame(table, "monthly", text, where)
+        else:
+            frame = _level_frame(table, name, where)
+        missing = [p for p in PORTFOLIOS_25 if p not in frame.columns]
+        if missing:
+            raise DataFormatError(where, f"line {table.header_line}: {FIELDS_25[name].split(',')[0]} section lacks "
+                                         f"portfolio(s) {', '.join(missing)}")
+        frames[name] = frame[list(PORTFOLIOS_25)]
+    dates = frames["ret"].index
+    for name, frame in frames.items():
+        if not frame.index.equals(dates):
+            span = f"{frame.index[0]:%Y-%m}..{frame.index[-1]:%Y-%m}"
+            raise DataFormatError(where, f"the {name} section covers {span} ({len(frame)} months) but the returns "
+                                         f"cover {dates[0]:%Y-%m}..{dates[-1]:%Y-%m} ({len(dates)} months)")
+    out = pd.concat({name: frame for name, frame in frames.items()}, axis=1)
+    out.columns = [f"{name}/{p}" for name, p in out.columns]
+    vintage = _VINTAGE.search(text.split("\n", 1)[0])
+    if vintage:
+        out.attrs["vintage"] = vintage.group(1)
+    return out.rename_axis("date")
+
+
+def _one_section(tables: list[_Table], pattern: re.Pattern[str], label: str, where: str) -> _Table:
+    """The single monthly section whose title block matches ``pattern``."""
+    matches = [t for t in tables if pattern.search(t.preamble) and t.rows and len(t.rows[0][1][0].strip()) == 6]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        lines = ", ".join(str(t.header_line) for t in matches)
+        raise DataFormatError(where, f"{len(matches)} monthly {label} sections found (header lines {lines})")
+    titles = ", ".join(repr(t.title) for t in tables if t.title) or "none"
+    raise DataFormatError(where, f"no monthly {label} section found (section titles: {titles})")
+
+
+def _rename_corners(table: _Table, where: str) -> None:
+    """`SMALL LoBM` -> `ME1 BM1` etc., so every section has the labels of :data:`PORTFOLIOS_25`."""
+    renamed = []
+    for label in table.header:
+        for old, new in _CORNERS.items():
+            label = re.sub(rf"\b{old}\b", new, label)
+        renamed.append(label)
+    table.header = renamed
+
+
+def _level_frame(table: _Table, name: str, where: str) -> pd.DataFrame:
+    """A monthly section of levels (counts, market caps, BE/ME), checked for its field's plausible values."""
+    if not table.rows:
+        raise DataFormatError(where, f"line {table.header_line}: table has a header but no data rows")
+    columns = _column_names(table, where)
+    dates = _parse_dates(table, "monthly", where)
+    values = _parse_values(table, columns, where)
+    values[np.isin(values, MISSING_CODES)] = np.nan
+    linenos = [lineno for lineno, _ in table.rows]
+    _check_increasing(dates, linenos, "monthly", where)
+    finite = np.isfinite(values)
+    if name == "firms":
+        bad = finite & ((values < 0) | (values != np.round(values)))
+        expected = "a count of firms (integer >= 0)"
+    elif name == "size":
+        bad = finite & (values < 0)
+        expected = "an average market cap in $ millions (>= 0)"
+    else:
+        low, high = PLAUSIBLE_BEME
+        bad = finite & ((values <= low) | (values > high))
+        expected = f"a book-to-market ratio ({low:g} < BE/ME <= {high:g})"
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DataFormatError(where, f"line {linenos[row]}: {values[row, col]:g} in column '{columns[col]}' is not "
+                                     f"{expected}")
+    if name == "beme" and finite.any():
+        typical, (low, high) = float(np.nanmedian(values)), TYPICAL_BEME
+        if not low <= typical <= high:
+            raise DataFormatError(where, f"median BE/ME {typical:g} is outside the typical {low:g} to {high:g}; "
+                                         "wrong units (percent?)")
+    return pd.DataFrame(values, index=dates, columns=columns, dtype="float64")

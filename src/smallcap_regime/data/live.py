@@ -7,11 +7,12 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import NoDataError
+from .book_to_market import QUINTILE_COLUMNS, size_quintile_book_to_market
 from .cache import Cache
 from .catalog import fred_specs, load_catalog
 from .panel import Panel, RawSeries, assemble_panel, monthly_from_daily
 from .schema import SHORT_INTEREST_FIELDS, short_interest_column
-from .sources import FINRA_KEY, PORTFOLIOS_KEY, leg_columns
+from .sources import FINRA_KEY, PORTFOLIOS_25_KEY, PORTFOLIOS_KEY, leg_columns
 
 FACTOR_NAMES = {"Mkt-RF": "mkt_excess_ret", "SMB": "smb", "HML": "hml", "RF": "rf"}
 
@@ -51,6 +52,9 @@ def load_live_panel(home: Path, small_column: str | None = None, large_column: s
         rvar = monthly_from_daily(daily[small_column], "small").join(
             monthly_from_daily(daily[large_column], "large").drop(columns="n_days"), how="outer")
         returns = returns.join(rvar, how="left")
+    if PORTFOLIOS_25_KEY in manifest:  # book-to-market of the smallest and largest size quintiles
+        btm = size_quintile_book_to_market(cache.read(PORTFOLIOS_25_KEY))
+        returns = returns.join(btm[[QUINTILE_COLUMNS[1], QUINTILE_COLUMNS[5]]], how="left")
 
     raws = []
     for spec in fred_specs():

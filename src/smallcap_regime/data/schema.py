@@ -22,7 +22,13 @@ MARKET_COLUMNS: dict[str, str] = {
     "small_rvar": "small leg sum of squared daily returns in the month, decimal^2",
     "large_rvar": "large leg sum of squared daily returns in the month, decimal^2",
     "n_days": "trading days in the month",
+    "btm_size_q1": "aggregate book-to-market (book equity / market cap) of size quintile 1, the smallest (Fama-French "
+                   "25 size x BE/ME portfolios, NYSE breakpoints), price-updated since the June formation, ratio",
+    "btm_size_q5": "aggregate book-to-market of size quintile 5, the largest (as btm_size_q1), ratio",
 }
+#: Book-to-market columns: BE of fiscal year t-1 enters at the June t formation (Fama-French's convention that it
+#: is public by then); prices are those of the month end.
+BOOK_TO_MARKET_COLUMNS = ("btm_size_q1", "btm_size_q5")
 
 SHORT_INTEREST_FIELDS: dict[str, str] = {
     "days_to_cover": "short interest / average daily volume, days",

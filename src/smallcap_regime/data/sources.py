@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 
 from ..env import env_number
@@ -35,12 +36,14 @@ DEFAULT_BASES = {
     "finra": "https://cdn.finra.org",
 }
 PORTFOLIOS_KEY = "french/portfolios_me_monthly"  # the legs' returns: without it there is no live panel
+PORTFOLIOS_25_KEY = "french/portfolios_size_bm_monthly"  # 5 x 5 size x book-to-market: the valuation inputs
 # cache key -> (dataset file name on the French site, daily?, parser)
 FRENCH_DATASETS = {
     PORTFOLIOS_KEY: ("Portfolios_Formed_on_ME", False, french.parse_portfolios_me),
     "french/portfolios_me_daily": ("Portfolios_Formed_on_ME_Daily", True, french.parse_portfolios_me),
     "french/factors_monthly": ("F-F_Research_Data_Factors", False, french.parse_factors),
     "french/factors_daily": ("F-F_Research_Data_Factors_daily", True, french.parse_factors),
+    PORTFOLIOS_25_KEY: ("25_Portfolios_5x5", False, french.parse_portfolios_25),
 }
 FINRA_KEY = "finra/short_interest"
 # Largest decoded body accepted per source, in MB (``$REGIME_<SOURCE>_MAX_MB``): several times the real files
@@ -133,6 +136,10 @@ def _french_job(key: str, dataset: str, daily: bool, parser, checks: Checks) -> 
             legs = leg_columns()
             check_legs(frame, legs, where)
             frame, note = trim_trailing_missing(frame, legs)
+        elif parser is french.parse_portfolios_25:
+            frame, note = trim_trailing_missing(frame, [c for c in frame.columns if c.startswith("ret/")])
+            revised = beme_revisions(cache.read(key) if cache.has(key) else None, frame)
+            note = "; ".join(filter(None, [note, revised])) or None
         else:
             frame, note = trim_trailing_missing(frame, frame.columns)
         check_not_future(frame.index, where, checks.today)
@@ -140,6 +147,28 @@ def _french_job(key: str, dataset: str, daily: bool, parser, checks: Checks) -> 
         return _store(cache, key, frame, url, raw, checks, extra, note)
 
     return Job(key, run)
+
+
+def beme_revisions(old: pd.DataFrame | None, new: pd.DataFrame) -> str | None:
+    """How a new vintage of `25_Portfolios_5x5` restates the cached BE/ME (None when nothing changed).
+
+    The library recomputes the whole file every month; the latest formation year moves most (late filers reach
+    Compustat). The panel always uses the newest vintage for all months (vintages are never spliced), so a
+    revision changes the valuation features of the months it touches; this note says which and by how much.
+    """
+    if old is None or old.empty:
+        return None
+    columns = [c for c in new.columns if c.startswith("beme/") and c in old.columns]
+    common = new.index.intersection(old.index)
+    before, after = old.loc[common, columns].to_numpy(), new.loc[common, columns].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change = np.abs(np.log(after / before))
+    moved = np.nan_to_num(change, nan=0.0).max(axis=1) > 1e-9
+    if not moved.any():
+        return None
+    months = common[moved]
+    return (f"BE/ME restated for {int(moved.sum())} month(s) {months[0]:%Y-%m}..{months[-1]:%Y-%m}, largest "
+            f"change {np.nanmax(change):.3f} log points")
 
 
 def _fred_job(spec, checks: Checks) -> Job:

@@ -3,13 +3,15 @@
 A spec is declarative: a top-level ``description``, an optional ``[proxies]`` table (input -> why it stands in
 for the live series) and one table per family (see :data:`~smallcap_regime.features.families.FAMILIES` for the
 keys). A family can be switched off with ``enabled = false`` and a ``note`` saying why; any family may carry a
-``note`` that the catalogue prints. Families not mentioned are not built.
+``note`` that the catalogue prints. Families not mentioned are not built. A switched-off family that keeps its
+parameters is *held*: validated and listed as "off" (not model input), and :meth:`FeatureSpec.with_families`
+turns it on, so an option can try it without a second spec file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,8 @@ class FeatureSpec:
         Families switched off with ``enabled = false``.
     proxies : dict
         Input series -> explanation of what it stands in for.
+    held : dict
+        Switched-off families that keep validated parameters (a subset of ``disabled``): defined, not built.
     """
 
     name: str
@@ -62,6 +66,29 @@ class FeatureSpec:
     notes: dict[str, str]
     disabled: tuple[str, ...]
     proxies: dict[str, str]
+    held: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def with_families(self, *names: str) -> FeatureSpec:
+        """This spec with the held families ``names`` switched on (their features join in registry order).
+
+        The result is named ``<spec>+<family>...`` (``default+valuation``) so runs and catalogues say which it is.
+
+        Raises
+        ------
+        ConfigError
+            A name is not a held family of this spec.
+        """
+        unknown = [n for n in names if n not in self.held]
+        if unknown:
+            held = ", ".join(self.held) or "none"
+            raise ConfigError(f"{self.path}: [{unknown[0]}] is not a held (switched-off, configured) family; "
+                              f"held: {held}")
+        families = {**self.families, **{n: self.held[n] for n in names}}
+        ordered = {f: families[f] for f in FAMILIES if f in families}
+        return replace(self, name="+".join([self.name, *names]), features=_plan(ordered, str(self.path)),
+                       families=ordered,
+                       disabled=tuple(f for f in self.disabled if f not in names),
+                       held={f: p for f, p in self.held.items() if f not in names})
 
     @property
     def names(self) -> list[str]:
@@ -117,8 +144,11 @@ def _check_value(value: Any, key: Key, label: str) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _family_section(section: Any, family: str, where: str) -> tuple[dict[str, Any] | None, str]:
-    """Validate one family table; return (parameters or None if disabled, note)."""
+def _family_section(section: Any, family: str, where: str) -> tuple[dict[str, Any] | None, str, bool]:
+    """Validate one family table; return (parameters or None if it has none, note, enabled).
+
+    A disabled family with parameters (held back) has them validated like an enabled one.
+    """
     prefix = f"{where} [{family}]:"
     if not isinstance(section, dict):
         raise ConfigError(f"{prefix} must be a table, got {section!r}")
@@ -135,7 +165,8 @@ def _family_section(section: Any, family: str, where: str) -> tuple[dict[str, An
     if not enabled:
         if not note.strip():
             raise ConfigError(f"{prefix} enabled = false needs a 'note' saying why the family is unavailable")
-        return None, note
+        if not set(section) - {"enabled", "note"}:
+            return None, note, False
     params: dict[str, Any] = {}
     for name, key in keys.items():
         if name in section:
@@ -146,7 +177,7 @@ def _family_section(section: Any, family: str, where: str) -> tuple[dict[str, An
         FAMILIES[family].rules(params)
     except ConfigError as exc:
         raise ConfigError(f"{prefix} {exc}") from None
-    return params, note
+    return params, note, enabled
 
 
 def _proxies(raw: Any, where: str) -> dict[str, str]:
@@ -175,19 +206,40 @@ def parse_feature_spec(raw: Mapping[str, Any], path: Path) -> FeatureSpec:
         raise ConfigError(f"{where}: missing required key 'description' (a non-empty string)")
 
     families: dict[str, dict[str, Any]] = {}
+    held: dict[str, dict[str, Any]] = {}
     notes: dict[str, str] = {}
     disabled: list[str] = []
-    features: list[Feature] = []
     for family in FAMILIES:  # registry order = column order
         if family not in raw:
             continue
-        params, note = _family_section(raw[family], family, where)
+        params, note, enabled = _family_section(raw[family], family, where)
         if note:
             notes[family] = note
-        if params is None:
+        if not enabled:
             disabled.append(family)
+            if params is not None:
+                held[family] = params
             continue
+        assert params is not None  # an enabled family always has its validated parameters
         families[family] = params
+    features = _plan(families, where)
+    return FeatureSpec(
+        name=path.stem,
+        path=path,
+        description=description.strip(),
+        features=features,
+        families=families,
+        notes=notes,
+        disabled=tuple(disabled),
+        proxies=_proxies(raw.get("proxies", {}), where),
+        held=held,
+    )
+
+
+def _plan(families: Mapping[str, Mapping[str, Any]], where: str) -> tuple[Feature, ...]:
+    """Features of the enabled families in column order (registry order, then name); names must be unique."""
+    features: list[Feature] = []
+    for family, params in families.items():
         features += sorted((replace(f, family=family) for f in FAMILIES[family].plan(params)), key=lambda f: f.name)
     if not features:
         raise ConfigError(f"{where}: no enabled family; configure at least one of: {', '.join(FAMILIES)}")
@@ -198,16 +250,7 @@ def parse_feature_spec(raw: Mapping[str, Any], path: Path) -> FeatureSpec:
                 f"{where}: feature {feature.name!r} is produced by both [{seen[feature.name]}] and [{feature.family}]"
             )
         seen[feature.name] = feature.family
-    return FeatureSpec(
-        name=path.stem,
-        path=path,
-        description=description.strip(),
-        features=tuple(features),
-        families=families,
-        notes=notes,
-        disabled=tuple(disabled),
-        proxies=_proxies(raw.get("proxies", {}), where),
-    )
+    return tuple(features)
 
 
 def load_feature_spec(name_or_path: str | Path) -> FeatureSpec:

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from ..data.catalog import fred_specs, load_catalog
-from ..data.schema import panel_columns
+from ..data.schema import BOOK_TO_MARKET_COLUMNS, panel_columns
 from .build import FeatureSpec
 from .families import DERIVED, FAMILIES, Feature
 
@@ -31,6 +31,8 @@ def input_lags() -> dict[str, str]:
     table = load_catalog()
     lags = {name: f"{table['french']['lag']}, market prices" for name in MARKET_COLUMNS}
     lags |= {name: f"{table['finra']['lag']} (FINRA, after the settlement date)" for name in SHORT_INTEREST_COLUMNS}
+    lags |= {name: f"{table['french']['lag']}, market prices; book equity of fiscal year t-1 from the June t "
+                   "formation (public by then)" for name in BOOK_TO_MARKET_COLUMNS}
     by_name: dict[str, list[tuple[int, str, str]]] = {}
     for spec in fred_specs():
         by_name.setdefault(spec.name, []).append((spec.priority, spec.series_id, spec.lag))
@@ -172,8 +174,8 @@ def catalogue_markdown(spec: FeatureSpec, features: pd.DataFrame | None = None) 
     rows = []
     for family in (f for f in FAMILIES if f in spec.families or f in spec.disabled):
         n = sum(f.family == family for f in spec.features)
-        row: list[Any] = [family, str(n), "unavailable" if family in spec.disabled else "built",
-                          spec.notes.get(family, "")]
+        status = "off (held back)" if family in spec.held else "unavailable" if family in spec.disabled else "built"
+        row: list[Any] = [family, str(n), status, spec.notes.get(family, "")]
         if fam_cov is not None:
             row += (list(fam_cov.loc[family, ["first_valid", "all_started", "share_missing"]])
                     if family in fam_cov.index else ["", "", ""])

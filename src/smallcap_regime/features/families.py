@@ -74,6 +74,9 @@ class Feature:
         Integer codes to be treated as categories by the model.
     family : str
         Family name, filled in by the spec loader.
+    bounds : tuple of float, optional
+        Hard limits of the definition (a percentile rank is within 0..100) when neither the formula nor the unit
+        gives them; used by the served model's range check.
     """
 
     name: str
@@ -84,6 +87,7 @@ class Feature:
     note: str = ""
     categorical: bool = False
     family: str = ""
+    bounds: tuple[float, float] | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -543,6 +547,69 @@ def technical(params: Mapping[str, Any]) -> list[Feature]:
     return features
 
 
+VALUATION_NOTE = (
+    "aggregate book-to-market of size quintiles 1 and 5 (Fama-French 25 size x BE/ME portfolios): book equity of "
+    "fiscal year t-1 from the June t formation, market equity moved with each portfolio's returns since; positive "
+    "= small caps cheaper. Value spreads trend for decades, so the level alone is not a forecast"
+)
+
+
+def log_spread(small: str, large: str) -> Compute:
+    def compute(panel: pd.DataFrame) -> pd.Series:
+        ratio = column(panel, small) / column(panel, large)
+        return np.log(ratio.where(ratio > 0))  # a non-positive book-to-market is no valuation: NaN, not -inf
+
+    return compute
+
+
+def trailing_z(fn: Compute, months: int) -> Compute:
+    def compute(panel: pd.DataFrame) -> pd.Series:
+        x = fn(panel)
+        window = x.rolling(months, min_periods=months)
+        return (x - window.mean()) / window.std()
+
+    return compute
+
+
+def trailing_rank(fn: Compute, months: int) -> Compute:
+    # share of the window (t included) at or below x[t], ties counted half: 100 * rank / n, in (0, 100]
+    return lambda panel: 100.0 * fn(panel).rolling(months, min_periods=months).rank(pct=True)
+
+
+def trailing_z_bound(months: int) -> float:
+    """Largest |z| a value can have against a window of ``months`` values that includes it (sample std)."""
+    return (months - 1) / math.sqrt(months)
+
+
+def valuation(params: Mapping[str, Any]) -> list[Feature]:
+    """Small-minus-big log book-to-market spread, its changes, and its z-score and percentile rank in a trailing window.
+
+    Parameters
+    ----------
+    params : mapping
+        ``small_btm`` / ``large_btm`` (columns, aggregate book-to-market ratios; live ``btm_size_q1`` /
+        ``btm_size_q5``), ``changes_months`` (list of k), ``window_months`` (trailing window of the stationary
+        forms, e.g. 120 = 10 years).
+    """
+    small, large, window = params["small_btm"], params["large_btm"], params["window_months"]
+    inputs, stem, expr = (small, large), "smb_btm_spread", f"log({small} / {large})"
+    spread = log_spread(small, large)
+    log_points = ("log", "log points (natural log of a ratio; 0.1 ~ 10 %)")
+    features = [Feature(f"{stem}_log", log_points[1], expr, inputs, spread, VALUATION_NOTE)]
+    features += _changes(stem, spread, expr, params["changes_months"], scale=1.0, unit=log_points, inputs=inputs,
+                         note=VALUATION_NOTE)
+    features += [
+        Feature(f"{stem}_z_{window}m_std", f"standard deviations (trailing {window}-month z-score)",
+                f"(x[t] - mean(x[t-j])) / std(x[t-j]), j=0..{window - 1}, x = {expr}", inputs,
+                trailing_z(spread, window), f"{VALUATION_NOTE}; sample std (ddof=1)",
+                bounds=(-trailing_z_bound(window), trailing_z_bound(window))),
+        Feature(f"{stem}_rank_{window}m_pct", "percentile rank, percent (0..100)",
+                f"100 * share of x[t-j], j=0..{window - 1}, at or below x[t] (ties count half), x = {expr}", inputs,
+                trailing_rank(spread, window), VALUATION_NOTE, bounds=(0.0, 100.0)),
+    ]
+    return features
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Spec schemas. The spec loader (build.py) checks each key's kind; each family's ``rules`` checks the conditions
 # that involve several keys and raises ConfigError with a message the loader prefixes with file and section.
@@ -599,6 +666,11 @@ def _technical_rules(params: Mapping[str, Any]) -> None:
         raise ConfigError("'factors' and 'factor_momentum_months' go together; set both or neither")
 
 
+def _valuation_rules(params: Mapping[str, Any]) -> None:
+    if params["small_btm"] == params["large_btm"]:
+        raise ConfigError(f"'small_btm' and 'large_btm' must be different columns, both are {params['small_btm']!r}")
+
+
 MONTHS = Key("months", required=True)
 COLUMN = Key("column")
 SYMBOLS = ("iwm", "spy")
@@ -638,4 +710,10 @@ FAMILIES: dict[str, Family] = {
         _technical_rules,
     ),
     "seasonality": Family(seasonality, {"window_months": Key("month", True)}),
+    "valuation": Family(
+        valuation,
+        {"small_btm": Key("column", True), "large_btm": Key("column", True), "changes_months": MONTHS,
+         "window_months": Key("month", True, min_value=12)},
+        _valuation_rules,
+    ),
 }

@@ -5,8 +5,10 @@ The served model rejects a request whose features fall outside these ranges (a 5
 strings the families generate (``100 * (baa - aaa)``, ``x[t] - x[t-3], x = 100 * hy_oas``,
 ``100 * (cpi[t] / cpi[t-12] - 1)``) are evaluated with interval arithmetic over the input ranges; features whose
 formula is not plain arithmetic (compounded returns, volatilities) get the bounds their unit implies (a
-compounded return is >= -1, a volatility >= 0). Nothing here is tuned to data: every bound is a hard limit of the
-definition or of the lag table.
+compounded return is >= -1, a volatility >= 0), or the bounds their definition states (``Feature.bounds``: a
+percentile rank within 0..100, a z-score against a window that includes the value). ``log(...)`` of a positive
+interval is allowed. Nothing here is tuned to data: every bound is a hard limit of the definition or of the lag
+table.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 from ..data.catalog import fred_specs
+from ..data.schema import BOOK_TO_MARKET_COLUMNS
 from .build import FeatureSpec
 from .families import Feature
 
@@ -34,6 +37,10 @@ UNIT_BOUNDS: dict[str, tuple[float, float]] = {
 #: Market inputs (decimal returns) are >= -1; the bill yield implied by rf is a bill yield like DGS3MO's.
 RETURN_INPUTS = ("small_ret", "large_ret", "rf", "mkt_excess_ret", "smb", "hml")
 DERIVED_LIKE = {"yield_tbill_1m": "yield_3m"}
+#: Aggregate book-to-market of a size quintile, ratio: a market-cap weighted mean of portfolio BE/ME, which the
+#: parser accepts up to 500 (real extremes 0.1 to 48 for single portfolios); a quintile below 0.01 (book worth
+#: 1 % of market value across a fifth of the market) is not a plausible input.
+BTM_RANGE = (0.01, 500.0)
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,8 @@ def input_ranges() -> dict[str, Interval]:
         out[spec.name] = Interval(min(lo, old.lo), max(hi, old.hi)) if old else Interval(lo, hi)
     for name in RETURN_INPUTS:
         out[name] = Interval(-1.0, INF)
+    for name in BOOK_TO_MARKET_COLUMNS:  # aggregate BE/ME: within the bounds the parser accepts per portfolio
+        out[name] = Interval(BTM_RANGE[0], BTM_RANGE[1])
     for name, like in DERIVED_LIKE.items():
         if like in out:
             out[name] = out[like]
@@ -87,6 +96,12 @@ def _evaluate(node: ast.AST, names: dict[str, Interval]) -> Interval:
         return names[node.id]
     if isinstance(node, ast.Subscript):  # x[t-k]: the same series at another month, an independent value
         return _evaluate(node.value, names)
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "log"
+            and len(node.args) == 1):  # natural log: increasing, defined for positive values
+        inner = _evaluate(node.args[0], names)
+        if inner.lo <= 0:
+            raise ValueError("log of an interval reaching 0")
+        return Interval(math.log(inner.lo), math.log(inner.hi))
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub | ast.Mult | ast.Div):
         left, right = _evaluate(node.left, names), _evaluate(node.right, names)
         ops = {ast.Add: Interval.__add__, ast.Sub: Interval.__sub__, ast.Mult: Interval.__mul__,
@@ -109,6 +124,8 @@ def formula_range(formula: str, names: dict[str, Interval]) -> Interval | None:
 
 def feature_range(feature: Feature, names: dict[str, Interval] | None = None) -> tuple[float, float] | None:
     """``(lo, hi)`` a value of ``feature`` must lie in (either may be infinite), or None when nothing is known."""
+    if feature.bounds is not None:
+        return feature.bounds
     names = input_ranges() if names is None else names
     found = formula_range(feature.formula, names)
     if found is not None and (math.isfinite(found.lo) or math.isfinite(found.hi)):
