@@ -85,7 +85,7 @@ def decide(metrics, primary: str, experiment: str, champion: dict | None, force:
 
 
 def current_champion(client, model_name: str) -> dict | None:
-    """The champion's version and the tags recorded when it was registered, or None."""
+    """The champion's version, the tags recorded when it was registered and its training run, or None."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -94,7 +94,8 @@ def current_champion(client, model_name: str) -> dict | None:
         return None
     tags = version.tags or {}
     return {"version": version.version, "value": float(tags.get("primary_metric_value", "nan")),
-            "experiment": tags.get("experiment"), "primary_metric": tags.get("primary_metric")}
+            "experiment": tags.get("experiment"), "primary_metric": tags.get("primary_metric"),
+            "run_id": tags.get("run_id")}
 
 
 def set_champion(client, model_name: str, version: str, attempts: int = 3) -> None:

@@ -1,0 +1,215 @@
+"""What a reviewer reads in the MLflow UI: the headline metrics of a training run, its name, its comparison with
+the champion, and the description of each model version.
+
+The MLflow UI lists metric columns, compare rows and charts alphabetically. The headline metrics are therefore
+named with a numeric prefix: the gate metric (``[registry] primary_metric``) is ``0_gate.<primary metric>``, so it
+is the first metric column, the first compare row and the first chart, and the others follow in a fixed order. The
+parent run of a training holds only these; the ``backtest`` child holds every metric under its plain name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .registry import LOWER_IS_BETTER, Decision, split_metric
+
+GATE_PREFIX = "0_gate."
+#: The headline set after the gate metric: ``(prefixed name, (target, model or strategy, metric))``. A metric
+#: equal to the gate metric is not logged twice.
+HEADLINE = (
+    ("1_relative.lgbm_cal.auc", ("relative", "lgbm_cal", "auc")),
+    ("2_relative.lgbm_cal.hit_rate", ("relative", "lgbm_cal", "hit_rate")),
+    # the hit rate of always calling the side of the expanding base rate: what the hit rate must beat
+    ("3_relative.lgbm_cal.hit_rate_ref", ("relative", "lgbm_cal", "hit_rate_ref")),
+    ("4_relative.lgbm_cal.brier_skill", ("relative", "lgbm_cal", "brier_skill")),
+    ("5_relative.lgbm_cal.cw_pvalue", ("relative", "lgbm_cal", "cw_pvalue")),
+    ("6_absolute.lgbm_cal.brier_skill", ("absolute", "lgbm_cal", "brier_skill")),
+    ("7_relative.strategy.lgbm_cal.sharpe", ("relative", "strategy.lgbm_cal", "sharpe")),
+    ("8_relative.strategy.buy_and_hold.sharpe", ("relative", "strategy.buy_and_hold", "sharpe")),
+)
+HEADLINE_NOTE = """Headline metrics (out of sample, from the purged walk-forward; docs/evaluation.md), numbered so
+the MLflow UI lists them first and in this order: `0_gate.<metric>` = the registry gate's metric
+(`[registry] primary_metric`); for the relative target and the calibrated LightGBM `1_` AUC of P(outperform),
+`2_` hit rate, `3_` hit rate of the reference call (the side of the expanding base rate), `4_` Brier skill vs that
+base rate, `5_` Clark-West one-sided p vs the prevailing mean; `6_` the absolute target's Brier skill; `7_`/`8_`
+annualised Sharpe of the relative timing strategy and of buy-and-hold (non-overlapping quarters, net of costs).
+The `backtest` child run holds every metric of every model and baseline."""
+#: Columns of the ``vs_champion`` table.
+VS_COLUMNS = ("metric", "this run", "champion", "better?")
+
+
+def gate_name(primary: str) -> str:
+    """``0_gate.relative.lgbm_cal.brier_skill``: the gate metric's column, first in the UI's alphabetical order."""
+    return GATE_PREFIX + primary
+
+
+def headline_names(primary: str) -> list[str]:
+    """The parent run's metric names, gate metric first (as the UI sorts them)."""
+    return [gate_name(primary), *(name for name, key in HEADLINE if ".".join(key) != primary)]
+
+
+def _value(result, target: str, model: str, metric: str) -> float:
+    if model.startswith("strategy."):
+        key = (target, model.removeprefix("strategy."))
+        frame = result.strategy_metrics
+    else:
+        key, frame = (target, model), result.metrics
+    if key not in frame.index or metric not in frame.columns:
+        return math.nan
+    return float(frame.loc[key, metric])
+
+
+def headline(result, primary: str) -> dict[str, float]:
+    """The headline metrics of a backtest (:data:`HEADLINE`, gate metric first), NaN ones left out."""
+    out = {gate_name(primary): _value(result, *split_metric(primary))}
+    for name, key in HEADLINE:
+        if ".".join(key) != primary:
+            out[name] = _value(result, *key)
+    return {k: v for k, v in out.items() if not math.isnan(v)}
+
+
+def lower_is_better(name: str) -> bool:
+    return name.rsplit(".", 1)[-1] in LOWER_IS_BETTER
+
+
+def headline_view(primary: str) -> str:
+    """The runs-table view (JSON) ``regime ui`` links to: the headline columns, gate metric first, then the
+    dataset and where the parameters came from; runs sorted best first on the gate metric."""
+    gate = gate_name(primary)
+    columns = [*(f"metrics.`{m}`" for m in headline_names(primary)), "attributes.`Dataset`",
+               "params.`params_source`", "params.`forced`"]
+    return json.dumps({"selectedColumns": columns, "orderByKey": f"metrics.`{gate}`",
+                       "orderByAsc": lower_is_better(gate)})
+
+
+def run_name(experiment: str, study: str | None = None, trial: int | None = None, force: bool = False) -> str:
+    """``train quickstart``, ``train quickstart (tuned: study S, trial N)``, ``... forced``: short and stable;
+    the tuned values themselves are params and tags, never part of the name."""
+    name = f"train {experiment}"
+    if study:
+        name += f" (tuned: study {study}" + (f", trial {trial})" if trial is not None else ")")
+    return name + (" forced" if force else "")
+
+
+def vs_champion(this: dict[str, float], champion: dict[str, float] | None, primary: str) -> pd.DataFrame:
+    """``metric | this run | champion | better?`` over the headline metrics.
+
+    ``better?`` is ``yes``/``no``/``equal`` for this run against the champion (lower is better for p-values and
+    losses), ``no champion`` when there is none, ``n/a`` for buy-and-hold (the same market for every model).
+    """
+    rows = []
+    for name in headline_names(primary):
+        if name not in this:
+            continue
+        mine = this[name]
+        theirs = (champion or {}).get(name, math.nan)
+        if champion is None:
+            verdict = "no champion"
+        elif "buy_and_hold" in name or math.isnan(theirs):
+            verdict = "n/a"
+        elif math.isclose(mine, theirs, rel_tol=1e-12, abs_tol=1e-12):
+            verdict = "equal"
+        else:
+            verdict = "yes" if (mine < theirs) == lower_is_better(name) else "no"
+        rows.append((name, mine, theirs, verdict))
+    return pd.DataFrame(rows, columns=list(VS_COLUMNS))
+
+
+def vs_champion_markdown(table: pd.DataFrame, champion_label: str) -> str:
+    """The table as markdown (MLflow renders run and version descriptions as markdown)."""
+    lines = [f"| metric | this run | {champion_label} | better? |", "|---|---:|---:|---|"]
+    for row in table.itertuples(index=False):
+        champ = "" if math.isnan(row[2]) else f"{row[2]:.4f}"
+        lines.append(f"| `{row[0]}` | {row[1]:.4f} | {champ} | {row[3]} |")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What a version description says about the training that registered it."""
+
+    experiment: str
+    run_id: str
+    params_source: str
+    dataset: str
+    fingerprint: str
+
+
+def gate_tags(decision: Decision) -> dict[str, str]:
+    """The gate decision as model-version tags, written once on the version the training registered."""
+    return {"gate": decision.reason, "gate_promoted": str(decision.promote), "gate_forced": str(decision.forced),
+            "gate_metric": decision.metric, "gate_value": repr(decision.value),
+            "gate_champion_version": decision.champion_version or "none",
+            "gate_champion_value": "none" if decision.champion_value is None else repr(decision.champion_value)}
+
+
+def gate_test(decision: Decision) -> str:
+    """What the gate tested, in words."""
+    champion = (f" and the champion v{decision.champion_version} ({decision.champion_value:.4f})"
+                if decision.champion_version else " (no champion before)")
+    return (f"`{decision.metric}` = {decision.value:.4f} must beat every baseline of its target{champion} on the "
+            "same out-of-sample folds")
+
+
+def version_description(trained: Trained, decision: Decision, table: pd.DataFrame) -> str:
+    """Markdown for a model version: what was trained on which data, the gate's test and decision, vs champion."""
+    outcome = ("promoted to @champion (forced)" if decision.forced else
+               "promoted to @champion" if decision.promote else "not promoted")
+    label = f"champion v{decision.champion_version}" if decision.champion_version else "champion"
+    return "\n".join([
+        f"Trained by run `{trained.run_id}` of experiment **{trained.experiment}**, parameters from "
+        f"{trained.params_source}.",
+        f"Data: {trained.dataset} (fingerprint `{trained.fingerprint[:16]}`).",
+        f"Gate test: {gate_test(decision)}.",
+        f"Gate decision at registration: **{outcome}**: {decision.reason}.",
+        "Which version is champion now: the registered model's `@champion` alias (this text is not updated).", "",
+        vs_champion_markdown(table, label)])
+
+
+#: Experiment tag naming the gate metric of the experiment's latest training (its runs view sorts on it).
+PRIMARY_TAG = "regime.primary_metric"
+
+
+def experiment_view(tags: dict[str, str]) -> str:
+    """The headline view of an experiment, for the gate metric its trainings recorded (default: the config's)."""
+    from ..experiment import RegistrySection
+
+    return headline_view(tags.get(PRIMARY_TAG) or RegistrySection().primary_metric)
+
+
+def champion_metrics(client, champion: dict | None) -> dict[str, float] | None:
+    """The headline metrics of the champion's training run (None without a champion or its run)."""
+    from mlflow.exceptions import MlflowException
+
+    if champion is None or not champion.get("run_id"):
+        return None if champion is None else {}
+    try:
+        return dict(client.get_run(champion["run_id"]).data.metrics)
+    except MlflowException:
+        return {}
+
+
+def record_version(client, model_name: str, version: str, registered: bool, run_id: str, decision: Decision,
+                   trained: Trained, table: pd.DataFrame, facts: dict[str, str]) -> None:
+    """Write the gate decision onto the version, once.
+
+    A newly registered version gets ``facts`` (experiment, primary metric and its value, data source), the
+    :func:`gate_tags` and its description. A version reused by an identical retrain keeps them untouched: that
+    training's decision goes to its own tag ``gate_retrain.<run id>`` and a line appended to the description.
+    Which version is champion lives only in the ``@champion`` alias.
+    """
+    if registered:
+        for key, value in {**facts, "run_id": run_id, **gate_tags(decision)}.items():
+            client.set_model_version_tag(model_name, version, key, value)
+        client.update_model_version(model_name, version, description=version_description(trained, decision, table))
+        return
+    outcome = "promoted (forced)" if decision.forced else "promoted" if decision.promote else "not promoted"
+    client.set_model_version_tag(model_name, version, "retrained_by_run_id", run_id)
+    client.set_model_version_tag(model_name, version, f"gate_retrain.{run_id}", f"{outcome}: {decision.reason}")
+    old = client.get_model_version(model_name, version).description or ""
+    line = f"Retrained identically by run `{run_id}`: gate {outcome}: {decision.reason}."
+    client.update_model_version(model_name, version, description=f"{old}\n\n{line}".strip())
