@@ -98,7 +98,8 @@ def test_train_logs_parent_and_child_runs_with_metrics_and_artifacts(trained_hom
 
 def test_run_names_are_short_and_stable():
     assert run_name("tiny") == "train tiny"
-    assert run_name("tiny", "tiny-relative.classifier", 7) == "train tiny (tuned: study tiny-relative.classifier, trial 7)"
+    tuned = run_name("tiny", "tiny-relative.classifier", 7)
+    assert tuned == "train tiny (tuned: study tiny-relative.classifier, trial 7)"
     assert run_name("tiny", force=True) == "train tiny forced"
 
 

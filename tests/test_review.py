@@ -1,0 +1,150 @@
+"""What a reviewer reads in MLflow: headline names and order, the vs_champion verdicts, version descriptions, and runs
+a killed command left RUNNING (a real `regime train` subprocess, killed with SIGKILL)."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from smallcap_regime.tracking import review, store
+from smallcap_regime.tracking.registry import Decision
+from smallcap_regime.tracking.stale import dead_here, worker
+
+REGIME = str(Path(sys.executable).with_name("regime"))
+
+
+def test_gate_metric_sorts_first_and_is_not_logged_twice():
+    names = review.headline_names("relative.lgbm_cal.brier_skill")
+    assert names[0] == "0_gate.relative.lgbm_cal.brier_skill" and names == sorted(names)
+    assert "4_relative.lgbm_cal.brier_skill" not in names and len(names) == 8
+    other = review.headline_names("absolute.lgbm.auc")
+    assert other[0] == "0_gate.absolute.lgbm.auc" and "4_relative.lgbm_cal.brier_skill" in other
+    assert len(other) == 9 and other == sorted(other)
+    # whatever the metric, the gate column sorts before every plain `<target>.<model>.<metric>` name
+    assert sorted([*other, "absolute.hist_mean.auc", "absolute.lgbm.auc"])[0] == "0_gate.absolute.lgbm.auc"
+
+
+def test_headline_view_opens_on_the_gate_metric_best_first():
+    import json
+
+    view = json.loads(review.headline_view("relative.lgbm_cal.brier_skill"))
+    assert view["selectedColumns"][0] == "metrics.`0_gate.relative.lgbm_cal.brier_skill`"
+    assert view["orderByKey"] == "metrics.`0_gate.relative.lgbm_cal.brier_skill`" and view["orderByAsc"] is False
+    pvalue = json.loads(review.headline_view("relative.lgbm_cal.cw_pvalue"))
+    assert pvalue["orderByAsc"] is True  # lower is better
+    tags = {review.PRIMARY_TAG: "relative.lgbm_cal.cw_pvalue"}
+    assert review.experiment_view(tags) == review.headline_view("relative.lgbm_cal.cw_pvalue")
+    assert review.experiment_view({}) == review.headline_view("relative.lgbm_cal.brier_skill")  # the default
+
+
+def test_vs_champion_says_which_side_is_better():
+    primary = "relative.lgbm_cal.brier_skill"
+    this = {"0_gate.relative.lgbm_cal.brier_skill": 0.03, "1_relative.lgbm_cal.auc": 0.55,
+            "5_relative.lgbm_cal.cw_pvalue": 0.20, "8_relative.strategy.buy_and_hold.sharpe": 0.4}
+    champ = {"0_gate.relative.lgbm_cal.brier_skill": 0.02, "1_relative.lgbm_cal.auc": 0.55,
+             "5_relative.lgbm_cal.cw_pvalue": 0.10, "8_relative.strategy.buy_and_hold.sharpe": 0.4}
+    table = review.vs_champion(this, champ, primary).set_index("metric")
+    assert table["better?"].to_dict() == {"0_gate.relative.lgbm_cal.brier_skill": "yes",
+                                          "1_relative.lgbm_cal.auc": "equal",
+                                          "5_relative.lgbm_cal.cw_pvalue": "no",  # a higher p-value is worse
+                                          "8_relative.strategy.buy_and_hold.sharpe": "n/a"}
+    # a champion trained before the headline names existed: its values are unknown, not "worse"
+    old = review.vs_champion(this, {"relative.lgbm_cal.brier_skill": 0.02}, primary)
+    assert set(old["better?"]) == {"n/a"} and old["champion"].isna().all()
+    first = review.vs_champion(this, None, primary)
+    assert set(first["better?"]) == {"no champion"}
+    text = review.vs_champion_markdown(table.reset_index(), "champion v3")
+    assert text.splitlines()[:3] == ["| metric | this run | champion v3 | better? |", "|---|---:|---:|---|",
+                                     "| `0_gate.relative.lgbm_cal.brier_skill` | 0.0300 | 0.0200 | yes |"]
+
+
+def test_version_description_names_training_data_test_and_decision():
+    decision = Decision(False, False, "does not beat champion v2 (brier_skill 0.0100 vs 0.0200)", 0.01, 0.02, "2",
+                        "relative.lgbm_cal.brier_skill")
+    trained = review.Trained("quickstart", "abc123", "optuna study quickstart-relative.classifier, trial 4",
+                             "sample panel 1949-01..2017-03 @ arch 8.0.0, linearmodels 7.1", "f" * 64)
+    table = review.vs_champion({"0_gate.relative.lgbm_cal.brier_skill": 0.01},
+                               {"0_gate.relative.lgbm_cal.brier_skill": 0.02}, "relative.lgbm_cal.brier_skill")
+    text = review.version_description(trained, decision, table)
+    assert text.splitlines()[:4] == [
+        "Trained by run `abc123` of experiment **quickstart**, parameters from optuna study "
+        "quickstart-relative.classifier, trial 4.",
+        "Data: sample panel 1949-01..2017-03 @ arch 8.0.0, linearmodels 7.1 (fingerprint `ffffffffffffffff`).",
+        "Gate test: `relative.lgbm_cal.brier_skill` = 0.0100 must beat every baseline of its target and the "
+        "champion v2 (0.0200) on the same out-of-sample folds.",
+        "Gate decision at registration: **not promoted**: does not beat champion v2 (brier_skill 0.0100 vs 0.0200)."]
+    assert "| `0_gate.relative.lgbm_cal.brier_skill` | 0.0100 | 0.0200 | no |" in text
+    tags = review.gate_tags(decision)
+    assert tags["gate_promoted"] == "False" and tags["gate_champion_version"] == "2"
+    assert float(tags["gate_value"]) == 0.01 and not math.isnan(float(tags["gate_champion_value"]))
+
+
+def test_worker_names_this_process_and_a_dead_one(tmp_path):
+    assert worker().endswith(f":{os.getpid()}") and not dead_here(worker())
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    host = worker().rpartition(":")[0]
+    assert dead_here(f"{host}:{child.pid}")
+    assert not dead_here(f"another-machine:{child.pid}") and not dead_here(None)
+
+
+def _wait_for(predicate, proc, timeout=300.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the command ended (code {proc.returncode}) before the state was reached")
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.2)
+    pytest.fail("timed out")
+
+
+@pytest.mark.slow
+def test_runs_of_a_killed_train_are_marked_failed_by_the_next_command(tiny_experiment, tmp_path):
+    home = tmp_path / "home"
+    env = {**os.environ, "REGIME_HOME": str(home)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    log = tmp_path / "train.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([REGIME, "train", str(tiny_experiment), "--home", str(home)], stdout=out,
+                                stderr=subprocess.STDOUT, env=env)
+    try:
+        def backtest_running():
+            # read the store's file directly: opening it with MLflow while the command migrates it would race
+            try:
+                with closing(sqlite3.connect(f"file:{home / 'mlflow.db'}?mode=ro", uri=True, timeout=1)) as db:
+                    rows = db.execute("SELECT name, run_uuid FROM runs WHERE status = 'RUNNING'").fetchall()
+            except sqlite3.Error:
+                return None
+            names = dict(rows)
+            return names if {"train tiny", "backtest"} <= set(names) else None
+
+        running = _wait_for(backtest_running, proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    store.configure(home)
+    client = MlflowClient()
+    parent, child = (client.get_run(running[name]) for name in ("train tiny", "backtest"))
+    assert parent.data.tags["worker"].endswith(f":{proc.pid}")
+    assert client.get_run(parent.info.run_id).info.status == "RUNNING"  # nobody closed it
+    store.experiment_id(home, "tiny")  # what the next train, tune or ui does first
+    for run in (parent, child):
+        after = client.get_run(run.info.run_id)
+        assert after.info.status == "FAILED" and after.info.end_time is not None
+        note = after.data.tags["mlflow.note.content"]
+        assert note.startswith("**Marked FAILED** by regime at ") and f"process {parent.data.tags['worker']}" in note
+    assert store.fail_abandoned(parent.info.experiment_id) == []  # done once
