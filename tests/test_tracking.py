@@ -312,12 +312,26 @@ def test_tune_then_train_promotes_on_a_planted_signal(tmp_path):
 
     study = tuning.tune(exp, home, trials=4, panel=panel)
     assert study.study_name == "planted-relative.classifier"
-    tuned = load_experiment(path, model_overrides=tuning.best_params(home, study.study_name))
-    second = train(tuned, home, panel=panel, params_source=f"optuna study {study.study_name}")
+    best = tuning.best_trial(home, study.study_name)
+    tuned = load_experiment(path, model_overrides=best.overrides)
+    second = train(tuned, home, panel=panel, params_source=f"optuna study {study.study_name}, trial {best.number}",
+                   tuned=(study.study_name, best.number))
     assert second.decision.promote and not second.decision.forced
     assert second.decision.reason.startswith(f"beats its baselines and champion v{first.version}")
     assert second.decision.value > first.decision.value
     assert second.decision.summary().startswith(
         f"gate metric relative.lgbm_cal.brier_skill = {second.decision.value:.4f} vs champion v{first.version}")
     store.configure(home)
-    assert mlflow.get_run(second.run_id).info.run_name == "train planted tuned:planted-relative.classifier"
+    run = mlflow.get_run(second.run_id)
+    assert run.info.run_name == f"train planted (tuned: study planted-relative.classifier, trial {best.number})"
+    assert run.data.tags["tuned_study"] == study.study_name and run.data.tags["tuned_trial"] == str(best.number)
+    assert run.data.params["params_source"] == f"optuna study planted-relative.classifier, trial {best.number}"
+    assert run.data.params["model.relative.classifier.num_leaves"] == str(best.overrides["relative"]["classifier"]["num_leaves"])
+    # the second promotion: v1 keeps the decision it got (promoted then), the alias alone says v2 is champion
+    client = MlflowClient()
+    assert client.get_model_version("smallcap-regime", first.version).tags["gate_promoted"] == "True"
+    assert client.get_registered_model("smallcap-regime").aliases == {"champion": int(second.version)}
+    assert "champion" not in mlflow.get_run(first.run_id).data.tags
+    table = _vs_champion(client, second.run_id).set_index("metric")
+    assert table.loc["0_gate.relative.lgbm_cal.brier_skill", "better?"] == "yes"
+    assert f"champion v{first.version} (" in client.get_model_version("smallcap-regime", second.version).description
