@@ -25,23 +25,24 @@ REGIME = str(Path(sys.executable).with_name("regime"))
 
 def test_gate_metric_sorts_first_and_is_not_logged_twice():
     names = review.headline_names("relative.lgbm_cal.brier_skill")
-    assert names[0] == "0_gate.relative.lgbm_cal.brier_skill" and names == sorted(names)
-    assert "4_relative.lgbm_cal.brier_skill" not in names and len(names) == 8
+    assert names == ["0_gate_rel_brier_skill", "1_rel_auc", "2_rel_hit_rate", "3_rel_hit_rate_ref", "5_rel_cw_pvalue",
+                     "6_abs_brier_skill", "7_rel_sharpe", "8_rel_sharpe_buy_hold"] == sorted(names)
+    assert all(len(name) <= 22 for name in names)  # the UI's columns show about 17 characters
     other = review.headline_names("absolute.lgbm.auc")
-    assert other[0] == "0_gate.absolute.lgbm.auc" and "4_relative.lgbm_cal.brier_skill" in other
+    assert other[0] == "0_gate_abs_auc_lgbm" and "4_rel_brier_skill" in other
     assert len(other) == 9 and other == sorted(other)
     # whatever the metric, the gate column sorts before every plain `<target>.<model>.<metric>` name
-    assert sorted([*other, "absolute.hist_mean.auc", "absolute.lgbm.auc"])[0] == "0_gate.absolute.lgbm.auc"
+    assert sorted([*other, "absolute.hist_mean.auc", "absolute.lgbm.auc", "0"])[:2] == ["0", "0_gate_abs_auc_lgbm"]
 
 
-def test_headline_view_opens_on_the_gate_metric_best_first():
+def test_headline_view_shows_the_gate_metric_first():
     import json
 
     view = json.loads(review.headline_view("relative.lgbm_cal.brier_skill"))
-    assert view["selectedColumns"][0] == "metrics.`0_gate.relative.lgbm_cal.brier_skill`"
-    assert view["orderByKey"] == "metrics.`0_gate.relative.lgbm_cal.brier_skill`" and view["orderByAsc"] is False
-    pvalue = json.loads(review.headline_view("relative.lgbm_cal.cw_pvalue"))
-    assert pvalue["orderByAsc"] is True  # lower is better
+    assert view == {"selectedColumns": [
+        "metrics.`0_gate_rel_brier_skill`", "metrics.`1_rel_auc`", "metrics.`2_rel_hit_rate`",
+        "metrics.`3_rel_hit_rate_ref`", "metrics.`5_rel_cw_pvalue`", "metrics.`6_abs_brier_skill`",
+        "metrics.`7_rel_sharpe`", "metrics.`8_rel_sharpe_buy_hold`", "params.`params_source`", "params.`forced`"]}
     tags = {review.PRIMARY_TAG: "relative.lgbm_cal.cw_pvalue"}
     assert review.experiment_view(tags) == review.headline_view("relative.lgbm_cal.cw_pvalue")
     assert review.experiment_view({}) == review.headline_view("relative.lgbm_cal.brier_skill")  # the default
@@ -49,15 +50,17 @@ def test_headline_view_opens_on_the_gate_metric_best_first():
 
 def test_vs_champion_says_which_side_is_better():
     primary = "relative.lgbm_cal.brier_skill"
-    this = {"0_gate.relative.lgbm_cal.brier_skill": 0.03, "1_relative.lgbm_cal.auc": 0.55,
-            "5_relative.lgbm_cal.cw_pvalue": 0.20, "8_relative.strategy.buy_and_hold.sharpe": 0.4}
-    champ = {"0_gate.relative.lgbm_cal.brier_skill": 0.02, "1_relative.lgbm_cal.auc": 0.55,
-             "5_relative.lgbm_cal.cw_pvalue": 0.10, "8_relative.strategy.buy_and_hold.sharpe": 0.4}
+    this = {"0_gate_rel_brier_skill": 0.03, "1_rel_auc": 0.55, "5_rel_cw_pvalue": 0.20, "6_abs_brier_skill": 0.01,
+            "8_rel_sharpe_buy_hold": 0.4}
+    champ = {"0_gate_rel_brier_skill": 0.02, "1_rel_auc": 0.55, "5_rel_cw_pvalue": 0.10, "6_abs_brier_skill": 0.02,
+             "8_rel_sharpe_buy_hold": 0.4}
     table = review.vs_champion(this, champ, primary).set_index("metric")
-    assert table["better?"].to_dict() == {"0_gate.relative.lgbm_cal.brier_skill": "yes",
-                                          "1_relative.lgbm_cal.auc": "equal",
-                                          "5_relative.lgbm_cal.cw_pvalue": "no",  # a higher p-value is worse
-                                          "8_relative.strategy.buy_and_hold.sharpe": "n/a"}
+    assert table["better?"].to_dict() == {"0_gate_rel_brier_skill": "yes", "1_rel_auc": "equal",
+                                          "5_rel_cw_pvalue": "no",  # a higher p-value is worse
+                                          "6_abs_brier_skill": "no", "8_rel_sharpe_buy_hold": "n/a"}
+    pvalue = review.vs_champion({"0_gate_rel_cw_pvalue": 0.05}, {"0_gate_rel_cw_pvalue": 0.10},
+                                "relative.lgbm_cal.cw_pvalue")
+    assert pvalue["better?"].tolist() == ["yes"]  # the gate on a p-value: lower is better
     # a champion trained before the headline names existed: its values are unknown, not "worse"
     old = review.vs_champion(this, {"relative.lgbm_cal.brier_skill": 0.02}, primary)
     assert set(old["better?"]) == {"n/a"} and old["champion"].isna().all()
@@ -65,7 +68,7 @@ def test_vs_champion_says_which_side_is_better():
     assert set(first["better?"]) == {"no champion"}
     text = review.vs_champion_markdown(table.reset_index(), "champion v3")
     assert text.splitlines()[:3] == ["| metric | this run | champion v3 | better? |", "|---|---:|---:|---|",
-                                     "| `0_gate.relative.lgbm_cal.brier_skill` | 0.0300 | 0.0200 | yes |"]
+                                     "| `0_gate_rel_brier_skill` | 0.0300 | 0.0200 | yes |"]
 
 
 def test_version_description_names_training_data_test_and_decision():
@@ -73,8 +76,8 @@ def test_version_description_names_training_data_test_and_decision():
                         "relative.lgbm_cal.brier_skill")
     trained = review.Trained("quickstart", "abc123", "optuna study quickstart-relative.classifier, trial 4",
                              "sample panel 1949-01..2017-03 @ arch 8.0.0, linearmodels 7.1", "f" * 64)
-    table = review.vs_champion({"0_gate.relative.lgbm_cal.brier_skill": 0.01},
-                               {"0_gate.relative.lgbm_cal.brier_skill": 0.02}, "relative.lgbm_cal.brier_skill")
+    table = review.vs_champion({"0_gate_rel_brier_skill": 0.01}, {"0_gate_rel_brier_skill": 0.02},
+                               "relative.lgbm_cal.brier_skill")
     text = review.version_description(trained, decision, table)
     assert text.splitlines()[:4] == [
         "Trained by run `abc123` of experiment **quickstart**, parameters from optuna study "
@@ -83,7 +86,7 @@ def test_version_description_names_training_data_test_and_decision():
         "Gate test: `relative.lgbm_cal.brier_skill` = 0.0100 must beat every baseline of its target and the "
         "champion v2 (0.0200) on the same out-of-sample folds.",
         "Gate decision at registration: **not promoted**: does not beat champion v2 (brier_skill 0.0100 vs 0.0200)."]
-    assert "| `0_gate.relative.lgbm_cal.brier_skill` | 0.0100 | 0.0200 | no |" in text
+    assert "| `0_gate_rel_brier_skill` | 0.0100 | 0.0200 | no |" in text
     tags = review.gate_tags(decision)
     assert tags["gate_promoted"] == "False" and tags["gate_champion_version"] == "2"
     assert float(tags["gate_value"]) == 0.01 and not math.isnan(float(tags["gate_champion_value"]))

@@ -1,10 +1,13 @@
 """What a reviewer reads in the MLflow UI: the headline metrics of a training run, its name, its comparison with
 the champion, and the description of each model version.
 
-The MLflow UI lists metric columns, compare rows and charts alphabetically. The headline metrics are therefore
-named with a numeric prefix: the gate metric (``[registry] primary_metric``) is ``0_gate.<primary metric>``, so it
-is the first metric column, the first compare row and the first chart, and the others follow in a fixed order. The
-parent run of a training holds only these; the ``backtest`` child holds every metric under its plain name.
+The MLflow UI lists metric columns, compare rows and charts alphabetically, and its columns show about 17
+characters of a name. The headline metrics are therefore short and numbered: the gate metric
+(``[registry] primary_metric``, e.g. ``relative.lgbm_cal.brier_skill``) is ``0_gate_rel_brier_skill``, so it is the
+first metric column, the first compare row and the first chart, and the others follow in a fixed order
+(``1_rel_auc``, ...). They are rounded to 4 decimals, which is all a reviewer reads. The parent run of a training
+holds only these; the ``backtest`` child holds every metric at full precision under its plain
+``<target>.<model>.<metric>`` name.
 """
 
 from __future__ import annotations
@@ -17,34 +20,39 @@ import pandas as pd
 
 from .registry import LOWER_IS_BETTER, Decision, split_metric
 
-GATE_PREFIX = "0_gate."
-#: The headline set after the gate metric: ``(prefixed name, (target, model or strategy, metric))``. A metric
-#: equal to the gate metric is not logged twice.
+#: Headline values are rounded to this many decimals (the ``backtest`` child keeps full precision).
+DECIMALS = 4
+#: The headline set after the gate metric: ``(name, (target, model or strategy, metric))``. A metric equal to the
+#: gate metric is not logged twice.
 HEADLINE = (
-    ("1_relative.lgbm_cal.auc", ("relative", "lgbm_cal", "auc")),
-    ("2_relative.lgbm_cal.hit_rate", ("relative", "lgbm_cal", "hit_rate")),
+    ("1_rel_auc", ("relative", "lgbm_cal", "auc")),
+    ("2_rel_hit_rate", ("relative", "lgbm_cal", "hit_rate")),
     # the hit rate of always calling the side of the expanding base rate: what the hit rate must beat
-    ("3_relative.lgbm_cal.hit_rate_ref", ("relative", "lgbm_cal", "hit_rate_ref")),
-    ("4_relative.lgbm_cal.brier_skill", ("relative", "lgbm_cal", "brier_skill")),
-    ("5_relative.lgbm_cal.cw_pvalue", ("relative", "lgbm_cal", "cw_pvalue")),
-    ("6_absolute.lgbm_cal.brier_skill", ("absolute", "lgbm_cal", "brier_skill")),
-    ("7_relative.strategy.lgbm_cal.sharpe", ("relative", "strategy.lgbm_cal", "sharpe")),
-    ("8_relative.strategy.buy_and_hold.sharpe", ("relative", "strategy.buy_and_hold", "sharpe")),
+    ("3_rel_hit_rate_ref", ("relative", "lgbm_cal", "hit_rate_ref")),
+    ("4_rel_brier_skill", ("relative", "lgbm_cal", "brier_skill")),
+    ("5_rel_cw_pvalue", ("relative", "lgbm_cal", "cw_pvalue")),
+    ("6_abs_brier_skill", ("absolute", "lgbm_cal", "brier_skill")),
+    ("7_rel_sharpe", ("relative", "strategy.lgbm_cal", "sharpe")),
+    ("8_rel_sharpe_buy_hold", ("relative", "strategy.buy_and_hold", "sharpe")),
 )
-HEADLINE_NOTE = """Headline metrics (out of sample, from the purged walk-forward; docs/evaluation.md), numbered so
-the MLflow UI lists them first and in this order: `0_gate.<metric>` = the registry gate's metric
-(`[registry] primary_metric`); for the relative target and the calibrated LightGBM `1_` AUC of P(outperform),
-`2_` hit rate, `3_` hit rate of the reference call (the side of the expanding base rate), `4_` Brier skill vs that
-base rate, `5_` Clark-West one-sided p vs the prevailing mean; `6_` the absolute target's Brier skill; `7_`/`8_`
-annualised Sharpe of the relative timing strategy and of buy-and-hold (non-overlapping quarters, net of costs).
-The `backtest` child run holds every metric of every model and baseline."""
+HEADLINE_NOTE = """Headline metrics (out of sample, from the purged walk-forward; docs/evaluation.md; 4 decimals),
+numbered so the MLflow UI lists them first and in this order. `0_gate_...` = the registry gate's metric
+(`[registry] primary_metric`, full name in the run tag `gate_metric`, e.g. `0_gate_rel_brier_skill`); then, for the
+relative target (`rel`) and the calibrated LightGBM: `1_rel_auc` AUC of P(outperform), `2_rel_hit_rate` hit rate,
+`3_rel_hit_rate_ref` hit rate of the reference call (the side of the expanding base rate), `4_rel_brier_skill`
+Brier skill vs that base rate, `5_rel_cw_pvalue` Clark-West one-sided p vs the prevailing mean;
+`6_abs_brier_skill` the absolute target's Brier skill; `7_rel_sharpe` / `8_rel_sharpe_buy_hold` annualised Sharpe
+of the relative timing strategy and of buy-and-hold (non-overlapping quarters, net of costs). The `backtest` child
+run holds every metric of every model and baseline at full precision."""
 #: Columns of the ``vs_champion`` table.
 VS_COLUMNS = ("metric", "this run", "champion", "better?")
 
 
 def gate_name(primary: str) -> str:
-    """``0_gate.relative.lgbm_cal.brier_skill``: the gate metric's column, first in the UI's alphabetical order."""
-    return GATE_PREFIX + primary
+    """The gate metric's column, first in the UI's alphabetical order: ``relative.lgbm_cal.brier_skill`` ->
+    ``0_gate_rel_brier_skill``; a model other than ``lgbm_cal`` is named too (``0_gate_abs_auc_lgbm``)."""
+    target, model, metric = split_metric(primary)
+    return f"0_gate_{target[:3]}_{metric}" + ("" if model == "lgbm_cal" else f"_{model}")
 
 
 def headline_names(primary: str) -> list[str]:
@@ -69,21 +77,25 @@ def headline(result, primary: str) -> dict[str, float]:
     for name, key in HEADLINE:
         if ".".join(key) != primary:
             out[name] = _value(result, *key)
-    return {k: v for k, v in out.items() if not math.isnan(v)}
+    return {k: round(v, DECIMALS) for k, v in out.items() if not math.isnan(v)}
 
 
-def lower_is_better(name: str) -> bool:
-    return name.rsplit(".", 1)[-1] in LOWER_IS_BETTER
+def lower_is_better(name: str, primary: str) -> bool:
+    """Whether a lower value of headline metric ``name`` is better (p-values, losses)."""
+    keys = {gate_name(primary): split_metric(primary), **dict(HEADLINE)}
+    return keys[name][2] in LOWER_IS_BETTER
 
 
 def headline_view(primary: str) -> str:
-    """The runs-table view (JSON) ``regime ui`` links to: the headline columns, gate metric first, then the
-    dataset and where the parameters came from; runs sorted best first on the gate metric."""
-    gate = gate_name(primary)
-    columns = [*(f"metrics.`{m}`" for m in headline_names(primary)), "attributes.`Dataset`",
-               "params.`params_source`", "params.`forced`"]
-    return json.dumps({"selectedColumns": columns, "orderByKey": f"metrics.`{gate}`",
-                       "orderByAsc": lower_is_better(gate)})
+    """The runs-table view (JSON) ``regime ui`` links to: the headline columns, gate metric first, then where the
+    parameters came from.
+
+    Runs stay in time order: the UI nests child runs (backtest, trials) under their parent only when sorted by
+    time, and a sort on the gate metric would list every child as a row of its own. The dataset column is left
+    out so that more headline columns fit (the dataset is in the run's inputs, ``data.*`` params and description).
+    """
+    columns = [*(f"metrics.`{m}`" for m in headline_names(primary)), "params.`params_source`", "params.`forced`"]
+    return json.dumps({"selectedColumns": columns})
 
 
 def run_name(experiment: str, study: str | None = None, trial: int | None = None, force: bool = False) -> str:
@@ -109,12 +121,12 @@ def vs_champion(this: dict[str, float], champion: dict[str, float] | None, prima
         theirs = (champion or {}).get(name, math.nan)
         if champion is None:
             verdict = "no champion"
-        elif "buy_and_hold" in name or math.isnan(theirs):
+        elif dict(HEADLINE).get(name, ("", "", ""))[1] == "strategy.buy_and_hold" or math.isnan(theirs):
             verdict = "n/a"
         elif math.isclose(mine, theirs, rel_tol=1e-12, abs_tol=1e-12):
             verdict = "equal"
         else:
-            verdict = "yes" if (mine < theirs) == lower_is_better(name) else "no"
+            verdict = "yes" if (mine < theirs) == lower_is_better(name, primary) else "no"
         rows.append((name, mine, theirs, verdict))
     return pd.DataFrame(rows, columns=list(VS_COLUMNS))
 

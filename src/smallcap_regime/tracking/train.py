@@ -240,7 +240,7 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
     with mlflow.start_run(experiment_id=exp_id, run_name=name) as parent:
         mlflow.set_tags({"experiment_config": str(exp.path), "git_commit": commit or "unknown",
                          "params_source": params_source or "model specs", "forced": str(force),
-                         stale.WORKER_TAG: stale.worker(),
+                         "gate_metric": exp.primary_metric, stale.WORKER_TAG: stale.worker(),
                          **({"tuned_study": tuned[0], "tuned_trial": str(tuned[1])} if tuned else {})})
         client.set_experiment_tag(exp_id, review.PRIMARY_TAG, exp.primary_metric)
         step("backtest (purged walk-forward)")
