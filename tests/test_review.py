@@ -1,5 +1,5 @@
 """What a reviewer reads in MLflow: headline names and order, the vs_champion verdicts, version descriptions, and runs
-a killed command left RUNNING (a real `regime train` subprocess, killed with SIGKILL)."""
+a killed command left RUNNING (real `regime train` and `regime tune` subprocesses, killed with SIGKILL)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from mlflow import MlflowClient
 from smallcap_regime.tracking import review, store
 from smallcap_regime.tracking.registry import Decision
 from smallcap_regime.tracking.stale import dead_here, worker
+
+from helpers import write_experiment
 
 REGIME = str(Path(sys.executable).with_name("regime"))
 
@@ -113,17 +115,31 @@ def _wait_for(predicate, proc, timeout=300.0):
     pytest.fail("timed out")
 
 
+TUNING = """
+[tuning]
+objective = "relative.classifier"
+metric = "log_loss"
+inner_folds = 2
+n_estimators = [200, 400]
+num_leaves = [3, 7]
+"""
+
+
 @pytest.mark.slow
-def test_runs_of_a_killed_train_are_marked_failed_by_the_next_command(tiny_experiment, tmp_path):
+@pytest.mark.parametrize("command", ["train", "tune"])
+def test_runs_of_a_killed_command_are_marked_failed_by_the_next_command(command, tmp_path):
+    path = write_experiment(tmp_path, "tiny", seeds=(11, 12))
+    path.write_text(path.read_text() + TUNING)
     home = tmp_path / "home"
     env = {**os.environ, "REGIME_HOME": str(home)}
     env.pop("MLFLOW_TRACKING_URI", None)
-    log = tmp_path / "train.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([REGIME, "train", str(tiny_experiment), "--home", str(home)], stdout=out,
-                                stderr=subprocess.STDOUT, env=env)
+    argv = [REGIME, command, str(path), "--home", str(home)] + (["--trials", "500"] if command == "tune" else [])
+    # the runs that are open while it works: the parent and, for train, its backtest child
+    wanted = {"train tiny", "backtest"} if command == "train" else {"tune tiny-relative.classifier"}
+    with open(tmp_path / "log.txt", "w") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        def backtest_running():
+        def running():
             # read the store's file directly: opening it with MLflow while the command migrates it would race
             try:
                 with closing(sqlite3.connect(f"file:{home / 'mlflow.db'}?mode=ro", uri=True, timeout=1)) as db:
@@ -131,23 +147,30 @@ def test_runs_of_a_killed_train_are_marked_failed_by_the_next_command(tiny_exper
             except sqlite3.Error:
                 return None
             names = dict(rows)
-            return names if {"train tiny", "backtest"} <= set(names) else None
+            return names if wanted <= set(names) else None
 
-        running = _wait_for(backtest_running, proc)
+        found = _wait_for(running, proc)
+        store.configure(home)
+        exp_id = MlflowClient().get_run(found[next(iter(wanted))]).info.experiment_id
+        assert store.fail_abandoned(exp_id) == []  # a live process's runs are left alone
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    store.configure(home)
     client = MlflowClient()
-    parent, child = (client.get_run(running[name]) for name in ("train tiny", "backtest"))
-    assert parent.data.tags["worker"].endswith(f":{proc.pid}")
-    assert client.get_run(parent.info.run_id).info.status == "RUNNING"  # nobody closed it
-    store.experiment_id(home, "tiny")  # what the next train, tune or ui does first
-    for run in (parent, child):
+    runs = [client.get_run(found[name]) for name in sorted(wanted)]
+    assert all(run.info.status == "RUNNING" for run in runs)  # nobody closed them
+    worker = client.get_run(found[f"{command} tiny" if command == "train" else "tune tiny-relative.classifier"])
+    assert worker.data.tags["worker"].endswith(f":{proc.pid}")
+    # what the next command does first: train and tune open the experiment, ui lists every experiment
+    if command == "train":
+        store.experiment_id(home, "tiny")
+    else:
+        store.model_training_experiments(home)
+    for run in runs:
         after = client.get_run(run.info.run_id)
         assert after.info.status == "FAILED" and after.info.end_time is not None
         note = after.data.tags["mlflow.note.content"]
-        assert note.startswith("**Marked FAILED** by regime at ") and f"process {parent.data.tags['worker']}" in note
-    assert store.fail_abandoned(parent.info.experiment_id) == []  # done once
+        assert note.startswith("**Marked FAILED** by regime at ") and f"process {worker.data.tags['worker']}" in note
+    assert store.fail_abandoned(exp_id) == []  # done once
