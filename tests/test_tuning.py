@@ -111,7 +111,7 @@ def test_study_trials_in_mlflow_and_best_params_reach_training(home, tmp_path, p
         run = children[trial.number]
         assert run.data.tags["state"] == trial.state.name
         assert run.data.params == {k: str(v) for k, v in trial.params.items()}
-        history = client.get_metric_history(run.info.run_id, "fold_mse")
+        history = client.get_metric_history(run.info.run_id, "mse_fold")
         assert {m.step: m.value for m in history} == pytest.approx(trial.intermediate_values)
         if trial.state == TrialState.COMPLETE:
             assert run.data.metrics["mse"] == pytest.approx(trial.value)

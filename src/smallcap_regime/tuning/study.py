@@ -185,7 +185,8 @@ def _log_trial(frozen: FrozenTrial, metric: str, experiment: str) -> None:
             **({MLFLOW_PARENT_RUN_ID: parent.info.run_id} if parent else {})}
     start, end = _ms(frozen.datetime_start), _ms(frozen.datetime_complete)
     run = client.create_run(experiment, start_time=start, tags=tags, run_name=f"trial {frozen.number}")
-    metrics = [Metric(f"fold_{metric}", score, end or start or 0, step)
+    # `<metric>_fold` sorts after `<metric>`: MLflow's compare view then plots the objective first
+    metrics = [Metric(f"{metric}_fold", score, end or start or 0, step)
                for step, score in sorted(frozen.intermediate_values.items())]
     if frozen.state == TrialState.COMPLETE and frozen.value is not None:
         metrics.append(Metric(metric, frozen.value, end or 0, 0))
