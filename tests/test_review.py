@@ -70,7 +70,7 @@ def test_vs_champion_says_which_side_is_better():
     assert set(first["better?"]) == {"no champion"}
     text = review.vs_champion_markdown(table.reset_index(), "champion v3")
     assert text.splitlines()[:3] == ["| metric | this run | champion v3 | better? |", "|---|---:|---:|---|",
-                                     "| `0_gate_rel_brier_skill` | 0.0300 | 0.0200 | yes |"]
+                                     "| `0_gate_rel_brier_skill` | 0.03 | 0.02 | yes |"]
 
 
 def test_version_description_names_training_data_test_and_decision():
@@ -88,7 +88,8 @@ def test_version_description_names_training_data_test_and_decision():
         "Gate test: `relative.lgbm_cal.brier_skill` = 0.0100 must beat every baseline of its target and the "
         "champion v2 (0.0200) on the same out-of-sample folds.",
         "Gate decision at registration: **not promoted**: does not beat champion v2 (brier_skill 0.0100 vs 0.0200)."]
-    assert "| `0_gate_rel_brier_skill` | 0.0100 | 0.0200 | no |" in text
+    assert "| `0_gate_rel_brier_skill` | 0.01 | 0.02 | no |" in text
+    assert review.rounded(4.97612e-7) == 4.976e-7 and review.rounded(0.030811) == 0.03081
     tags = review.gate_tags(decision)
     assert tags["gate_promoted"] == "False" and tags["gate_champion_version"] == "2"
     assert float(tags["gate_value"]) == 0.01 and not math.isnan(float(tags["gate_champion_value"]))

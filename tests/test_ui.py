@@ -173,7 +173,7 @@ def test_browser_default_view_shows_the_gate_metric_and_compare_shows_what_tunin
             assert "tune tiny-relative.classifier" in text  # the tune parent, its trials nested under it
             assert "trial 0" not in text and "backtest" not in text  # children collapsed under their parents
             value = f"{runs[tuned.run_id].data.metrics['0_gate_rel_brier_skill']}"
-            assert value in text  # 4 decimals: readable in the column
+            assert value in text  # 4 significant digits: readable in the column
 
             # compare the two trainings: the chart plots the changed params against the gate metric, the table
             # lists the headline metrics side by side, gate metric first

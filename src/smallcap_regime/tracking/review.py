@@ -5,9 +5,9 @@ The MLflow UI lists metric columns, compare rows and charts alphabetically, and 
 characters of a name. The headline metrics are therefore short and numbered: the gate metric
 (``[registry] primary_metric``, e.g. ``relative.lgbm_cal.brier_skill``) is ``0_gate_rel_brier_skill``, so it is the
 first metric column, the first compare row and the first chart, and the others follow in a fixed order
-(``1_rel_auc``, ...). They are rounded to 4 decimals, which is all a reviewer reads. The parent run of a training
-holds only these; the ``backtest`` child holds every metric at full precision under its plain
-``<target>.<model>.<metric>`` name.
+(``1_rel_auc``, ...). They are rounded to 4 significant digits, which is all a reviewer reads and fits a
+column. The parent run of a training holds only these; the ``backtest`` child holds every metric at full precision
+under its plain ``<target>.<model>.<metric>`` name.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import pandas as pd
 
 from .registry import LOWER_IS_BETTER, Decision, split_metric
 
-#: Headline values are rounded to this many decimals (the ``backtest`` child keeps full precision).
-DECIMALS = 4
+#: Headline values keep this many significant digits (the ``backtest`` child keeps full precision).
+DIGITS = 4
 #: The headline set after the gate metric: ``(name, (target, model or strategy, metric))``. A metric equal to the
 #: gate metric is not logged twice.
 HEADLINE = (
@@ -35,7 +35,7 @@ HEADLINE = (
     ("7_rel_sharpe", ("relative", "strategy.lgbm_cal", "sharpe")),
     ("8_rel_sharpe_buy_hold", ("relative", "strategy.buy_and_hold", "sharpe")),
 )
-HEADLINE_NOTE = """Headline metrics (out of sample, from the purged walk-forward; docs/evaluation.md; 4 decimals),
+HEADLINE_NOTE = """Headline metrics (out of sample, from the purged walk-forward; docs/evaluation.md; 4 digits),
 numbered so the MLflow UI lists them first and in this order. `0_gate_...` = the registry gate's metric
 (`[registry] primary_metric`, full name in the run tag `gate_metric`, e.g. `0_gate_rel_brier_skill`); then, for the
 relative target (`rel`) and the calibrated LightGBM: `1_rel_auc` AUC of P(outperform), `2_rel_hit_rate` hit rate,
@@ -77,7 +77,12 @@ def headline(result, primary: str) -> dict[str, float]:
     for name, key in HEADLINE:
         if ".".join(key) != primary:
             out[name] = _value(result, *key)
-    return {k: round(v, DECIMALS) for k, v in out.items() if not math.isnan(v)}
+    return {k: rounded(v) for k, v in out.items() if not math.isnan(v)}
+
+
+def rounded(value: float) -> float:
+    """``value`` to :data:`DIGITS` significant digits (a p-value of 5e-7 stays 4.976e-07, not 0)."""
+    return float(f"{value:.{DIGITS}g}")
 
 
 def lower_is_better(name: str, primary: str) -> bool:
@@ -135,8 +140,8 @@ def vs_champion_markdown(table: pd.DataFrame, champion_label: str) -> str:
     """The table as markdown (MLflow renders run and version descriptions as markdown)."""
     lines = [f"| metric | this run | {champion_label} | better? |", "|---|---:|---:|---|"]
     for row in table.itertuples(index=False):
-        champ = "" if math.isnan(row[2]) else f"{row[2]:.4f}"
-        lines.append(f"| `{row[0]}` | {row[1]:.4f} | {champ} | {row[3]} |")
+        champ = "" if math.isnan(row[2]) else f"{row[2]:.{DIGITS}g}"
+        lines.append(f"| `{row[0]}` | {row[1]:.{DIGITS}g} | {champ} | {row[3]} |")
     return "\n".join(lines)
 
 
