@@ -114,4 +114,5 @@ learning_rate = [0.05, 0.1]
     assert re.search(r"best trial \d: mse [\d.e-]+ vs [\d.e-]+ with the default parameters \([+-][\d.e-]+; lower "
                      r"is better\)", out), out
     assert "best parameters: {" in out
+    assert f"see it: optuna-dashboard {home / 'tuning' / 'journal.log'} (pip install '.[dashboard]')" in out
     assert f"regime train {path} --params-from-study tiny_tune-relative.regressor" in result.output

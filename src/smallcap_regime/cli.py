@@ -337,6 +337,12 @@ def tune_cmd(
     console.print(f"best parameters: {best.params}", soft_wrap=True)
     console.print(f"use it: [bold]regime train {escape(experiment)} --params-from-study {escape(name)}[/bold]"
                   + (" (with the same --storage / REGIME_TUNING_STORAGE)" if storage else ""), soft_wrap=True)
+    if storage is None:  # a database URL may hold a password: only the home's journal file is named
+        from .tuning import default_storage
+
+        console.print(f"see it: [bold]optuna-dashboard {escape(str(default_storage(regime_home(home))))}[/bold] "
+                      + escape("(pip install '.[dashboard]'), or compare its trial runs in `regime ui`"),
+                      soft_wrap=True)
 
 
 @app.command("predict")
