@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -111,5 +113,11 @@ learning_rate = [0.05, 0.1]
     path.write_text(text)
     result = invoke("tune", str(path), "--trials", "2", "--home", str(home))
     assert result.exit_code == 0, result.output
-    assert "best trial" in result.output
+    out = " ".join(result.output.split())  # soft-wrapped lines
+    assert "tuning relative.regressor of tiny_tune on mse (lower is better) over 2 inner folds before 1990-01" in out
+    # the metric by name, the best trial next to the model spec's own parameters
+    assert re.search(r"best trial \d: mse [\d.e-]+ vs [\d.e-]+ with the default parameters \([+-][\d.e-]+; lower "
+                     r"is better\)", out), out
+    assert "best parameters: {" in out
+    assert f"see it: optuna-dashboard {home / 'tuning' / 'journal.log'} (pip install '.[dashboard]')" in out
     assert f"regime train {path} --params-from-study tiny_tune-relative.regressor" in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import mlflow
@@ -15,7 +16,8 @@ from smallcap_regime.experiment import load_experiment
 from smallcap_regime.models.regime import REGIMES
 from smallcap_regime.tracking import registry, store
 from smallcap_regime.tracking.pyfunc import SERVED_COLUMNS, SERVING_FLAG
-from smallcap_regime.tracking.train import run_name, train
+from smallcap_regime.tracking.review import run_name
+from smallcap_regime.tracking.train import train
 from smallcap_regime.tuning.space import search_space
 
 from helpers import scoring_json, synthetic_panel, write_experiment
@@ -43,20 +45,27 @@ def test_train_logs_parent_and_child_runs_with_metrics_and_artifacts(trained_hom
     assert parent.data.params["data.fingerprint"] == result.backtest.panel.fingerprint()
     assert parent.data.params["data.last"] == "2017-03-31"
     assert parent.data.tags["registered_version"] == result.version
-    # curated headline metrics on the parent: per target, lgbm_cal and every baseline, strategy Sharpe ratios
+    # the headline set on the parent, gate metric first in the UI's alphabetical order; nothing else
     headline = parent.data.metrics
-    expected = float(result.backtest.metrics.loc[("relative", "lgbm_cal"), "r2_oos"])
-    assert math.isclose(headline["relative.lgbm_cal.r2_oos"], expected, rel_tol=1e-12)
-    for target in ("relative", "absolute"):
-        for model in ("lgbm_cal", "linear", "linear_cal", "momentum"):
-            for metric in ("r2_oos", "cw_pvalue", "auc", "brier_skill", "hit_rate"):
-                assert f"{target}.{model}.{metric}" in headline
-        assert {f"{target}.hist_mean.auc", f"{target}.strategy.lgbm_cal.sharpe",
-                f"{target}.strategy.buy_and_hold.sharpe"} <= set(headline)
-    assert "relative.hist_mean.r2_oos" not in headline  # 0 by definition
-    assert len(headline) < 60
+    assert sorted(headline) == ["0_gate_rel_brier_skill", "1_rel_auc", "2_rel_hit_rate", "3_rel_hit_rate_ref",
+                                "5_rel_cw_pvalue", "6_abs_brier_skill", "7_rel_sharpe", "8_rel_sharpe_buy_hold"]
+    metrics = result.backtest.metrics
+    gate = float(metrics.loc[("relative", "lgbm_cal"), "brier_skill"])
+    digits = lambda value: float(f"{value:.4g}")  # noqa: E731  (4 significant digits)
+    assert gate == result.decision.value and headline["0_gate_rel_brier_skill"] == digits(gate)
+    pvalue = float(metrics.loc[("relative", "lgbm_cal"), "cw_pvalue"])
+    assert headline["5_rel_cw_pvalue"] == digits(pvalue) and (pvalue == 0 or headline["5_rel_cw_pvalue"] > 0)
+    assert headline["6_abs_brier_skill"] == digits(float(metrics.loc[("absolute", "lgbm_cal"), "brier_skill"]))
+    assert headline["8_rel_sharpe_buy_hold"] == digits(
+        float(result.backtest.strategy_metrics.loc[("relative", "buy_and_hold"), "sharpe"]))
+    assert parent.data.tags["gate_metric"] == "relative.lgbm_cal.brier_skill"
+    expected = float(metrics.loc[("relative", "lgbm_cal"), "r2_oos"])
+    # the decision at training time is a tag; which version is champion lives in the alias only
+    assert "champion" not in parent.data.tags and parent.data.tags["gate_promoted"] == "True"
+    assert parent.data.tags["worker"].endswith(":" + str(os.getpid()))
     note = parent.data.tags["mlflow.note.content"]
-    assert note.startswith("**tiny** on sample data") and "Headline metrics" in note and "R2_OS" in note
+    assert note.startswith("**tiny** on sample data") and "Headline metrics" in note
+    assert "| `0_gate_rel_brier_skill` |" in note and "no champion" in note
     # the backtest child: the same params, the full metric set without meaningless deltas
     backtest = next(r for r in children if r.info.run_name == "backtest")
     assert backtest.data.params == parent.data.params
@@ -65,7 +74,8 @@ def test_train_logs_parent_and_child_runs_with_metrics_and_artifacts(trained_hom
     assert "absolute.strategy.lgbm_cal.sharpe" in m and "relative.lgbm_cal.log_loss_minus_linear_cal" in m
     assert not [k for k in m if "pvalue_minus" in k or "cw_stat_minus" in k or k.endswith("n_minus_hist_mean")]
     assert "relative.lgbm_cal.r2_oos_minus_hist_mean" not in m and "relative.hist_mean.brier_skill" not in m
-    assert set(headline) <= set(m)
+    assert [m[f"relative.lgbm_cal.{k}"] for k in ("auc", "hit_rate", "hit_rate_ref")] == pytest.approx(
+        [headline[k] for k in ("1_rel_auc", "2_rel_hit_rate", "3_rel_hit_rate_ref")], rel=1e-3)
     # the panel as a dataset input, named by source and vintage, digest = the fingerprint
     client = MlflowClient()
     (dataset_input,) = client.get_run(result.run_id).inputs.dataset_inputs
@@ -84,17 +94,17 @@ def test_train_logs_parent_and_child_runs_with_metrics_and_artifacts(trained_hom
     rel_files = {a.path for a in client.list_artifacts(rel.info.run_id)}
     assert {"feature_importance_gain.csv", "shap_summary.csv", "shap_summary.png"} <= rel_files
     parent_files = {a.path for a in client.list_artifacts(result.run_id)}
-    assert {"model_card.md", "data_vintages.json", "registry_decision.json"} <= parent_files
+    assert {"model_card.md", "data_vintages.json", "registry_decision.json", "vs_champion.json"} <= parent_files
     card = client.download_artifacts(result.run_id, "model_card.md")
     assert "Out-of-sample results" in open(card).read()
     assert mlflow.get_experiment_by_name("tiny").tags["mlflow.experimentKind"] == "custom_model_development"
 
 
-def test_run_names_say_what_differs(tiny_experiment):
-    exp = load_experiment(tiny_experiment)
-    assert run_name(exp, None, False) == "train tiny"
-    tuned = run_name(exp, "optuna study tiny-relative.classifier", True)
-    assert tuned == "train tiny tuned:tiny-relative.classifier forced"
+def test_run_names_are_short_and_stable():
+    assert run_name("tiny") == "train tiny"
+    tuned = run_name("tiny", "tiny-relative.classifier", 7)
+    assert tuned == "train tiny (tuned: study tiny-relative.classifier, trial 7)"
+    assert run_name("tiny", force=True) == "train tiny forced"
 
 
 def test_logged_model_carries_its_code_and_pinned_requirements(trained_home):
@@ -151,7 +161,17 @@ def test_under_the_scoring_server_the_model_answers_records_that_encode_exactly_
     assert scoring_json(records) == scoring_json(frame)
 
 
-def test_identical_retrain_reuses_its_version_and_an_unpromoted_candidate_is_challenger(tiny_experiment, tmp_path):
+def _vs_champion(client, run_id):
+    table = mlflow.artifacts.load_dict(f"{client.get_run(run_id).info.artifact_uri}/vs_champion.json")
+    return pd.DataFrame(table["data"], columns=table["columns"])
+
+
+def _gate_tags(client, version):
+    return {k: v for k, v in client.get_model_version("smallcap-regime", version).tags.items()
+            if k.startswith("gate") or k in ("run_id", "forced", "primary_metric_value")}
+
+
+def test_gate_decisions_stay_on_their_versions_through_promotions_and_a_rejection(tiny_experiment, tmp_path):
     # its own home: it moves the champion, which the tests sharing `trained_home` rely on
     home = tmp_path / "home"
     exp = load_experiment(tiny_experiment)
@@ -159,7 +179,15 @@ def test_identical_retrain_reuses_its_version_and_an_unpromoted_candidate_is_cha
     store.configure(home)
     client = MlflowClient()
     assert str(client.get_model_version_by_alias("smallcap-regime", "champion").version) == first.version
-    # the same config again is deterministic: the same model, so no new version; it cannot beat itself
+    v1 = _gate_tags(client, first.version)
+    assert v1["gate_promoted"] == "True" and v1["run_id"] == first.run_id
+    assert v1["gate_metric"] == "relative.lgbm_cal.brier_skill" and float(v1["gate_value"]) == first.decision.value
+    description = client.get_model_version("smallcap-regime", first.version).description
+    assert description.startswith(f"Trained by run `{first.run_id}` of experiment **tiny**, parameters from the "
+                                  "model specs.\nData: sample panel 1949-01..2017-03 @ arch")
+    assert "Gate test: `relative.lgbm_cal.brier_skill` = " in description and "(no champion before)" in description
+    assert "Gate decision at registration: **promoted to @champion" in description
+    # the same config again is deterministic: the same model, so no new version; it cannot beat itself (rejected)
     second = train(exp, home)
     assert not second.registered and second.version == first.version
     assert second.decision.value == first.decision.value and not second.decision.promote
@@ -169,19 +197,60 @@ def test_identical_retrain_reuses_its_version_and_an_unpromoted_candidate_is_cha
                                          f" vs champion v{first.version} {first.decision.value:.4f} (+0.0000)")
     versions = client.search_model_versions("name='smallcap-regime'")
     assert [v.version for v in versions] == [int(first.version)]
-    assert versions[0].tags["retrained_by_run_id"] == second.run_id
+    tags = versions[0].tags
+    assert tags["retrained_by_run_id"] == second.run_id
+    assert tags[f"gate_retrain.{second.run_id}"] == f"not promoted: {second.decision.reason}"
+    assert _gate_tags(client, first.version) == {**v1, f"gate_retrain.{second.run_id}":
+                                                 tags[f"gate_retrain.{second.run_id}"]}  # v1's own: unchanged
     assert "challenger" not in client.get_registered_model("smallcap-regime").aliases
+    # vs_champion of the retrain: every headline metric equal to the champion's
+    table = _vs_champion(client, second.run_id)
+    assert list(table.columns) == ["metric", "this run", "champion", "better?"]
+    assert table["metric"].iloc[0] == "0_gate_rel_brier_skill"
+    assert set(table["better?"]) == {"equal", "n/a"}
     # a different, weaker model (2 slow trees) that does not beat the champion: a new version, alias challenger
-    other = train(load_experiment(write_experiment(tmp_path, "tiny", trees=2, learning_rate=0.01)), home)
+    weak = write_experiment(tmp_path, "tiny", trees=2, learning_rate=0.01)
+    other = train(load_experiment(weak), home)
     assert other.registered and other.version != first.version and not other.decision.promote
     aliases = client.get_registered_model("smallcap-regime").aliases
     assert aliases == {"champion": int(first.version), "challenger": int(other.version)}
-    # --force moves the champion to it and says so, on the model version and the run
-    forced = train(load_experiment(write_experiment(tmp_path, "tiny", trees=2, learning_rate=0.01)), home, force=True)
+    v2 = _gate_tags(client, other.version)
+    assert v2["gate_promoted"] == "False" and v2["gate_champion_version"] == first.version
+    table = _vs_champion(client, other.run_id).set_index("metric")
+    gate = table.loc["0_gate_rel_brier_skill"]
+    assert gate["this run"] == float(f"{other.decision.value:.4g}")
+    assert gate["champion"] == float(f"{first.decision.value:.4g}")
+    assert gate["better?"] == "no"
+    auc = table.loc["1_rel_auc"]
+    assert auc["better?"] == ("yes" if auc["this run"] > auc["champion"] else "no")
+    assert table.loc["5_rel_cw_pvalue", "better?"] == (
+        "yes" if table.loc["5_rel_cw_pvalue", "this run"] < table.loc[
+            "5_rel_cw_pvalue", "champion"] else "no")  # lower is better
+    note = client.get_run(other.run_id).data.tags["mlflow.note.content"]
+    assert f"| metric | this run | champion v{first.version} | better? |" in note
+    assert "| `0_gate_rel_brier_skill` |" in note and "| no |" in note
+    assert "Gate decision at registration: **not promoted**" in client.get_model_version(
+        "smallcap-regime", other.version).description
+    # --force moves the champion to it and says so on the run and in the version's retrain tag; v2's own gate
+    # decision (not promoted when it was registered) stays as it was
+    forced = train(load_experiment(weak), home, force=True)
     assert forced.version == other.version and forced.decision.promote and forced.decision.forced
     assert forced.decision.reason.startswith("forced with --force")
     assert client.get_registered_model("smallcap-regime").aliases == {"champion": int(other.version)}
-    assert client.get_model_version("smallcap-regime", other.version).tags["forced"] == "True"
+    tags = client.get_model_version("smallcap-regime", other.version).tags
+    assert tags[f"gate_retrain.{forced.run_id}"].startswith("promoted (forced): forced with --force")
+    assert {k: tags[k] for k in v2} == v2
+    # a second promotion of a new version: earlier versions and runs keep what was true when they were made
+    third = train(load_experiment(write_experiment(tmp_path, "tiny", trees=3)), home, force=True)
+    assert third.registered and third.decision.promote
+    assert client.get_registered_model("smallcap-regime").aliases == {"champion": int(third.version)}
+    assert _gate_tags(client, third.version)["gate_champion_version"] == other.version
+    assert {k: v for k, v in _gate_tags(client, first.version).items() if not k.startswith("gate_retrain")} == v1
+    assert "Gate decision at registration: **promoted to @champion (forced)**" in client.get_model_version(
+        "smallcap-regime", third.version).description
+    for run in (first, second, other, forced, third):
+        tags = client.get_run(run.run_id).data.tags
+        assert "champion" not in tags and tags["gate_promoted"] == str(run.decision.promote)
 
 
 def _metrics(**values):
@@ -246,12 +315,27 @@ def test_tune_then_train_promotes_on_a_planted_signal(tmp_path):
 
     study = tuning.tune(exp, home, trials=4, panel=panel)
     assert study.study_name == "planted-relative.classifier"
-    tuned = load_experiment(path, model_overrides=tuning.best_params(home, study.study_name))
-    second = train(tuned, home, panel=panel, params_source=f"optuna study {study.study_name}")
+    best = tuning.best_trial(home, study.study_name)
+    tuned = load_experiment(path, model_overrides=best.overrides)
+    second = train(tuned, home, panel=panel, params_source=f"optuna study {study.study_name}, trial {best.number}",
+                   tuned=(study.study_name, best.number))
     assert second.decision.promote and not second.decision.forced
     assert second.decision.reason.startswith(f"beats its baselines and champion v{first.version}")
     assert second.decision.value > first.decision.value
     assert second.decision.summary().startswith(
         f"gate metric relative.lgbm_cal.brier_skill = {second.decision.value:.4f} vs champion v{first.version}")
     store.configure(home)
-    assert mlflow.get_run(second.run_id).info.run_name == "train planted tuned:planted-relative.classifier"
+    run = mlflow.get_run(second.run_id)
+    assert run.info.run_name == f"train planted (tuned: study planted-relative.classifier, trial {best.number})"
+    assert run.data.tags["tuned_study"] == study.study_name and run.data.tags["tuned_trial"] == str(best.number)
+    assert run.data.params["params_source"] == f"optuna study planted-relative.classifier, trial {best.number}"
+    leaves = best.overrides["relative"]["classifier"]["num_leaves"]
+    assert run.data.params["model.relative.classifier.num_leaves"] == str(leaves)
+    # the second promotion: v1 keeps the decision it got (promoted then), the alias alone says v2 is champion
+    client = MlflowClient()
+    assert client.get_model_version("smallcap-regime", first.version).tags["gate_promoted"] == "True"
+    assert client.get_registered_model("smallcap-regime").aliases == {"champion": int(second.version)}
+    assert "champion" not in mlflow.get_run(first.run_id).data.tags
+    table = _vs_champion(client, second.run_id).set_index("metric")
+    assert table.loc["0_gate_rel_brier_skill", "better?"] == "yes"
+    assert f"champion v{first.version} (" in client.get_model_version("smallcap-regime", second.version).description

@@ -6,6 +6,7 @@ Runs on the real offline sample with a tiny search space (3 inner folds, 20-60 t
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import re
 import shutil
@@ -32,6 +33,9 @@ from smallcap_regime.tracking import store
 from smallcap_regime.tuning import objective
 from smallcap_regime.tuning import storage as tuning_storage
 from smallcap_regime.tuning import study as tuning_study
+from smallcap_regime.tuning.objective import inner_data
+from smallcap_regime.tuning.space import search_space
+from smallcap_regime.tuning.study import default_score
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("tuning_worker.py")
@@ -109,13 +113,29 @@ def test_study_trials_in_mlflow_and_best_params_reach_training(home, tmp_path, p
         run = children[trial.number]
         assert run.data.tags["state"] == trial.state.name
         assert run.data.params == {k: str(v) for k, v in trial.params.items()}
-        history = client.get_metric_history(run.info.run_id, "fold_mse")
+        history = client.get_metric_history(run.info.run_id, "mse_fold")
         assert {m.step: m.value for m in history} == pytest.approx(trial.intermediate_values)
         if trial.state == TrialState.COMPLETE:
             assert run.data.metrics["mse"] == pytest.approx(trial.value)
+        # timed as the trial ran (not as long as logging took), and finished (pruning is by design, not failure)
+        assert run.info.start_time == int(trial.datetime_start.timestamp() * 1000)
+        assert run.info.end_time == int(trial.datetime_complete.timestamp() * 1000)
+        assert run.info.status == "FINISHED" and run.data.tags["worker"].endswith(f":{os.getpid()}")
     best = study.best_trial
     assert parent.data.params["best.num_leaves"] == str(best.params["num_leaves"])
     assert parent.data.metrics["best_mse"] == pytest.approx(best.value)
+    # the model spec's own parameters scored on the same inner folds: what tuning has to beat
+    settings = search_space(exp)
+    data = inner_data(build_dataset(exp, home=home, panel=panel, before=exp.validation.oos_start), settings)
+    default = default_score(data, settings, exp.models["relative"].regressor)
+    assert study.user_attrs["default_value"] == pytest.approx(default)
+    assert parent.data.metrics["default_mse"] == pytest.approx(default)
+    assert parent.data.tags["mlflow.note.content"] == (
+        f"study tiny-relative.regressor: best trial {best.number}: mse {best.value:.4f} (lower is better); "
+        f"default parameters {default:.4f}, best - default = {best.value - default:+.4f}")
+    assert parent.info.end_time >= max(children[n].info.end_time for n in children)
+    chosen = tuning.best_trial(home, study.study_name)
+    assert (chosen.number, chosen.metric, chosen.default_value) == (best.number, "mse", pytest.approx(default))
     artifact = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/best_params.json")
     assert artifact["params"] == best.params and artifact["trial"] == best.number
 

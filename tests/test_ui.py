@@ -1,5 +1,6 @@
 """`regime ui`: the MLflow UI on the home's store, light, with links that open the runs table; checked over HTTP and
-in a real headless browser (skipped when Chromium or Playwright is not installed).
+in a real headless browser (skipped when Chromium or Playwright is not installed), after a cycle a reviewer knows:
+train with the model specs, tune, train with the study's best parameters.
 
 The browser check saves its screenshots to ``$REGIME_UI_SCREENSHOTS`` (default: the test's tmp dir).
 """
@@ -20,11 +21,13 @@ import httpx
 import mlflow
 import pytest
 
+from smallcap_regime import tuning
 from smallcap_regime.experiment import load_experiment
-from smallcap_regime.tracking import store
-from smallcap_regime.tracking.train import HEADLINE_METRICS, train
+from smallcap_regime.tracking import review, store
+from smallcap_regime.tracking.train import train
+from smallcap_regime.workflow import train_experiment
 
-from helpers import free_port, port_is_free, wait_until_up
+from helpers import free_port, port_is_free, wait_until_up, write_experiment
 
 pytestmark = pytest.mark.slow  # MLflow UI server and headless Chromium
 
@@ -32,6 +35,17 @@ REGIME = str(Path(sys.executable).with_name("regime"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--no-first-run"]
+#: The relative classifier on log loss, as the shipped experiments tune what the gate scores (small and quick).
+TUNING = """
+[tuning]
+objective = "relative.classifier"
+metric = "log_loss"
+inner_folds = 2
+seed = 3
+n_estimators = [10, 40]
+num_leaves = [3, 7]
+learning_rate = [0.03, 0.2]
+"""
 
 
 
@@ -55,14 +69,22 @@ def _rss_mb(pid: int) -> float:
 
 
 @pytest.fixture(scope="module")
-def ui(trained_home, tiny_experiment, tmp_path_factory):
-    """`regime ui` on a home with at least two training runs: (base url, link it printed, process, home)."""
-    home, _ = trained_home
-    store.configure(home)
-    experiment = mlflow.get_experiment_by_name("tiny")
-    parents = mlflow.search_runs([experiment.experiment_id], "tags.registered_version != ''", output_format="list")
-    if len(parents) < 2:
-        train(load_experiment(tiny_experiment), home)
+def reviewed_home(tmp_path_factory):
+    """A home after train (model specs), tune (3 trials) and train --params-from-study: (home, default, tuned)."""
+    directory = tmp_path_factory.mktemp("reviewed")
+    path = write_experiment(directory, "tiny", seeds=(11, 12))
+    path.write_text(path.read_text() + TUNING)
+    home = directory / "home"
+    default = train(load_experiment(path), home)
+    study = tuning.tune(load_experiment(path), home, trials=3)
+    tuned = train_experiment(path, home, params_from_study=study.study_name)
+    return home, default, tuned
+
+
+@pytest.fixture(scope="module")
+def ui(reviewed_home, tmp_path_factory):
+    """`regime ui` on the reviewed home: (base url, link it printed, process, home)."""
+    home = reviewed_home[0]
     port = free_port()
     logs = tmp_path_factory.mktemp("ui")
     # files, not pipes: nobody reads the server's log while it runs, and a full pipe would block it
@@ -80,16 +102,17 @@ def ui(trained_home, tiny_experiment, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_ui_is_light_links_the_runs_table_and_serves_run_artifacts(ui, trained_home):
+def test_ui_is_light_links_the_runs_table_and_serves_run_artifacts(ui, reviewed_home):
     url, link, proc, home = ui
-    _, result = trained_home
+    result = reviewed_home[2]
+    store.configure(home)
     exp_id = mlflow.get_experiment_by_name("tiny").experiment_id
     assert link == (f"tiny: {url}/#/experiments/{exp_id}/runs?viewStateShareKey=regime-headline"
                     "&workflowType=machine_learning")
     tags = mlflow.get_experiment(exp_id).tags
     assert tags["mlflow.experimentKind"] == "custom_model_development"  # not the GenAI view
     view = json.loads(tags["mlflow.sharedViewState.regime-headline"])
-    assert "metrics.`relative.lgbm_cal.brier_skill`" in view["selectedColumns"]
+    assert view["selectedColumns"][0] == "metrics.`0_gate_rel_brier_skill`"
     # `regime ui` replaced itself with mlflow's server: one worker, no job runner
     processes = _tree(proc.pid)
     assert len(processes) <= 3, [Path(f"/proc/{p}/cmdline").read_text() for p in processes]
@@ -113,51 +136,82 @@ def test_ui_on_a_busy_port_is_one_line_and_exit_2(home):
     assert port_is_free(port)
 
 
+def _browser(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
-def test_browser_shows_metric_columns_and_compares_two_training_runs(ui, tmp_path):
+def test_browser_default_view_shows_the_gate_metric_and_compare_shows_what_tuning_changed(ui, reviewed_home,
+                                                                                            tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
     url, link, _, home = ui
+    _, default, tuned = reviewed_home
+    store.configure(home)
     shots = Path(os.environ.get("REGIME_UI_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     exp_id = mlflow.get_experiment_by_name("tiny").experiment_id
-    parents = mlflow.search_runs([exp_id], "tags.registered_version != ''", order_by=["start_time DESC"],
-                                 output_format="list")[:2]
+    client = mlflow.MlflowClient()
+    runs = {r.info.run_id: r for r in (client.get_run(default.run_id), client.get_run(tuned.run_id))}
+    names = review.headline_names("relative.lgbm_cal.brier_skill")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        browser = _browser(playwright)
         try:
-            # wide enough that the grid renders every headline column (it virtualises off-screen ones)
-            page = browser.new_page(viewport={"width": 3800, "height": 900})
+            # a reviewer's screen, a first visit: the link `regime ui` printed
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.goto(link.split(": ", 1)[1])
-            page.get_by_text("relative.lgbm_cal.brier_skill").first.wait_for(timeout=60_000)
-            page.screenshot(path=str(shots / "runs_table.png"))
+            gate = page.get_by_role("columnheader").filter(has_text="0_gate_rel").first
+            gate.wait_for(timeout=60_000)
+            page.get_by_text("train tiny (tuned:").first.wait_for(timeout=30_000)
+            page.screenshot(path=str(shots / "runs_default_view.png"))
+            box = gate.bounding_box()
+            # visible without scrolling: inside the window and left of the Assistant panel MLflow opens for a
+            # first visit on localhost (its server has no switch for it)
+            assistant = page.get_by_text("MLflow Assistant")
+            right = assistant.first.bounding_box()["x"] if assistant.count() else 1600
+            assert box is not None and box["x"] + box["width"] <= min(right, 1600), (box, right)
             text = page.inner_text("body")
             assert "Model training" in text and "train tiny" in text
-            for metric in HEADLINE_METRICS:
-                assert f"relative.lgbm_cal.{metric}" in text
-            assert "sample panel 1949-01..2017-03" in text  # the Dataset column
-            value = f"{parents[0].data.metrics['relative.lgbm_cal.brier_skill']}"[:6]
-            assert value in text
+            assert "tune tiny-relative.classifier" in text  # the tune parent, its trials nested under it
+            assert "trial 0" not in text and "backtest" not in text  # children collapsed under their parents
+            value = f"{runs[tuned.run_id].data.metrics['0_gate_rel_brier_skill']}"
+            assert value in text  # 4 significant digits: readable in the column
 
-            runs = json.dumps([r.info.run_id for r in parents])
-            page = browser.new_page(viewport={"width": 1600, "height": 1200})
-            page.goto(f"{url}/#/compare-runs?runs={runs}&experiments={json.dumps([exp_id])}"
-                      "&workflowType=machine_learning")
+            # compare the two trainings: the chart plots the changed params against the gate metric, the table
+            # lists the headline metrics side by side, gate metric first
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(f"{url}/#/compare-runs?runs={json.dumps([tuned.run_id, default.run_id])}"
+                      f"&experiments={json.dumps([exp_id])}&workflowType=machine_learning")
+            page.get_by_text("Parallel Coordinates Plot").first.wait_for(timeout=60_000)
             page.get_by_text("model.relative.classifier.n_estimators").first.wait_for(timeout=60_000)
-            page.screenshot(path=str(shots / "compare_runs.png"))
+            # the chart's axis titles, once plotly has drawn it
+            page.locator("svg").get_by_text("0_gate_rel_brier_skill").first.wait_for(timeout=60_000)
+            page.screenshot(path=str(shots / "compare_chart.png"))
             text = page.inner_text("body")
             assert "Comparing 2 Runs" in text
-            assert parents[0].info.run_name in text and parents[1].info.run_name in text
-            params = text[text.index("Parameters\nShow diff only"):text.index("Metrics\nShow diff only")]
-            trees = [r.data.params["model.relative.classifier.n_estimators"] for r in parents]
-            assert re.search(rf"model\.relative\.classifier\.n_estimators\s+{trees[0]}\s+{trees[1]}\n", params)
-            assert re.search(r"params_source\s+model specs\s+model specs", params)
-            # the metrics table lists names, then each run's value side by side (3 decimals)
+            tuned_name = runs[tuned.run_id].info.run_name
+            assert re.fullmatch(r"train tiny \(tuned: study tiny-relative\.classifier, trial \d\)", tuned_name)
+            assert tuned_name in text and "train tiny\n" in text
+            chart = text[text.index("Parameters:"):text.index("Run details")]
+            assert "Metrics:\n0_gate_rel_brier_skill" in chart and "model.relative.classifier." in chart
+            # only the differences: MLflow's "Show diff only" switch of the params table
+            params = page.get_by_text("Parameters", exact=True).locator("xpath=..")
+            params.get_by_role("switch").first.click()
+            page.get_by_text("Show diff only").first.scroll_into_view_if_needed()
+            text = page.inner_text("body")
+            table = text[text.index("Parameters\nShow diff only"):text.index("Metrics\nShow diff only")]
+            changed = {k: (v, runs[default.run_id].data.params[k]) for k, v in runs[tuned.run_id].data.params.items()
+                       if v != runs[default.run_id].data.params[k]}
+            tuned_keys = {k.rsplit(".", 1)[1] for k in changed if k.startswith("model.relative.classifier.")}
+            assert tuned_keys and tuned_keys <= {"n_estimators", "num_leaves", "learning_rate"}
+            assert "params_source" in changed
+            for key, (mine, theirs) in changed.items():
+                assert re.search(rf"{re.escape(key)}\s+{re.escape(mine)}\s+{re.escape(theirs)}\n", table), key
+            assert "baselines.ridge_alpha" not in table  # unchanged params are hidden
+            page.get_by_text("Metrics", exact=True).last.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "compare_tables.png"))
             metrics = text[text.index("Metrics\nShow diff only"):text.index("Artifacts")]
-            assert "absolute.lgbm_cal.brier_skill" in metrics and "absolute.linear_cal.r2_oos" in metrics
-            auc = [round(r.data.metrics["absolute.lgbm_cal.auc"], 3) for r in parents]
-            assert f"\n{auc[0]}\n{auc[1]}\n" in metrics
-            page.get_by_text("absolute.lgbm_cal.brier_skill").first.scroll_into_view_if_needed()
-            page.screenshot(path=str(shots / "compare_metrics.png"))
+            listed = [line for line in metrics.splitlines() if line in names]
+            assert listed == names  # every headline metric, gate metric first, nothing else
         finally:
             browser.close()

@@ -322,17 +322,21 @@ def tune_cmd(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from .experiment import load_experiment
-    from .tuning import study_name_for, tune
+    from .tuning import search_space, study_name_for, tune
 
     _use_tracking(tracking_uri)
     exp = load_experiment(experiment)
     name = study or study_name_for(exp)
+    settings = search_space(exp)
+    metric = settings["metric"]
+    console.print(f"tuning {settings['objective']} of {escape(exp.name)} on {metric} (lower is better) over "
+                  f"{settings['inner_folds']} inner folds before {exp.validation.oos_start:%Y-%m}", soft_wrap=True)
     with Progress(TextColumn(f"[bold]tune {escape(name)}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.description}"), TimeElapsedColumn(), console=console.get()) as progress:
         task = progress.add_task("", total=trials)
 
         def on_trial(trial) -> None:
-            value = "pruned" if trial.value is None else f"{trial.value:.5g}"
+            value = "pruned" if trial.value is None else f"{metric} {trial.value:.5g}"
             progress.update(task, advance=1, description=f"trial {trial.number}: {value}")
 
         result = tune(exp, regime_home(home), trials=trials, storage=storage, study=name, timeout=timeout,
@@ -341,9 +345,19 @@ def tune_cmd(
     if not finished:
         raise RegimeError(f"study {name!r} has no completed trial yet")
     best = result.best_trial
-    console.print(f"best trial {best.number}: {best.value:.6g} with {best.params}")
+    default = result.user_attrs.get("default_value")
+    console.print(f"best trial {best.number}: {metric} {best.value:.6g}" + (
+        f" vs {default:.6g} with the default parameters ({best.value - default:+.4g}; lower is better)"
+        if default is not None else ""), soft_wrap=True)
+    console.print(f"best parameters: {best.params}", soft_wrap=True)
     console.print(f"use it: [bold]regime train {escape(experiment)} --params-from-study {escape(name)}[/bold]"
                   + (" (with the same --storage / REGIME_TUNING_STORAGE)" if storage else ""), soft_wrap=True)
+    if storage is None:  # a database URL may hold a password: only the home's journal file is named
+        from .tuning import default_storage
+
+        console.print(f"see it: [bold]optuna-dashboard {escape(str(default_storage(regime_home(home))))}[/bold] "
+                      + escape("(pip install '.[dashboard]'), or compare its trial runs in `regime ui`"),
+                      soft_wrap=True)
 
 
 @app.command("predict")

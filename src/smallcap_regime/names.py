@@ -66,3 +66,13 @@ def strategy_key(target: str, strategy: str, metric: str) -> str:
 def output_column(target: str, name: str) -> str:
     """A forecast (model output) column: ``output_column("relative", "forecast")`` -> ``"relative_forecast"``."""
     return f"{target}_{name}"
+
+#: Metrics where lower is better (losses, p-values, volatility).
+LOWER_IS_BETTER = {"brier", "log_loss", "volatility", "cw_pvalue", "cw_pvalue_nonoverlap"}
+
+def split_metric(primary: str) -> tuple[str, str, str]:
+    """``relative.lgbm_cal.r2_oos`` -> (target, model, metric)."""
+    parts = primary.split(".")
+    if len(parts) != 3:
+        raise ValueError(f"primary_metric {primary!r} must look like '<target>.<model>.<metric>'")
+    return parts[0], parts[1], parts[2]

@@ -199,12 +199,14 @@ def train_experiment(experiment: str | Path, home: Path, *, force: bool = False,
     on_fold, on_step : progress callbacks (folds done/total; a description of the current step).
     """
     from .tracking.train import train
-    from .tuning import best_params
+    from .tuning import best_trial
 
-    overrides = best_params(home, params_from_study, storage) if params_from_study else None
-    exp = load_experiment(experiment, model_overrides=overrides)
-    source = f"optuna study {params_from_study}: {overrides}" if params_from_study else None
-    return train(exp, home, force=force, params_source=source, on_fold=on_fold, on_step=on_step)
+    best = best_trial(home, params_from_study, storage) if params_from_study else None
+    exp = load_experiment(experiment, model_overrides=best.overrides if best else None)
+    # the tuned values are params (model.*) and tags of the run, never part of its name
+    source = f"optuna study {params_from_study}, trial {best.number}" if best else None
+    return train(exp, home, force=force, params_source=source, on_fold=on_fold, on_step=on_step,
+                 tuned=(best.study, best.number) if best else None)
 
 
 def history(home: Path, *, experiment: str | None = None, version: str | None = None, target: str = "relative",

@@ -10,14 +10,11 @@ import json
 import math
 from typing import TYPE_CHECKING
 
-from ..names import BASELINES, TARGETS, metric_key, strategy_key
+from ..names import LOWER_IS_BETTER, metric_key, split_metric, strategy_key
 
 if TYPE_CHECKING:
     from .backtest import BacktestResult
 
-#: Headline metrics, per target, for the calibrated LightGBM and every baseline (see docs/evaluation.md).
-HEADLINE_MODELS = ("lgbm_cal", *BASELINES)
-HEADLINE_METRICS = ("r2_oos", "cw_pvalue", "auc", "brier_skill", "hit_rate")
 #: Metrics that are constants by definition for the prevailing-mean benchmark (R2_OS and Brier skill are measured
 #: against it, Clark-West tests against it): logging them would only add columns of 0 and 0.5.
 BENCHMARK_DEFINED = {"hist_mean": ("r2_oos", "brier_skill", "cw_stat", "cw_pvalue", "cw_stat_nonoverlap",
@@ -55,28 +52,82 @@ def backtest_metrics(result: BacktestResult) -> dict[str, float]:
     return {k: v for k, v in out.items() if not math.isnan(v)}
 
 
-def headline_metrics(result: BacktestResult) -> dict[str, float]:
-    """The curated set a reviewer compares across runs (:data:`HEADLINE_METRICS` and strategy Sharpe ratios)."""
-    out: dict[str, float] = {}
-    for target in TARGETS:
-        for model in HEADLINE_MODELS:
-            if (target, model) not in result.metrics.index:
-                continue
-            for metric in HEADLINE_METRICS:
-                if not _defined(model, metric):
-                    out[metric_key(target, model, metric)] = float(result.metrics.loc[(target, model), metric])
-        for strategy in (*HEADLINE_MODELS, "buy_and_hold"):
-            if (target, strategy) in result.strategy_metrics.index:
-                out[strategy_key(target, strategy, "sharpe")] = float(
-                    result.strategy_metrics.loc[(target, strategy), "sharpe"])
-    return {k: v for k, v in out.items() if not math.isnan(v)}
+#: Headline values keep this many significant digits (the ``backtest`` child keeps full precision).
+DIGITS = 4
+#: The headline set after the gate metric: ``(name, (target, model or strategy, metric))``. A metric equal to the
+#: gate metric is not logged twice.
+HEADLINE = (
+    ("1_rel_auc", ("relative", "lgbm_cal", "auc")),
+    ("2_rel_hit_rate", ("relative", "lgbm_cal", "hit_rate")),
+    # the hit rate of always calling the side of the expanding base rate: what the hit rate must beat
+    ("3_rel_hit_rate_ref", ("relative", "lgbm_cal", "hit_rate_ref")),
+    ("4_rel_brier_skill", ("relative", "lgbm_cal", "brier_skill")),
+    ("5_rel_cw_pvalue", ("relative", "lgbm_cal", "cw_pvalue")),
+    ("6_abs_brier_skill", ("absolute", "lgbm_cal", "brier_skill")),
+    ("7_rel_sharpe", ("relative", "strategy.lgbm_cal", "sharpe")),
+    ("8_rel_sharpe_buy_hold", ("relative", "strategy.buy_and_hold", "sharpe")),
+)
+HEADLINE_NOTE = """Headline metrics (out of sample, from the purged walk-forward; docs/evaluation.md; 4 digits),
+numbered so the MLflow UI lists them first and in this order. `0_gate_...` = the registry gate's metric
+(`[registry] primary_metric`, full name in the run tag `gate_metric`, e.g. `0_gate_rel_brier_skill`); then, for the
+relative target (`rel`) and the calibrated LightGBM: `1_rel_auc` AUC of P(outperform), `2_rel_hit_rate` hit rate,
+`3_rel_hit_rate_ref` hit rate of the reference call (the side of the expanding base rate), `4_rel_brier_skill`
+Brier skill vs that base rate, `5_rel_cw_pvalue` Clark-West one-sided p vs the prevailing mean;
+`6_abs_brier_skill` the absolute target's Brier skill; `7_rel_sharpe` / `8_rel_sharpe_buy_hold` annualised Sharpe
+of the relative timing strategy and of buy-and-hold (non-overlapping quarters, net of costs). The `backtest` child
+run holds every metric of every model and baseline at full precision."""
 
 
-def headline_view() -> str:
-    """The UI view state (JSON) ``regime ui`` links to: the runs table with the headline columns of the
-    calibrated LightGBM, the strategy Sharpe ratios, the dataset and where the parameters came from."""
-    metrics = [metric_key(target, "lgbm_cal", metric) for target in TARGETS for metric in HEADLINE_METRICS]
-    metrics += [strategy_key(target, s, "sharpe") for target in TARGETS for s in ("lgbm_cal", "buy_and_hold")]
-    columns = ["attributes.`Dataset`", *(f"metrics.`{m}`" for m in metrics), "params.`params_source`",
-               "params.`forced`"]
+def gate_name(primary: str) -> str:
+    """The gate metric's column, first in the UI's alphabetical order: ``relative.lgbm_cal.brier_skill`` ->
+    ``0_gate_rel_brier_skill``; a model other than ``lgbm_cal`` is named too (``0_gate_abs_auc_lgbm``)."""
+    target, model, metric = split_metric(primary)
+    return f"0_gate_{target[:3]}_{metric}" + ("" if model == "lgbm_cal" else f"_{model}")
+
+
+def headline_names(primary: str) -> list[str]:
+    """The parent run's metric names, gate metric first (as the UI sorts them)."""
+    return [gate_name(primary), *(name for name, key in HEADLINE if ".".join(key) != primary)]
+
+
+def _value(result, target: str, model: str, metric: str) -> float:
+    if model.startswith("strategy."):
+        key = (target, model.removeprefix("strategy."))
+        frame = result.strategy_metrics
+    else:
+        key, frame = (target, model), result.metrics
+    if key not in frame.index or metric not in frame.columns:
+        return math.nan
+    return float(frame.loc[key, metric])
+
+
+def headline(result, primary: str) -> dict[str, float]:
+    """The headline metrics of a backtest (:data:`HEADLINE`, gate metric first), NaN ones left out."""
+    out = {gate_name(primary): _value(result, *split_metric(primary))}
+    for name, key in HEADLINE:
+        if ".".join(key) != primary:
+            out[name] = _value(result, *key)
+    return {k: rounded(v) for k, v in out.items() if not math.isnan(v)}
+
+
+def rounded(value: float) -> float:
+    """``value`` to :data:`DIGITS` significant digits (a p-value of 5e-7 stays 4.976e-07, not 0)."""
+    return float(f"{value:.{DIGITS}g}")
+
+
+def lower_is_better(name: str, primary: str) -> bool:
+    """Whether a lower value of headline metric ``name`` is better (p-values, losses)."""
+    keys = {gate_name(primary): split_metric(primary), **dict(HEADLINE)}
+    return keys[name][2] in LOWER_IS_BETTER
+
+
+def headline_view(primary: str) -> str:
+    """The runs-table view (JSON) ``regime ui`` links to: the headline columns, gate metric first, then where the
+    parameters came from.
+
+    Runs stay in time order: the UI nests child runs (backtest, trials) under their parent only when sorted by
+    time, and a sort on the gate metric would list every child as a row of its own. The dataset column is left
+    out so that more headline columns fit (the dataset is in the run's inputs, ``data.*`` params and description).
+    """
+    columns = [*(f"metrics.`{m}`" for m in headline_names(primary)), "params.`params_source`", "params.`forced`"]
     return json.dumps({"selectedColumns": columns})

@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..names import BASELINES
+from ..names import BASELINES, LOWER_IS_BETTER, split_metric  # noqa: F401  (re-exported)
 from .store import lost_store, retry_race
 
-LOWER_IS_BETTER = {"brier", "log_loss", "volatility", "cw_pvalue", "cw_pvalue_nonoverlap"}
 CHAMPION = "champion"
 #: The latest registered candidate that was not promoted (what a reviewer compares with the champion).
 CHALLENGER = "challenger"
@@ -35,13 +34,6 @@ class Decision:
 def _better(a: float, b: float, metric: str) -> bool:
     return a < b if metric in LOWER_IS_BETTER else a > b
 
-
-def split_metric(primary: str) -> tuple[str, str, str]:
-    """``relative.lgbm_cal.r2_oos`` -> (target, model, metric)."""
-    parts = primary.split(".")
-    if len(parts) != 3:
-        raise ValueError(f"primary_metric {primary!r} must look like '<target>.<model>.<metric>'")
-    return parts[0], parts[1], parts[2]
 
 
 def decide(metrics, primary: str, experiment: str, champion: dict | None, force: bool) -> Decision:
@@ -85,7 +77,7 @@ def decide(metrics, primary: str, experiment: str, champion: dict | None, force:
 
 
 def current_champion(client, model_name: str) -> dict | None:
-    """The champion's version and the tags recorded when it was registered, or None."""
+    """The champion's version, the tags recorded when it was registered and its training run, or None."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -96,7 +88,8 @@ def current_champion(client, model_name: str) -> dict | None:
         return None
     tags = version.tags or {}
     return {"version": version.version, "value": float(tags.get("primary_metric_value", "nan")),
-            "experiment": tags.get("experiment"), "primary_metric": tags.get("primary_metric")}
+            "experiment": tags.get("experiment"), "primary_metric": tags.get("primary_metric"),
+            "run_id": tags.get("run_id")}
 
 
 def set_champion(client, model_name: str, version: str, attempts: int = 3) -> None:

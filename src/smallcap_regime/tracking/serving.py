@@ -125,9 +125,9 @@ def ui_links(home: Path, host: str, port: int) -> list[tuple[str, str]]:
     (:func:`store.model_training_experiments` makes sure it is); ``workflowType=machine_learning`` selects the
     matching navigation, and the shared view :data:`HEADLINE_VIEW` shows the headline metrics as columns.
     """
-    from ..evaluation.headline import headline_view
+    from .review import experiment_view
 
-    experiments = store.model_training_experiments(home, {HEADLINE_VIEW: headline_view()})
+    experiments = store.model_training_experiments(home, lambda tags: {HEADLINE_VIEW: experiment_view(tags)})
     return [(name, f"http://{host}:{port}/#/experiments/{exp_id}/runs?viewStateShareKey={HEADLINE_VIEW}"
                    "&workflowType=machine_learning") for exp_id, name in experiments]
 

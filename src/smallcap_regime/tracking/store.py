@@ -248,6 +248,7 @@ def experiment_id(home: Path, name: str) -> str:
     with home_lock(home, "mlflow", "the MLflow store"):
         existing = mlflow.get_experiment_by_name(name)
         if existing is not None:
+            fail_abandoned(existing.experiment_id)
             return existing.experiment_id
         location = None if is_server(uri) else (artifacts_dir(home) / name).resolve().as_uri()
         try:
@@ -259,11 +260,24 @@ def experiment_id(home: Path, name: str) -> str:
                 raise
             return existing.experiment_id
 
-def model_training_experiments(home: Path, views: dict[str, str] | None = None) -> list[tuple[str, str]]:
+
+def fail_abandoned(experiment_id: str) -> list[str]:
+    """Mark the runs a killed ``regime train``/``tune`` left RUNNING in the experiment FAILED, with a note
+    (:func:`~smallcap_regime.tracking.stale.fail_abandoned_runs`); every command that opens an experiment calls it."""
+    from mlflow import MlflowClient
+
+    from .stale import fail_abandoned_runs
+
+    return fail_abandoned_runs(MlflowClient(), experiment_id)
+
+
+def model_training_experiments(home: Path, views: dict[str, str] | Callable[[dict[str, str]], dict[str, str]] | None
+                               = None) -> list[tuple[str, str]]:
     """``(id, name)`` of the home's experiments, each tagged to open in the UI's model-training view.
 
     Experiments created before the tag existed (or by plain ``mlflow``) get it here, so ``regime ui`` shows every
-    experiment's runs table. ``views`` (share key -> view state JSON) are stored as shared views of each one.
+    experiment's runs table. ``views`` (share key -> view state JSON, or a function of the experiment's tags
+    returning them) are stored as shared views of each one. Runs a killed command left RUNNING are marked FAILED.
     """
     from mlflow import MlflowClient
 
@@ -273,11 +287,13 @@ def model_training_experiments(home: Path, views: dict[str, str] | None = None) 
     for experiment in client.search_experiments():
         if experiment.name == "Default":  # MLflow's own, never used by regime
             continue
+        chosen = views(experiment.tags) if callable(views) else views
         wanted = {EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND,
-                  **{SHARED_VIEW_TAG + key: state for key, state in (views or {}).items()}}
+                  **{SHARED_VIEW_TAG + key: state for key, state in (chosen or {}).items()}}
         for key, value in wanted.items():
             if experiment.tags.get(key) != value:
                 client.set_experiment_tag(experiment.experiment_id, key, value)
+        fail_abandoned(experiment.experiment_id)
         out.append((experiment.experiment_id, experiment.name))
     return out
 

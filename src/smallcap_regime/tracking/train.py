@@ -1,9 +1,10 @@
 """`regime train`: backtest, fit the final models, log everything to MLflow, register, gate the champion alias.
 
 Run layout in the experiment's MLflow experiment: a parent run named after what differs (experiment, tuned-from
-study, forced) with all params (flattened config with the final hyperparameters, where they came from, data
-fingerprint), the curated headline metrics (:data:`HEADLINE_METRICS`), the panel as a dataset input, and a
-description saying what the headline means; a child run ``backtest`` with the same params and every
+study and trial, forced: :func:`review.run_name`) with all params (flattened config with the final hyperparameters,
+where they came from, data fingerprint), the headline metrics (:func:`review.headline`, gate metric first), the
+panel as a dataset input, a ``vs_champion`` table and a description saying what the headline means; a child
+run ``backtest`` with the same params and every
 out-of-sample metric plus meaningful deltas to the baselines, predictions, fold and decade metrics and plots; one
 child run per target with the final models' parameters, feature importance and SHAP summary. The pyfunc model is
 logged on the parent run (the headline metrics are logged against it too), and registered unless an identical
@@ -25,12 +26,7 @@ import pandas as pd
 
 from ..data import Panel
 from ..evaluation.backtest import BacktestResult, run_backtest
-from ..evaluation.headline import (  # noqa: F401  (HEADLINE_METRICS, headline_view: re-exported)
-    HEADLINE_METRICS,
-    backtest_metrics,
-    headline_metrics,
-    headline_view,
-)
+from ..evaluation.headline import backtest_metrics
 from ..evaluation.html_report import write_report
 from ..evaluation.plots import plot_importance
 from ..evaluation.record import backtest_skill
@@ -40,16 +36,10 @@ from ..features.build import load_feature_spec
 from ..features.ranges import plausible_ranges
 from ..models.bundle import RegimeModel, fit_regime_model
 from ..names import BOOSTER_PARTS, TARGETS, booster_name
-from . import registry, store
+from . import registry, review, stale, store
 
 #: The packages the served model imports (its code travels in ``code_paths``); MLflow adds itself.
 MODEL_REQUIREMENTS = ("lightgbm", "pandas", "numpy", "scipy", "scikit-learn", "pyyaml")
-HEADLINE_NOTE = """Headline metrics (out of sample, from the purged walk-forward; docs/evaluation.md):
-`<target>.<model>.r2_oos` = R2 vs the prevailing mean (Campbell-Thompson), `cw_pvalue` = Clark-West one-sided p
-vs that mean, `auc` and `brier_skill` (vs the expanding base rate) of P(target > 0), `hit_rate` = share of correct
-signs; `<target>.strategy.<model>.sharpe` = annualised Sharpe of the timing strategy on non-overlapping quarters
-net of costs, next to `buy_and_hold`. Models: `lgbm_cal` (the registered LightGBM, calibrated) and the baselines
-`hist_mean`, `momentum`, `linear` (ridge/logistic), `linear_cal`. The `backtest` child run holds every metric."""
 
 
 @dataclass
@@ -63,19 +53,12 @@ class TrainResult:
     registered: bool = True
 
 
-def run_name(exp: Experiment, params_source: str | None, force: bool) -> str:
-    """``train quickstart``, ``train quickstart tuned:<study>``, ``... forced``: what differs between runs."""
-    parts = [f"train {exp.name}"]
-    if params_source:
-        parts.append(f"tuned:{params_source.removeprefix('optuna study ')}")
-    if force:
-        parts.append("forced")
-    return " ".join(parts)
 
 
 def run_description(exp: Experiment, result: BacktestResult, decision: registry.Decision, version: str,
-                    registered: bool) -> str:
-    """Markdown for the run's description (``mlflow.note.content``): the headline result, then what it means."""
+                    registered: bool, versus: str) -> str:
+    """Markdown for the run's description (``mlflow.note.content``): the headline result, the gate decision at
+    training time, the ``vs_champion`` table (markdown ``versus``), then what the metrics mean."""
     rel = result.metrics.loc[("relative", "lgbm_cal")]
     sharpe = result.strategy_metrics["sharpe"]
     lines = [f"**{exp.name}** on {result.panel.source} data, out of sample from {exp.validation.oos_start:%Y-%m}.",
@@ -83,8 +66,10 @@ def run_description(exp: Experiment, result: BacktestResult, decision: registry.
              f" AUC {rel['auc']:.3f}, Brier skill {rel['brier_skill']:.3f}, hit rate {rel['hit_rate']:.3f}; "
              f"strategy Sharpe {sharpe.get(('relative', 'lgbm_cal'), float('nan')):.2f} vs buy-and-hold "
              f"{sharpe.get(('relative', 'buy_and_hold'), float('nan')):.2f}.",
-             f"Registry: version {version}{'' if registered else ' (identical model, not registered again)'}, "
-             f"{'champion' if decision.promote else 'not promoted'}: {decision.reason}.", "", HEADLINE_NOTE]
+             f"Registry: version {version}{'' if registered else ' (identical model, not registered again)'}; "
+             f"gate at training: {'promoted' if decision.promote else 'not promoted'}: {decision.reason} "
+             f"(test: {review.gate_test(decision)}). The current champion is the `@champion` alias.", "",
+             versus, "", review.HEADLINE_NOTE]
     return "\n".join(lines)
 
 
@@ -191,7 +176,7 @@ def _register(client, exp: Experiment, model: RegimeModel, info) -> tuple[str, b
 
 def train(exp: Experiment, home: Path, *, force: bool = False, params_source: str | None = None,
           on_fold: Callable[[int, int], None] | None = None, on_step: Callable[[str], None] | None = None,
-          panel: Panel | None = None) -> TrainResult:
+          panel: Panel | None = None, tuned: tuple[str, int] | None = None) -> TrainResult:
     """Backtest, fit, log, register and gate one experiment.
 
     Parameters
@@ -199,9 +184,10 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
     exp : the experiment (its model specs already hold any tuned parameters).
     home : home dir (MLflow store, data cache).
     force : make the model champion even if the gate says no (recorded).
-    params_source : where tuned parameters came from (``optuna study <name>``); shown in the run name and params.
+    params_source : where tuned parameters came from (``optuna study <name>, trial <n>``); a param and a tag.
     on_fold, on_step : progress callbacks.
     panel : a prebuilt panel (tests); default: load it as the experiment says.
+    tuned : ``(study, trial)`` the parameters came from: named in the run name and tags.
 
     Returns
     -------
@@ -219,9 +205,14 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
     exp_id = store.experiment_id(home, exp.name)
     commit = store.git_commit()
     client = MlflowClient()
-    with mlflow.start_run(experiment_id=exp_id, run_name=run_name(exp, params_source, force)) as parent:
+    study, trial = tuned or (None, None)
+    name = review.run_name(exp.name, study, trial, force)
+    with mlflow.start_run(experiment_id=exp_id, run_name=name) as parent:
         mlflow.set_tags({"experiment_config": str(exp.path), "git_commit": commit or "unknown",
-                         "params_source": params_source or "model specs", "forced": str(force)})
+                         "params_source": params_source or "model specs", "forced": str(force),
+                         "gate_metric": exp.primary_metric, stale.WORKER_TAG: stale.worker(),
+                         **({"tuned_study": tuned[0], "tuned_trial": str(tuned[1])} if tuned else {})})
+        client.set_experiment_tag(exp_id, review.PRIMARY_TAG, exp.primary_metric)
         step("backtest (purged walk-forward)")
         with mlflow.start_run(experiment_id=exp_id, run_name="backtest", nested=True):
             result = run_backtest(exp, home, panel=panel, on_fold=on_fold)
@@ -282,21 +273,26 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
                 pip_requirements=model_requirements(), signature=signature,
                 input_example=example)
         # on the parent run and, in the same call, against the logged model and the panel dataset
-        store.retry_race(lambda: mlflow.log_metrics(headline_metrics(result), model_id=info.model_id, dataset=dataset))
+        headline = review.headline(result, exp.primary_metric)
+        store.retry_race(lambda: mlflow.log_metrics(headline, model_id=info.model_id, dataset=dataset))
         version, registered = _register(client, exp, model, info)
-        decision = registry.decide(result.metrics, exp.primary_metric, exp.name,
-                                   registry.current_champion(client, exp.model_name), force)
-        tags = {"experiment": exp.name, "primary_metric": exp.primary_metric,
-                "primary_metric_value": repr(decision.value), "data_source": panel.source,
-                "forced": str(decision.forced), "gate": decision.reason,
-                # a retrain of an identical model keeps the version's run and notes the new one
-                "run_id" if registered else "retrained_by_run_id": parent.info.run_id}
-        for key, value in tags.items():
-            client.set_model_version_tag(exp.model_name, version, key, value)
+        champion = registry.current_champion(client, exp.model_name)
+        decision = registry.decide(result.metrics, exp.primary_metric, exp.name, champion, force)
+        versus = review.vs_champion(headline, review.champion_metrics(client, champion), exp.primary_metric)
+        mlflow.log_table(versus, "vs_champion.json")
+        review.record_version(
+            client, exp.model_name, version, registered, parent.info.run_id, decision,
+            review.Trained(exp.name, parent.info.run_id, params_source or "the model specs", dataset_name(panel),
+                           panel.fingerprint()), versus,
+            {"experiment": exp.name, "primary_metric": exp.primary_metric,
+             "primary_metric_value": repr(decision.value), "data_source": panel.source, "forced": str(decision.forced)})
         registry.move_aliases(client, exp.model_name, version, decision.promote)
+        label = f"champion v{champion['version']}" if champion else "champion"
+        # the decision at training time; which version is champion now lives only in the registry's alias
         mlflow.set_tags({"registered_version": version, "registered": str(registered),
-                         "champion": str(decision.promote), "gate": decision.reason,
-                         "mlflow.note.content": run_description(exp, result, decision, version, registered)})
+                         "gate_promoted": str(decision.promote), "gate": decision.reason,
+                         "mlflow.note.content": run_description(exp, result, decision, version, registered,
+                                                                review.vs_champion_markdown(versus, label))})
         mlflow.log_text(model_card(exp, result, model, decision, version, commit), "model_card.md")
         step("write the HTML report")
         with tempfile.TemporaryDirectory() as tmp:

@@ -17,6 +17,7 @@ walk-forward loss), ``study`` (workers, budget, MLflow logging).
 
 from .space import search_space, study_name_for
 from .storage import default_storage, open_storage
-from .study import best_params, tune
+from .study import BestTrial, best_params, best_trial, tune
 
-__all__ = ["best_params", "default_storage", "open_storage", "search_space", "study_name_for", "tune"]
+__all__ = ["BestTrial", "best_params", "best_trial", "default_storage", "open_storage", "search_space",
+           "study_name_for", "tune"]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from ..dataset import build_dataset
 from ..errors import RegimeError
 from ..experiment import Experiment
 from ..tracking import store
-from .objective import FoldMedianPruner, InnerData, inner_data, make_objective
+from ..tracking.stale import WORKER_TAG, dead_here, worker
+from .objective import FoldMedianPruner, InnerData, _fold_score, inner_data, make_objective
 from .space import search_space, study_name_for
 from .storage import default_storage, log, open_storage, report_stale, storage_label
 
@@ -69,20 +70,6 @@ def _trial_id(storage: BaseStorage, study: optuna.Study, number: int) -> int:
     return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), number)
 
 
-def _dead_here(worker: str | None) -> bool:
-    """Whether ``host:pid`` names a process of this machine that no longer exists."""
-    host, _, pid = (worker or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's worker (or none recorded yet): cannot tell
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
-
-
 def _fail_stale(study: optuna.Study, storage: BaseStorage) -> None:
     """Mark the running trials of dead workers failed, so that their budget slots go to new trials.
 
@@ -96,7 +83,7 @@ def _fail_stale(study: optuna.Study, storage: BaseStorage) -> None:
             optuna.storages.fail_stale_trials(study)
         return
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if _dead_here(trial.user_attrs.get("worker")):
+        if dead_here(trial.user_attrs.get("worker")):
             try:
                 storage.set_trial_state_values(_trial_id(storage, study, trial.number), TrialState.FAIL)
             except UpdateFinishedTrialError:  # another worker was faster
@@ -176,22 +163,41 @@ def _run_params(settings: dict[str, Any], data: InnerData, trials: int) -> dict[
     return params
 
 
-def _worker() -> str:
-    """This process, as recorded on its trials and runs (which worker ran what)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+#: MLflow run status of a finished trial (a pruned trial finished early, as designed; it did not fail).
+RUN_STATUS = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "FINISHED", TrialState.FAIL: "FAILED"}
+
+
+def _ms(when) -> int | None:
+    return None if when is None else int(when.timestamp() * 1000)
 
 
 def _log_trial(frozen: FrozenTrial, metric: str, experiment: str) -> None:
-    """One nested MLflow run per trial: params, objective (complete trials), fold scores by step, state."""
+    """One nested MLflow run per trial, timed as the trial ran: params, objective (complete trials), fold scores
+    by step, state. Params and the objective side by side are what MLflow's parallel-coordinates chart plots."""
     import mlflow
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-    tags = {"optuna_trial_number": str(frozen.number), "state": frozen.state.name, "worker": _worker()}
-    with mlflow.start_run(experiment_id=experiment, run_name=f"trial {frozen.number}", nested=True, tags=tags):
-        mlflow.log_params(frozen.params)
-        for step, score in sorted(frozen.intermediate_values.items()):
-            mlflow.log_metric(f"fold_{metric}", score, step=step)
-        if frozen.state == TrialState.COMPLETE and frozen.value is not None:
-            mlflow.log_metric(metric, frozen.value)
+    client = MlflowClient()
+    parent = mlflow.active_run()
+    tags = {"optuna_trial_number": str(frozen.number), "state": frozen.state.name, WORKER_TAG: worker(),
+            **({MLFLOW_PARENT_RUN_ID: parent.info.run_id} if parent else {})}
+    start, end = _ms(frozen.datetime_start), _ms(frozen.datetime_complete)
+    run = client.create_run(experiment, start_time=start, tags=tags, run_name=f"trial {frozen.number}")
+    # `<metric>_fold` sorts after `<metric>`: MLflow's compare view then plots the objective first
+    metrics = [Metric(f"{metric}_fold", score, end or start or 0, step)
+               for step, score in sorted(frozen.intermediate_values.items())]
+    if frozen.state == TrialState.COMPLETE and frozen.value is not None:
+        metrics.append(Metric(metric, frozen.value, end or 0, 0))
+    client.log_batch(run.info.run_id, metrics=metrics,
+                     params=[Param(k, str(v)) for k, v in frozen.params.items()])
+    client.set_terminated(run.info.run_id, RUN_STATUS.get(frozen.state, "FAILED"), end_time=end)
+
+
+def default_score(data: InnerData, settings: dict[str, Any], fixed: dict[str, Any]) -> float:
+    """The objective of the model spec's own parameters (no tuning) on the same inner folds: what tuning must beat."""
+    return float(np.mean([_fold_score(data, fold, fixed, settings["model"]) for fold in data.folds]))
 
 
 def _record_best(study: optuna.Study, settings: dict[str, Any]) -> None:
@@ -201,14 +207,27 @@ def _record_best(study: optuna.Study, settings: dict[str, Any]) -> None:
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return
     best = study.best_trial
+    metric = settings["metric"]
+    default = study.user_attrs.get("default_value")
     study.set_user_attr("best_params", best.params)
     study.set_user_attr("best_value", best.value)
     study.set_user_attr("best_trial", best.number)
-    mlflow.log_dict({"objective": settings["objective"], "metric": settings["metric"], "value": best.value,
-                     "trial": best.number, "params": best.params}, "best_params.json")
+    mlflow.log_dict({"objective": settings["objective"], "metric": metric, "value": best.value,
+                     "default_params_value": default, "trial": best.number, "params": best.params},
+                    "best_params.json")
     mlflow.log_params({f"best.{k}": v for k, v in best.params.items()})
-    mlflow.log_metric(f"best_{settings['metric']}", float(study.best_value))
+    mlflow.log_metric(f"best_{metric}", float(study.best_value))
     mlflow.set_tag("best_trial", str(best.number))
+    mlflow.set_tag("mlflow.note.content", tune_summary(study.study_name, metric, best.number, float(study.best_value),
+                                                       default))
+
+
+def tune_summary(name: str, metric: str, trial: int, best: float, default: float | None) -> str:
+    """One line: the metric, the best trial's score and the default parameters' score (the objective is a loss)."""
+    line = f"study {name}: best trial {trial}: {metric} {best:.4f} (lower is better)"
+    if default is not None:
+        line += f"; default parameters {default:.4f}, best - default = {best - default:+.4f}"
+    return line
 
 
 def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None, study: str | None = None,
@@ -265,9 +284,12 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     objective = make_objective(data, settings, fixed)
     the_study = _open_study(exp, backend, name, settings, label)
     experiment = store.experiment_id(home, exp.name)  # under the home lock that training shares
-    tags = {"optuna_study": name, "optuna_storage": label, "worker": _worker()}
+    tags = {"optuna_study": name, "optuna_storage": label, WORKER_TAG: worker()}
     with mlflow.start_run(experiment_id=experiment, run_name=f"tune {name}", tags=tags):
         mlflow.log_params(_run_params(settings, data, trials))
+        if "default_value" not in the_study.user_attrs:  # once per study: every worker's parent shows it
+            the_study.set_user_attr("default_value", default_score(data, settings, fixed))
+        mlflow.log_metric(f"default_{settings['metric']}", float(the_study.user_attrs["default_value"]))
         while deadline is None or time.monotonic() < deadline:
             _fail_stale(the_study, backend)
             trial = _claim(the_study, backend, trials)
@@ -279,7 +301,7 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
             the_study.sampler = _sampler(settings["seed"], trial.number)
             try:
                 with _heartbeat(backend, _trial_id(backend, the_study, trial.number)):
-                    trial.set_user_attr("worker", _worker())
+                    trial.set_user_attr("worker", worker())
                     value = objective(trial)
             except optuna.TrialPruned:
                 frozen = the_study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
@@ -297,6 +319,47 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
                 on_trial(frozen)
         _record_best(the_study, settings)
     return the_study
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    """The best trial of a finished study, as training uses it.
+
+    Attributes
+    ----------
+    study, number, value : its study, trial number and objective value.
+    metric : the objective's metric (``log_loss``, ``mse``).
+    overrides : ``{target: {"regressor"|"classifier": {param: value}}}`` with only the tuned parameters.
+    default_value : the objective of the model spec's own parameters, if recorded.
+    """
+
+    study: str
+    number: int
+    value: float
+    metric: str
+    overrides: dict[str, dict[str, dict[str, Any]]]
+    default_value: float | None = None
+
+
+def best_trial(home: Path, study: str, storage: str | None = None) -> BestTrial:
+    """The best trial of ``study`` (see :func:`best_params`, which returns its ``overrides``)."""
+    label = storage_label(storage, home)
+    if storage is None and not Path(default_storage(home)).is_file():
+        raise RegimeError(f"no tuning studies in {home} yet ({label} does not exist); run `regime tune` first")
+    backend = open_storage(storage, home)
+    try:
+        loaded = optuna.load_study(study_name=study, storage=backend)
+    except KeyError:
+        names = optuna.get_all_study_names(backend)
+        raise RegimeError(f"no study {study!r} in {label}; studies: {', '.join(names) or 'none'}") from None
+    if not loaded.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        raise RegimeError(f"study {study!r} in {label} has no completed trial yet; run `regime tune` first")
+    if "objective" not in loaded.user_attrs:
+        raise RegimeError(f"study {study!r} in {label} was not created by `regime tune` (no objective recorded)")
+    target, _, model = loaded.user_attrs["objective"].partition(".")
+    best = loaded.best_trial
+    return BestTrial(study, best.number, float(loaded.best_value), loaded.user_attrs.get("metric", ""),
+                     {target: {model: dict(best.params)}}, loaded.user_attrs.get("default_value"))
 
 
 def best_params(home: Path, study: str, storage: str | None = None) -> dict[str, dict[str, dict[str, Any]]]:
@@ -319,18 +382,4 @@ def best_params(home: Path, study: str, storage: str | None = None) -> dict[str,
     RegimeError
         No such storage or study, or the study has no completed trial yet.
     """
-    label = storage_label(storage, home)
-    if storage is None and not Path(default_storage(home)).is_file():
-        raise RegimeError(f"no tuning studies in {home} yet ({label} does not exist); run `regime tune` first")
-    backend = open_storage(storage, home)
-    try:
-        loaded = optuna.load_study(study_name=study, storage=backend)
-    except KeyError:
-        names = optuna.get_all_study_names(backend)
-        raise RegimeError(f"no study {study!r} in {label}; studies: {', '.join(names) or 'none'}") from None
-    if not loaded.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        raise RegimeError(f"study {study!r} in {label} has no completed trial yet; run `regime tune` first")
-    if "objective" not in loaded.user_attrs:
-        raise RegimeError(f"study {study!r} in {label} was not created by `regime tune` (no objective recorded)")
-    target, _, model = loaded.user_attrs["objective"].partition(".")
-    return {target: {model: dict(loaded.best_trial.params)}}
+    return best_trial(home, study, storage).overrides
