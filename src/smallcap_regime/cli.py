@@ -226,7 +226,7 @@ def print_backtest(result, notes: bool = True) -> None:
     console.print("[dim]Out of sample. lgbm/linear = raw; *_cal = point forecast shrunk toward the historical mean "
                   "and probabilities Platt-calibrated, maps fitted on earlier out-of-sample pairs only. R2_OS vs the "
                   f"prevailing mean; CW = Clark-West (Newey-West, {exp.horizon - 1} lags), one-sided p; "
-                  "hit = P>0.5 vs realised; "
+                  "P>0.5 hit = P>0.5 vs realised sign (not the card's calls against the base rate); "
                   "Brier skill vs the expanding base rate; strategies on non-overlapping quarters net of "
                   f"{exp.cost_bp:g} bp per position change.[/dim]")
 

@@ -34,7 +34,8 @@ SECTIONS = (
     ("decades", "Per-decade metrics"),
     ("drivers", "Drivers (SHAP beeswarm)"),
 )
-DECADE_COLUMNS = {"rows": "origins", "r2_oos": "R2_OS", "hit_rate": "hit rate", "base_rate": "base rate",
+DECADE_COLUMNS = {"rows": "origins", "r2_oos": "R2_OS", "hit_rate": "P>0.5 hit rate",
+                  "base_rate": "base rate",
                   "auc": "AUC", "brier_skill": "Brier skill"}
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1250px; margin: 1.5em auto; padding: 0 1em; color: #222; }
@@ -89,8 +90,9 @@ def _decades(result: BacktestResult) -> str:
         parts.append(f"<h3>{target} (calibrated LightGBM, out of sample)</h3>"
                      + _table(frame[list(DECADE_COLUMNS)].rename(columns=DECADE_COLUMNS)))
     h = result.experiment.horizon
-    return "".join(parts) + ('<p class="muted">R2_OS against the prevailing mean; hit rate = P &gt; 0.5 vs the '
-                             "realised sign; Brier skill against the expanding base rate; monthly origins share "
+    return "".join(parts) + ('<p class="muted">R2_OS against the prevailing mean; P&gt;0.5 hit rate = P &gt; 0.5 '
+                             "vs the realised sign (not the card's calls against the base rate); "
+                             "Brier skill against the expanding base rate; monthly origins share "
                              f"{h - 1} of their {h} months.</p>")
 
 

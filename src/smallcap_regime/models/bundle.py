@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .calibration import Platt, probability_points
+from .drivers import driver_texts
 from .lgbm import TARGETS, make_classifier, make_regressor
 from .regime import regime_arrays
 from .skill import SKILL_COLUMNS, SkillRecord, record_columns
@@ -29,7 +30,8 @@ from .skill import SKILL_COLUMNS, SkillRecord, record_columns
 OUTPUT_COLUMNS = [
     "p_outperform", "relative_forecast", "relative_lo", "relative_hi",
     "p_positive", "absolute_forecast", "absolute_lo", "absolute_hi",
-    "regime", "regime_leaning", "confidence", "relative_drivers", "absolute_drivers",
+    "regime", "regime_leaning", "confidence",
+    "relative_drivers_up", "relative_drivers_down", "absolute_drivers_up", "absolute_drivers_down",
 ]
 OUTPUT_COLUMNS += [f"{target}_{name}" for target in TARGETS for name in SKILL_COLUMNS]
 PROB_COLUMN = {"relative": "p_outperform", "absolute": "p_positive"}
@@ -115,9 +117,10 @@ class RegimeModel:
         one scalar shared by every row (a target's base rate and out-of-sample record). Probabilities in [0, 1],
         forecasts and interval bounds as decimal returns over the next ``horizon`` months, the regime label (each
         probability read against its base rate), its confidence, the top drivers (features moving each calibrated
-        probability most, in percentage points: :meth:`points`) and per target the base rate and out-of-sample
-        record (:data:`SKILL_COLUMNS`; NaN for a model trained without a record). A target with no demonstrated
-        skill gets its base rate as the probability and no drivers.
+        probability most, in percentage points: :meth:`points`; in words, ``n_drivers`` up and down:
+        :func:`.drivers.driver_texts`) and per target the base rate and out-of-sample record (:data:`SKILL_COLUMNS`;
+        NaN for a model trained without a record). A target with no demonstrated skill gets its base rate as the
+        probability, the historical mean as its forecast and no drivers.
         """
         threads = 1 if len(values) < PARALLEL_ROWS else 0  # 0 = LightGBM's default
         out: dict[str, Any] = {}
@@ -128,16 +131,20 @@ class RegimeModel:
             if self.has_skill(target):
                 raw_p = np.asarray(self.boosters[f"{target}_classifier"].predict(values, num_threads=threads))
                 out[PROB_COLUMN[target]] = Platt(m.platt_a, m.platt_b)(raw_p)
-                out[f"{target}_drivers"] = self._drivers(values, self._points(values, target, threads), n_drivers)
+                # issue-21 hook: drivers in words, three pushing up and three pushing down
+                out[f"{target}_drivers_up"], out[f"{target}_drivers_down"] = driver_texts(
+                    self.features, values, self._points(values, target, threads), n_drivers)
             else:  # no demonstrated skill: the honest probability is the base rate, and nothing drives it
                 out[PROB_COLUMN[target]] = np.full(len(values), m.base_rate)
-                out[f"{target}_drivers"] = [""] * len(values)
+                out[f"{target}_drivers_up"] = out[f"{target}_drivers_down"] = [""] * len(values)
+                # issue-21 hook: no forecast of its own either: the historical mean, the interval around it
+                f = np.full(len(values), m.prevailing_mean)
             out[f"{target}_forecast"] = f
             out[f"{target}_lo"] = f + m.interval_lo
             out[f"{target}_hi"] = f + m.interval_hi
         out["regime"], out["regime_leaning"], out["confidence"] = regime_arrays(
             out["p_outperform"], out["p_positive"], self.no_call_band, self.maps["relative"].base_rate,
-            self.maps["absolute"].base_rate)
+            self.maps["absolute"].base_rate, skilled=(self.has_skill("relative"), self.has_skill("absolute")))
         for target in TARGETS:
             out.update(record_columns(target, np.asarray(out[PROB_COLUMN[target]]), self.maps[target].base_rate,
                                       self.skill.get(target)))
@@ -186,28 +193,6 @@ class RegimeModel:
         booster, m = self.boosters[f"{target}_classifier"], self.maps[target]
         raw = np.asarray(booster.predict(values, raw_score=True, num_threads=threads))
         return probability_points(self._contributions(values, target, threads), raw, Platt(m.platt_a, m.platt_b))
-
-    def _drivers(self, values: np.ndarray, contrib: np.ndarray, n: int) -> list[str]:
-        """The ``n`` features with the largest |contribution| per row, as ``name=value (+1.2 pts)`` text.
-
-        Parameters
-        ----------
-        values : float64 array of shape (n_rows, n_features), the feature values shown.
-        contrib : float64 array of the same shape, in probability points (:meth:`_points`).
-        n : drivers per row.
-
-        Returns
-        -------
-        One string per row, drivers separated by ``"; "``, the largest |contribution| first (ties: earlier
-        feature first).
-        """
-        # a stable sort of -|c| orders by decreasing |c| and keeps the feature order among ties
-        top = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :n]
-        rows = np.arange(len(values))[:, None]
-        names = np.asarray(self.features, dtype=object)[top].tolist()
-        shown, contribs = values[rows, top].tolist(), contrib[rows, top].tolist()
-        return ["; ".join(f"{name}={v:.4g} ({c:+.1f} pts)" for name, v, c in zip(*row))
-                for row in zip(names, shown, contribs)]
 
     def _payload(self) -> dict:
         """Everything that decides the forecasts except the boosters (JSON-ready; unbounded sides as null)."""

@@ -28,7 +28,7 @@ from ..data import Panel
 from ..evaluation.backtest import BacktestResult, run_backtest
 from ..evaluation.html_report import write_report
 from ..evaluation.plots import plot_importance
-from ..evaluation.record import backtest_skill
+from ..evaluation.record import backtest_skill, record_metrics
 from ..evaluation.report import save_backtest
 from ..experiment import Experiment
 from ..features.build import load_feature_spec
@@ -301,6 +301,7 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
         model = fit_regime_model(result.features, result.targets, exp.models, result.final_maps, exp.horizon,
                                  exp.no_call_band, meta, plausible_ranges(load_feature_spec(exp.feature_spec)),
                                  skill=backtest_skill(result))
+        mlflow.log_metrics(record_metrics(model.skill))  # issue-21 hook: the one accuracy figure per target
         gain, shap = importance_frames(model, result.features)
         for target in TARGETS:
             with mlflow.start_run(experiment_id=exp_id, run_name=f"{target} models", nested=True):
