@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 EVENTS = {"relative": "small caps beat large caps", "absolute": "small caps rise"}
 PROB = {"relative": "p_outperform", "absolute": "p_positive"}
-LEGEND = "relative = small-cap minus large-cap return; absolute = small-cap return; P = probability it is > 0"
+LEGEND = ("relative = small-cap minus large-cap return; absolute = small-cap return; P = probability it is > 0; "
+          "hist. = no demonstrated skill: the historical base rate and mean")
 
 
 def pct(x: float, signed: bool = False, digits: int = 1) -> str:
@@ -50,18 +51,19 @@ def forecast_table(output: pd.Series) -> pd.DataFrame:
     """Per target: P(> 0), its base rate, the point forecast and the interval, all in percent (text cells).
 
     A target without demonstrated skill has no forecast of its own: its row shows the base rate and the
-    historical mean with the interval around it, marked ``(history)``.
+    historical mean with the interval around it, marked ``hist.``.
     """
     coverage = output.get("relative_interval_coverage", float("nan"))
     interval = f"{coverage * 100:.0f} % interval" if not math.isnan(coverage) else "interval"
     rows = {}
     for target in TARGETS:
-        mark = "" if has_skill(output, target) else " (history)"
+        mark = "" if has_skill(output, target) else " hist."
+        lo, hi = output[f"{target}_lo"] * 100, output[f"{target}_hi"] * 100
         rows[target] = {
             "P(> 0)": pct(output[PROB[target]]) + mark,
             "base rate": pct(output.get(f"{target}_base_rate", float("nan"))),
             "forecast": pct(output[f"{target}_forecast"], signed=True) + mark,
-            interval: f"{pct(output[f'{target}_lo'], True)} .. {pct(output[f'{target}_hi'], True)}"}
+            interval: "-" if math.isnan(lo) else f"{lo:+.1f} .. {hi:+.1f} %"}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("target")
 
 
@@ -121,14 +123,17 @@ def regime_line(output: pd.Series) -> str:
     if output["regime"] == NO_CALL:
         basis += f", leaning {output['regime_leaning']} but inside the no-call band"
     if unskilled:
-        basis += (f"; {' and '.join(unskilled)} has no demonstrated skill, so that side is the base rate "
-                  f"(P({EVENTS[unskilled[0]]}) = {pct(output[PROB[unskilled[0]]])})")
+        basis += (f"; {unskilled[0]} has no demonstrated skill: that side is its base rate, "
+                  f"P({EVENTS[unskilled[0]]}) {pct(output[PROB[unskilled[0]]])}")
     return f"regime: {output['regime']} ({basis})"
 
 
 def forecast_lines(fc: Forecast) -> list[str]:
     """The whole forecast in words, after the table: regime, then each target's reading, record and drivers."""
     lines = [regime_line(fc.output)]
+    rotation = getattr(fc, "rotation", None)
+    if rotation is not None:
+        lines.append(rotation.line())
     for target in TARGETS:
         lines += target_lines(fc.output, target, fc.no_call_band)
     return lines

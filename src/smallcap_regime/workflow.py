@@ -17,6 +17,7 @@ from .dataset import build_dataset
 from .errors import RegimeError, StaleInputError
 from .experiment import Experiment, load_experiment
 from .features.build import FeatureSpec, build_features, load_feature_spec
+from .features.rotation import RotationStatus, rotation_status
 
 if TYPE_CHECKING:
     from .evaluation.backtest import BacktestResult
@@ -91,6 +92,7 @@ class Forecast:
     in_sample : the target at ``as_of`` is realised, so the model was fitted on it: not what it would have said then.
     warnings : stale data or inputs, and the in-sample warning, in words.
     no_call_band : the experiment's "no confident call" half-width around each base rate.
+    rotation : rotation status at ``as_of`` with its point-in-time record (:mod:`.features.rotation`).
     """
 
     as_of: pd.Timestamp
@@ -104,6 +106,7 @@ class Forecast:
     in_sample: bool = False
     warnings: list[str] = field(default_factory=list)
     no_call_band: float = 0.05
+    rotation: RotationStatus | None = None  # issue-21 hook: the seeds' rotation rule and its record
 
 
 def champion(home: Path, experiment: str | None = None, version: str | None = None) -> ModelChoice:
@@ -178,7 +181,8 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
     model = (f"version {output['model_version'].iloc[0]} (loaded by the server) via server {server}" if server
              else f"{choice.uri} [{choice.note}] via in-process")
     return Forecast(when, output.iloc[0], row.iloc[0], model, data.panel.source, list(data.panel.notes), h,
-                    forecast_window(when, h), in_sample, warnings, data.experiment.no_call_band)
+                    forecast_window(when, h), in_sample, warnings, data.experiment.no_call_band,
+                    rotation_status(data.panel.frame, data.target("relative"), when, h))
 
 
 def backtest(experiment: str | Path | Experiment, home: Path, *, on_fold: Callable[[int, int], None] | None = None,

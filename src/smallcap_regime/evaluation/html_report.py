@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..data.cache import atomic_write_bytes
 from ..explain import LEGEND, forecast_header, forecast_lines, forecast_table
+from ..features.rotation import rotation_status
 from ..models.bundle import RegimeModel
 from ..models.lgbm import TARGETS
 from ..workflow import Forecast
@@ -71,7 +72,8 @@ def report_forecast(result: BacktestResult, model: RegimeModel, label: str) -> F
     when = row.index[0]
     return Forecast(when, model.predict(row).iloc[0], row.iloc[0], label, result.panel.source,
                     list(result.panel.notes), exp.horizon, forecast_window(when, exp.horizon), False, [],
-                    exp.no_call_band)
+                    exp.no_call_band, rotation_status(result.panel.frame, result.targets[f"relative_{exp.horizon}m"],
+                                                      when, exp.horizon))
 
 
 def _card(fc: Forecast) -> str:
