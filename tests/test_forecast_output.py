@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from smallcap_regime.card import forecast_lines, target_lines
 from smallcap_regime.cli import app
 from smallcap_regime.data.cache import Cache
 from smallcap_regime.data.freshness import StaleSeries, stale_series
 from smallcap_regime.data.panel import Panel
 from smallcap_regime.errors import RegimeError, StaleInputError
 from smallcap_regime.evaluation.record import forecast_window
-from smallcap_regime.explain import forecast_lines, target_lines
 from smallcap_regime.features.labels import feature_text
 from smallcap_regime.models.bundle import OUTPUT_COLUMNS, RegimeModel
 from smallcap_regime.models.calibration import Platt, probability_points

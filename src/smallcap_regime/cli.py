@@ -357,7 +357,8 @@ def predict_cmd(
 
 def print_forecast(result, notes: bool = True) -> None:
     """The forecast card: header, table, regime and per-target lines (``notes=False``: data notes already shown)."""
-    from .explain import LEGEND, forecast_header, forecast_lines, forecast_table
+    from .card import LEGEND, forecast_lines, forecast_table
+    from .explain import forecast_header
 
     for note in result.notes if notes else []:
         console.print(f"[yellow]{escape(note)}[/yellow]")
@@ -387,7 +388,7 @@ def history_cmd(
     Each call is what the model would have said then, with the data it had (fitted and calibrated on earlier
     data only), read against the base rate known at the time; it is right when the realised return agrees.
     """
-    from .explain import history_summary, history_table
+    from .card import history_summary, history_table
     from .workflow import history
 
     _use_tracking(tracking_uri)

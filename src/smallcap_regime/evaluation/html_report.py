@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..card import LEGEND, forecast_lines, forecast_table  # issue-21 hook: the card's wording
 from ..data.cache import atomic_write_bytes
-from ..explain import LEGEND, forecast_header, forecast_lines, forecast_table
+from ..explain import forecast_header
 from ..features.rotation import rotation_status
 from ..models.bundle import RegimeModel
 from ..models.lgbm import TARGETS
