@@ -331,6 +331,24 @@ def tune_cmd(
                   + (" (with the same --storage / REGIME_TUNING_STORAGE)" if storage else ""), soft_wrap=True)
 
 
+FormatOption = Annotated[str, typer.Option(
+    "--format", "-f", help="text (the card, default), json (keys in the README) or csv, on stdout.")]
+
+
+def _check_format(fmt: str) -> None:
+    from .export import FORMATS
+
+    if fmt not in FORMATS:
+        raise RegimeError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+
+
+def _write(text: str) -> None:
+    """Machine-readable output: plain stdout, no Rich wrapping or markup."""
+    import sys
+
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
 @app.command("predict")
 def predict_cmd(
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Month (2016-06) or date; default latest.")] = None,
@@ -339,20 +357,81 @@ def predict_cmd(
     version: Annotated[Optional[str], typer.Option(help="Model version (default: the champion).")] = None,
     experiment: Annotated[Optional[str], typer.Option(
         help="Experiment whose data and features to use (default: the one the model was trained on).")] = None,
+    what_if: Annotated[Optional[list[str]], typer.Option(
+        "--what-if", metavar="SERIES=SHIFT",
+        help="Scenario (repeatable): shift a panel series in its own units from the forecast month on, e.g. "
+             "--what-if yield_10y=-0.50 (10-year yield 50 bp lower) --what-if fed_funds=-0.50 (a 50 bp cut); "
+             "every feature built from it is rebuilt. Prints baseline, scenario and the difference.")] = None,
+    fmt: FormatOption = "text",
     tracking_uri: TrackingOption = None,
     home: HomeOption = None,
 ) -> None:
     """Forecast the next quarter: which months, P(small outperforms) and P(small caps rise) against their base
-    rates, point forecasts with intervals in percent, the regime, and the model's out-of-sample record.
+    rates, point forecasts with intervals in percent, the regime, the rotation status, the drivers in words and
+    the model's out-of-sample record.
 
     Warns when the data are behind today, when an input series is past its maximum age, and when --as-of is a
     past month the model was fitted on (in-sample; `regime history` has what it said out of sample).
     """
     from .workflow import forecast
 
+    _check_format(fmt)
     _use_tracking(tracking_uri)
-    result = forecast(regime_home(home), as_of=as_of, server=server, version=version, experiment=experiment)
-    print_forecast(result)
+    scenario = None
+    if what_if:
+        from .whatif import what_if as run_what_if
+
+        scenario = run_what_if(regime_home(home), what_if, as_of=as_of, server=server, version=version,
+                               experiment=experiment)
+        result = scenario.baseline
+    else:
+        result = forecast(regime_home(home), as_of=as_of, server=server, version=version, experiment=experiment)
+    if fmt == "json":
+        from .export import dumps, forecast_record
+
+        _write(dumps(forecast_record(result, scenario)))
+    elif fmt == "csv":
+        from .export import csv_text, forecast_rows
+
+        _write(csv_text(forecast_rows(result, scenario)))
+    else:
+        print_forecast(result)
+        if scenario is not None:
+            print_scenario(scenario)
+
+
+def print_scenario(scenario) -> None:
+    """Baseline, scenario and difference per target, the regime either way, and the drivers of the difference."""
+    import pandas as pd
+
+    from .card import pct
+    from .features.labels import plain_name, value_text
+    from .models.lgbm import TARGETS
+    from .whatif import drivers_of_difference
+
+    shifts = ", ".join(f"{name} {value:+g}" for name, value in scenario.shifts.items())
+    console.rule(f"[bold]what if: {escape(shifts)} from {scenario.baseline.as_of.date()} on")
+    diff = scenario.difference()
+    table = pd.DataFrame({
+        "baseline": diff["baseline"].map(pct), "scenario": diff["scenario"].map(pct),
+        # probabilities move in points, return forecasts in percentage points
+        "difference": [f"{d * 100:+.1f} {'pts' if label.startswith('P(') else 'pp'}"
+                       for label, d in diff["difference"].items()]}, index=diff.index.rename(""))
+    console.print(frame_table(table, index=True))
+    console.print(escape(f"regime: {scenario.baseline.output['regime']} -> {scenario.output['regime']}"))
+    console.print(escape(f"features rebuilt from the shifted series ({len(scenario.changed)}):"))
+    for name in scenario.changed:
+        plain, kind = plain_name(name)
+        console.print(escape(f"  {plain}: {value_text(kind, float(scenario.baseline.features[name]))} -> "
+                             f"{value_text(kind, float(scenario.features[name]))}"))
+    for target in TARGETS:
+        lines = drivers_of_difference(scenario, target)
+        if lines:
+            console.print(escape(f"{target}: what moved P, each feature alone:"))
+            for line in lines:
+                console.print(escape(f"  {line}"))
+        elif target not in scenario.effects:
+            console.print(escape(f"{target}: no demonstrated skill, so the scenario leaves it at its base rate"))
 
 
 def print_forecast(result, notes: bool = True) -> None:
@@ -380,10 +459,12 @@ def history_cmd(
     end: Annotated[Optional[str], typer.Option("--to", help="Last origin (month, e.g. 2009-12).")] = None,
     target: Annotated[str, typer.Option(help="relative or absolute.")] = "relative",
     version: Annotated[Optional[str], typer.Option(help="Model version (default: the champion).")] = None,
+    fmt: FormatOption = "text",
     tracking_uri: TrackingOption = None,
     home: HomeOption = None,
 ) -> None:
-    """The out-of-sample calls the walk-forward made at each origin, with what happened and the running hit rate.
+    """The out-of-sample calls the walk-forward made at each origin, with what happened, the share right so far
+    (calls against the base rate, the accuracy figure the card prints) and the regime called.
 
     Each call is what the model would have said then, with the data it had (fitted and calibrated on earlier
     data only), read against the base rate known at the time; it is right when the realised return agrees.
@@ -391,9 +472,18 @@ def history_cmd(
     from .card import history_summary, history_table
     from .workflow import history
 
+    _check_format(fmt)
     _use_tracking(tracking_uri)
     record = history(regime_home(home), experiment=experiment, version=version, target=target, start=start,
                      end=end)
+    if fmt != "text":
+        from .export import csv_text, dumps, history_rows
+
+        rows = history_rows(record.calls)
+        _write(csv_text(rows) if fmt == "csv" else dumps(
+            {"model": record.model, "target": record.target, "horizon_months": record.horizon,
+             "calls": rows.to_dict("records")}))
+        return
     console.print(frame_table(history_table(record.calls), index=True,
                               title=f"{target}: out-of-sample calls of {record.model}"))
     console.print(escape(history_summary(record.calls, record.horizon)))
