@@ -166,3 +166,91 @@ def test_rotation_record_is_point_in_time():
     assert (now.base_n, now.base_kept) == (len(known), int((known > 0).sum()))
     assert now.line().startswith(f"rotation: {now.status}; after a confirmed small-cap rotation small caps kept "
                                  f"leading over the next 3 months {now.confirmed_kept} of {now.confirmed_n} times")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# item 7: machine-readable output, one CLI test per command and format
+
+ENV = {"COLUMNS": "80", "NO_COLOR": "1", "TERM": "dumb"}
+
+
+def _run(*args: str):
+    from typer.testing import CliRunner
+
+    from smallcap_regime.cli import app
+
+    out = CliRunner().invoke(app, list(args), env=ENV, terminal_width=80)
+    assert out.exit_code == 0, out.output
+    return out.output
+
+
+def test_predict_text_is_the_card_at_80_columns(trained_home, tiny_experiment):
+    home, result = trained_home
+    text = _run("predict", "--home", str(home), "--experiment", str(tiny_experiment))
+    assert max(len(line) for line in text.splitlines()) <= 80
+    flat = " ".join(text.split())
+    assert "regime: " in flat and "rotation: " in flat and "pushing P up: " in flat
+    assert f"right {result.model.skill['relative'].calls_right} of" in flat
+
+
+def test_predict_json_has_the_documented_keys(trained_home, tiny_experiment):
+    import json
+
+    home, result = trained_home
+    record = json.loads(_run("predict", "--home", str(home), "--experiment", str(tiny_experiment), "-f", "json"))
+    assert set(record) == {"as_of", "window", "horizon_months", "source", "model", "in_sample", "warnings", "notes",
+                           "regime", "regime_leaning", "rotation", "targets", "scenario"}
+    assert record["as_of"] == "2017-03-31" and record["scenario"] is None
+    rel = record["targets"]["relative"]
+    assert set(rel) == {"p", "base_rate", "has_skill", "forecast", "lo", "hi", "interval_coverage", "accuracy",
+                        "calls_like_this", "p_above_half_hit_rate", "auc", "brier_skill", "drivers_up",
+                        "drivers_down"}
+    skill = result.model.skill["relative"]
+    assert rel["accuracy"] == {"label": "calls against the base rate", "right": skill.calls_right,
+                               "made": skill.calls_made, "share": pytest.approx(skill.calls_right / skill.calls_made)}
+    assert len(rel["drivers_up"]) == 3 and all(d.endswith(" pts") for d in rel["drivers_up"])
+    assert record["rotation"]["status"] and record["rotation"]["horizon"] == 3
+
+
+def test_predict_csv_is_one_row_of_the_model_output(trained_home, tiny_experiment):
+    import io
+
+    home, _ = trained_home
+    frame = pd.read_csv(io.StringIO(_run("predict", "--home", str(home), "--experiment", str(tiny_experiment),
+                                         "--format", "csv")))
+    assert len(frame) == 1 and frame.loc[0, "case"] == "baseline"
+    assert {"p_outperform", "regime", "relative_drivers_up", "relative_calls_right_all"} <= set(frame.columns)
+
+
+def test_history_json_and_csv_carry_every_call(trained_home, tiny_experiment):
+    import io
+    import json
+
+    from smallcap_regime.workflow import history
+
+    home, _ = trained_home
+    calls = history(home, experiment=str(tiny_experiment), start="1995-01", end="1995-12").calls
+    args = ("history", "--home", str(home), "--experiment", str(tiny_experiment), "--from", "1995-01", "--to",
+            "1995-12")
+    record = json.loads(_run(*args, "--format", "json"))
+    assert record["target"] == "relative" and len(record["calls"]) == 12
+    first = record["calls"][0]
+    assert set(first) == {"origin", "window", "p", "base_rate", "call", "realised", "right", "running_hit", "regime"}
+    assert first["origin"] == "1995-01-31" and first["p"] == pytest.approx(calls["p"].iloc[0])
+    frame = pd.read_csv(io.StringIO(_run(*args, "--format", "csv")))
+    assert len(frame) == 12 and frame["right"].tolist() == calls["right"].tolist()
+    text = _run(*args)
+    assert "right so far" in text and max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_an_unknown_format_is_one_line_exit_2(trained_home, tiny_experiment):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    home, _ = trained_home
+    regime = str(Path(sys.executable).with_name("regime"))
+    done = subprocess.run([regime, "history", "--home", str(home), "--format", "xml"], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **ENV})
+    assert done.returncode == 2 and done.stderr == "error: --format 'xml' is not one of text, json, csv\n"

@@ -193,6 +193,7 @@ def backtest_cmd(
     print_backtest(result)
     console.print(f"\nwrote predictions, fold and decade metrics, strategy returns, plots and report.html to "
                   f"[bold]{out}[/bold]", soft_wrap=True)
+    console.print(f"report: {out / 'report.html'}", soft_wrap=True, highlight=False)
 
 
 @contextmanager
@@ -251,11 +252,24 @@ def _train(experiment: str, home_dir: Path, force: bool, params_from_study: str 
         print_backtest(result.backtest)
     colour = "green" if result.decision.promote else "yellow"
     console.print(f"{'registered' if result.registered else 'identical to registered'} [bold]{result.model_uri}"
-                  f"[/bold] (run {result.run_id}; its report.html is in the run's artifacts: `regime ui`)")
+                  f"[/bold] (run {result.run_id})")
+    console.print(f"report: {report_location(result.run_id)}", soft_wrap=True, highlight=False)
     console.print(f"[{colour}]champion: {'PROMOTED' if result.decision.promote else 'not promoted'}[/{colour}] - "
                   f"{result.decision.reason}")
     console.print(result.decision.summary())
     return result
+
+
+def report_location(run_id: str) -> str:
+    """Where a training run's report.html is: a file path for a local artifact store, else its artifact URI."""
+    from mlflow import MlflowClient
+
+    uri = MlflowClient().get_run(run_id).info.artifact_uri.rstrip("/") + "/report.html"
+    if uri.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        return unquote(urlparse(uri).path)
+    return f"{uri} (open it in the MLflow UI: `regime ui`)"
 
 
 @app.command("train")
@@ -561,8 +575,8 @@ def quickstart_cmd(home: HomeOption = None) -> None:
     console.rule("[bold]next")
     console.print(f"- compare runs in the MLflow UI: [bold]regime ui --home {home_dir}[/bold] "
                   "and open the runs-table link it prints", soft_wrap=True)
-    console.print("- the report (forecast, past calls, strategies, calibration, drivers): report.html in the "
-                  "run's artifacts in the MLflow UI")
+    console.print(f"- the report (forecast, past calls, strategies, calibration, drivers): "
+                  f"{report_location(trained.run_id)}", soft_wrap=True, highlight=False)
     console.print("- past calls: [bold]regime history --from 2008-01 --to 2009-12[/bold]")
     console.print("- live data: [bold]regime data pull[/bold], then [bold]regime train live[/bold]")
     console.print("- serve the champion: [bold]regime serve[/bold]; ask it: "
