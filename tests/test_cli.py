@@ -62,6 +62,7 @@ def test_backtest_command_writes_predictions_metrics_and_plots(home, tiny_experi
     assert result.exit_code == 0, result.output
     assert "relative: point forecasts" in result.output and "timing strategy" in result.output
     (run,) = list((home / "runs" / "tiny").iterdir())
+    assert f"report: {run / 'report.html'}" in result.output
     for name in ("predictions.parquet", "metrics.csv", "fold_metrics.csv", "decade_metrics.csv",
                  "strategy_metrics.csv", "strategies.png", "calibration.png", "regimes.png", "summary.json",
                  "beeswarm.png", "report.html"):

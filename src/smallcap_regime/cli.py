@@ -503,6 +503,52 @@ def history_cmd(
     console.print(escape(history_summary(record.calls, record.horizon)))
 
 
+@app.command("monitor")
+def monitor_cmd(
+    experiment: Annotated[Optional[str], typer.Option(
+        help="Experiment whose champion to monitor (default: live if pulled, else quickstart).")] = None,
+    version: Annotated[Optional[str], typer.Option(help="Model version (default: the champion).")] = None,
+    since: Annotated[Optional[str], typer.Option(
+        help="Count live calls from this month (2019-01) instead of the promotion date.")] = None,
+    fmt: FormatOption = "text",
+    tracking_uri: TrackingOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Drift of the latest features against the champion's training data (share outside the training range, PSI
+    per family) and its live record since promotion; logged to MLflow as metrics of the model version.
+
+    `regime predict` warns by itself when the latest row drifts far from the data the model was trained on.
+    """
+    from .monitor import monitor
+
+    _check_format(fmt)
+    _use_tracking(tracking_uri)
+    result = monitor(regime_home(home), experiment=experiment, version=version, since=since)
+    if fmt == "json":
+        from .export import dumps
+
+        _write(dumps(result.to_dict()))
+        return
+    if fmt == "csv":
+        import pandas as pd
+
+        from .export import csv_text
+
+        _write(csv_text(pd.DataFrame([{"model": result.model, "version": result.version,
+                                       "as_of": result.drift.as_of.date().isoformat(), **result.metrics()}])))
+        return
+    console.print(f"model {escape(result.model)}")
+    if len(result.drift.psi):
+        import pandas as pd
+
+        console.print(frame_table(pd.DataFrame({"PSI": result.drift.psi}).rename_axis("family"), index=True,
+                                  digits=3, title="PSI per family, last 36 months vs training"))
+    for line in result.lines():
+        console.print(escape(line))
+    console.print("[dim]logged to MLflow: metrics drift.* and live.* on a `monitor` run linked to the model version,"
+                  " and monitor.* tags on the version[/dim]")
+
+
 @app.command("serve")
 def serve_cmd(
     port: Annotated[int, typer.Option(help="Port.")] = 5001,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from .store import retry_race
 
@@ -97,9 +98,15 @@ def current_champion(client, model_name: str) -> dict | None:
             "experiment": tags.get("experiment"), "primary_metric": tags.get("primary_metric")}
 
 
+#: Model version tag: when the version last became champion (ISO 8601, UTC).
+PROMOTED_AT = "promoted_at"
+
+
 def set_champion(client, model_name: str, version: str, attempts: int = 3) -> None:
     """Point ``@champion`` at ``version`` (retried: two trainings may set it at once, :func:`store.retry_race`)."""
     retry_race(lambda: client.set_registered_model_alias(model_name, CHAMPION, version), attempts)
+    # when it became champion: `regime monitor` counts its live record from here
+    client.set_model_version_tag(model_name, version, PROMOTED_AT, datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def move_aliases(client, model_name: str, version: str, promote: bool) -> None:
