@@ -108,6 +108,14 @@ def load_model(uri: str) -> RegimeModel:
     return mlflow.pyfunc.load_model(uri).unwrap_python_model().model
 
 
+def logged_model_id(mv) -> str | None:
+    """The id of the logged model a registered version was made from (MLflow 3: ``models:/m-...`` source)."""
+    if getattr(mv, "model_id", None):
+        return mv.model_id
+    source = mv.source or ""
+    return source.removeprefix("models:/") if source.startswith("models:/m-") else None
+
+
 def monitor(home: Path, *, experiment: str | None = None, version: str | None = None,
             since: str | None = None, log: bool = True) -> Monitor:
     """Drift and live record of the champion (or ``version``); logged to MLflow unless ``log`` is False.
@@ -167,7 +175,7 @@ def monitor(home: Path, *, experiment: str | None = None, version: str | None = 
         experiment_id = store.retry_race(lambda: mlflow.set_experiment(exp.name).experiment_id)
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"monitor v{choice.version}"):
             mlflow.set_tags({"monitor_of": choice.uri, "model_version": choice.version})
-            mlflow.log_metrics(metrics, model_id=getattr(mv, "model_id", None))
+            mlflow.log_metrics(metrics, model_id=logged_model_id(mv))
         for key in ("drift.share_outside", "drift.high", "live.relative.calls_right", "live.relative.calls_made"):
             client.set_model_version_tag(exp.model_name, choice.version, f"monitor.{key}", repr(metrics[key]))
         client.set_model_version_tag(exp.model_name, choice.version, "monitor.as_of", str(drift.as_of.date()))
