@@ -236,6 +236,12 @@ def test_training_logs_a_self_contained_html_report(trained_home):
     assert not re.search(r"https?://", page)
     assert not re.search(r"""(src|href)=["'](?!data:)""", page)
     assert "for 2017-04..2017-06" in page and "80 % interval" in page
+    # issue 21: the regime from skilled targets, rotation status, drivers in words, the one accuracy figure
+    _, result = trained_home
+    record = result.model.skill["relative"]
+    assert "<p>rotation: " in page and "pushing P up:" in page and "pushing P down:" in page
+    assert f"<p>relative: calls against the base rate: right {record.calls_right} of {record.calls_made}" in page
+    assert "The regime strip uses the card's rule" in page
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")

@@ -85,6 +85,15 @@ def _card(fc: Forecast) -> str:
             f'<p class="muted">model: {html.escape(fc.model)}</p></div>')
 
 
+def record_paragraphs(model: RegimeModel) -> str:
+    """issue-21: each target's one accuracy figure under the timeline, worded as on the card and in history."""
+    parts = [f"<p>{target}: {html.escape(record.accuracy_text())}"
+             + ("" if record.has_skill else " (no demonstrated skill)") + "</p>"
+             for target, record in model.skill.items()]
+    return "".join(parts) + ('<p class="muted">The regime strip uses the card\'s rule: only targets with '
+                             "demonstrated skill take part in the call.</p>")
+
+
 def _decades(result: BacktestResult) -> str:
     parts = []
     metrics = result.decade_metrics.reset_index("decade")
@@ -133,7 +142,7 @@ def write_report(result: BacktestResult, model: RegimeModel, out_dir: Path, *, l
                     "(its probability is the historical base rate).</p>")
     body = {
         "forecast": _card(report_forecast(result, model, label)),
-        "timeline": _img(figures["plot_regimes"], "regime timeline"),
+        "timeline": _img(figures["plot_regimes"], "regime timeline") + record_paragraphs(model),
         "strategies": _img(figures["plot_strategies"], "growth of 1") + "".join(
             f'<p class="muted">{target}: {", ".join(same)} held the same position as buy-and-hold in every quarter '
             "(their lines lie under its line).</p>"
