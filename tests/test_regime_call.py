@@ -164,6 +164,8 @@ def test_rotation_record_is_point_in_time():
     confirmed = streak(panel).loc[known.index] >= 3
     assert (now.confirmed_n, now.confirmed_kept) == (int(confirmed.sum()), int((known[confirmed] > 0).sum()))
     assert (now.base_n, now.base_kept) == (len(known), int((known > 0).sum()))
+    large = streak(panel).loc[known.index] <= -3
+    assert (now.large_confirmed_n, now.large_confirmed_kept) == (int(large.sum()), int((known[large] <= 0).sum()))
     assert now.line().startswith(f"rotation: {now.status}; after a confirmed small-cap rotation small caps kept "
                                  f"leading over the next 3 months {now.confirmed_kept} of {now.confirmed_n} times")
 

@@ -10,6 +10,7 @@ share of all origins followed by small-cap leadership). The record at month end 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -53,6 +54,8 @@ class RotationStatus:
     confirmed_kept : of those, how many were followed by small caps beating large caps over the next quarter.
     base_n, base_kept : the same over all past origins: the base rate of small-cap leadership.
     horizon : months in the forward window.
+    large_confirmed_n, large_confirmed_kept : the same for confirmed large-cap rotations (kept = large caps kept
+        leading); the line shows the record of the side the status is on.
     """
 
     as_of: str
@@ -63,6 +66,8 @@ class RotationStatus:
     base_n: int
     base_kept: int
     horizon: int
+    large_confirmed_n: int = 0
+    large_confirmed_kept: int = 0
 
     @property
     def confirmed_rate(self) -> float:
@@ -77,11 +82,16 @@ class RotationStatus:
 
     def line(self) -> str:
         """``rotation: small-cap rotation confirmed (4 months ahead in a row); after a confirmed small-cap rotation
-        small caps kept leading over the next 3 months 41 of 70 times (59 %) vs 52 % of all months (1927-03..)``."""
-        record = (f"after a confirmed small-cap rotation small caps kept leading over the next {self.horizon} "
-                  f"months {self.confirmed_kept} of {self.confirmed_n} times ({self.confirmed_rate * 100:.0f} %) "
-                  f"vs {self.base_rate * 100:.0f} % of all {self.base_n} months" if self.confirmed_n
-                  else "no confirmed small-cap rotation with a known outcome yet")
+        small caps kept leading over the next 3 months 41 of 70 times (59 %) vs 52 % of all 816 months ...``;
+        the record is the large-cap one when large caps are the side ahead."""
+        large = not math.isnan(self.streak_months) and self.streak_months <= -UNDER_WAY_MONTHS
+        leg = "large" if large else "small"
+        n, kept = ((self.large_confirmed_n, self.large_confirmed_kept) if large
+                   else (self.confirmed_n, self.confirmed_kept))
+        base = (self.base_n - self.base_kept) / self.base_n if large and self.base_n else self.base_rate
+        record = (f"after a confirmed {leg}-cap rotation {leg} caps kept leading over the next {self.horizon} "
+                  f"months {kept} of {n} times ({kept / n * 100:.0f} %) vs {base * 100:.0f} % of all "
+                  f"{self.base_n} months" if n else f"no confirmed {leg}-cap rotation with a known outcome yet")
         return f"rotation: {self.status}; {record} (only quarters ended by {self.as_of} counted)"
 
 
@@ -102,9 +112,11 @@ def rotation_status(panel: pd.DataFrame, relative_target: pd.Series, as_of: pd.T
     last_known = as_of - pd.offsets.MonthEnd(horizon)
     known = relative_target.loc[:last_known].dropna()
     confirmed = runs.reindex(known.index) >= CONFIRMED_MONTHS
+    large_confirmed = runs.reindex(known.index) <= -CONFIRMED_MONTHS
     kept = known > 0
     return RotationStatus(
         as_of=str(as_of.date()), streak_months=float(runs.iloc[-1]) if len(runs) else float("nan"),
         status=status_of(float(runs.iloc[-1]) if len(runs) else float("nan")),
         confirmed_n=int(confirmed.sum()), confirmed_kept=int((kept & confirmed).sum()),
-        base_n=len(known), base_kept=int(kept.sum()), horizon=horizon)
+        base_n=len(known), base_kept=int(kept.sum()), horizon=horizon,
+        large_confirmed_n=int(large_confirmed.sum()), large_confirmed_kept=int((~kept & large_confirmed).sum()))
