@@ -384,8 +384,9 @@ def predict_cmd(
     rates, point forecasts with intervals in percent, the regime, the rotation status, the drivers in words and
     the model's out-of-sample record.
 
-    Warns when the data are behind today, when an input series is past its maximum age, and when --as-of is a
-    past month the model was fitted on (in-sample; `regime history` has what it said out of sample).
+    Warns when the data are behind today, when an input series is past its maximum age, when many features lie
+    outside the range the model was trained on, and when --as-of is a past month the model was fitted on
+    (in-sample; `regime history` has what it said out of sample).
     """
     from .workflow import forecast
 
