@@ -26,7 +26,8 @@ def test_features_as_of_shows_the_row_and_writes_the_catalogue(home, tmp_path):
     assert "coverage per family" in result.output
     text = catalogue.read_text()
     assert text.startswith("# Feature catalogue: sample")
-    assert "| `aaa_chg_3m_bp` | yields | basis points |" in text and "PROXY" in text
+    assert "| `aaa_chg_3m_bp` | 3-month change in Aaa corporate yield | yields | basis points |" in text
+    assert "PROXY" in text
 
 
 def test_as_of_resolution():
