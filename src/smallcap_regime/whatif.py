@@ -124,10 +124,12 @@ def what_if(home: Path, shifts: list[str], *, as_of: str | None = None, server: 
         row[name] = after[name]
         rows.append(row)
     batch = pd.DataFrame(rows).reset_index(drop=True)
+    from mlflow.exceptions import MlflowException
+
     try:
         out = predict_remote(server, batch) if server else predict_local(choice.uri, batch)
-    except Exception as exc:  # the model's request validation, in process or over HTTP
-        message = getattr(exc, "message", None) or str(exc)
+    except (MlflowException, RegimeError) as exc:  # the model's request validation, in process or over HTTP
+        message = exc.message if isinstance(exc, MlflowException) else str(exc)
         raise RegimeError(f"the model refused the scenario row of {when.date()}: {message}") from None
     effects: dict[str, dict[str, float]] = {}
     for target in TARGETS:

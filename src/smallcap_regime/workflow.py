@@ -146,6 +146,7 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
     from mlflow.exceptions import MlflowException
 
     from .data.freshness import data_behind, stale_inputs
+    from .evaluation.drift import drift_warnings
     from .evaluation.record import forecast_window
     from .tracking.serving import choose_model, predict_local, predict_remote
 
@@ -168,7 +169,7 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
         warnings.append(behind)
     stale = stale_inputs(home, data.panel, when)
     warnings += [s.warning(data.panel, when) for s in stale]
-    warnings += drift_warnings(data, when)  # issue-21 hook: high drift from the training data
+    warnings += drift_warnings(data.features, data.target("relative"), data.spec.family_of(), when)  # issue-21
     try:
         output = predict_remote(server, row) if server else predict_local(choice.uri, row)
     except (MlflowException, RegimeError) as exc:  # the request validation, in process or the server's HTTP 400
@@ -184,18 +185,6 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
     return Forecast(when, output.iloc[0], row.iloc[0], model, data.panel.source, list(data.panel.notes), h,
                     forecast_window(when, h), in_sample, warnings, data.experiment.no_call_band,
                     rotation_status(data.panel.frame, data.target("relative"), when, h))
-
-
-def drift_warnings(data, when: pd.Timestamp) -> list[str]:
-    """The drift warning of a forecast row (:mod:`.evaluation.drift`) against the rows with a realised target,
-    which a model trained on these data was fitted on; empty when drift is not high."""
-    from .evaluation.drift import feature_drift
-
-    trained = data.target("relative").loc[:when].dropna().index
-    if len(trained) == 0:
-        return []
-    warning = feature_drift(data.features.loc[:when], data.features.loc[trained], data.spec.family_of()).warning()
-    return [warning] if warning else []
 
 
 def backtest(experiment: str | Path | Experiment, home: Path, *, on_fold: Callable[[int, int], None] | None = None,

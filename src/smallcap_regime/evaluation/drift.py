@@ -100,3 +100,14 @@ def feature_drift(features: pd.DataFrame, train: pd.DataFrame, family: dict[str,
     by_family = per_feature.groupby(families, sort=False).mean().dropna()
     return Drift(as_of, float(out.sum() / known.sum()) if known.any() else 0.0, outside, by_family,
                  float(per_feature.mean()), train.index[0], train.index[-1])
+
+
+def drift_warnings(features: pd.DataFrame, target: pd.Series, family: dict[str, str],
+                   when: pd.Timestamp) -> list[str]:
+    """`regime predict`'s drift warning for the row at ``when``: against the rows whose ``target`` is realised by
+    then (those a model trained on these data was fitted on); empty when drift is not high."""
+    trained = target.loc[:when].dropna().index
+    if len(trained) == 0:
+        return []
+    warning = feature_drift(features.loc[:when], features.loc[trained], family).warning()
+    return [warning] if warning else []
