@@ -105,8 +105,6 @@ PROMOTED_AT = "promoted_at"
 def set_champion(client, model_name: str, version: str, attempts: int = 3) -> None:
     """Point ``@champion`` at ``version`` (retried: two trainings may set it at once, :func:`store.retry_race`)."""
     retry_race(lambda: client.set_registered_model_alias(model_name, CHAMPION, version), attempts)
-    # when it became champion: `regime monitor` counts its live record from here
-    client.set_model_version_tag(model_name, version, PROMOTED_AT, datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def move_aliases(client, model_name: str, version: str, promote: bool) -> None:
@@ -116,6 +114,9 @@ def move_aliases(client, model_name: str, version: str, promote: bool) -> None:
 
     if promote:
         set_champion(client, model_name, version)
+        # when it became champion: `regime monitor` counts its live record from here
+        client.set_model_version_tag(model_name, version, PROMOTED_AT,
+                                     datetime.now(UTC).isoformat(timespec="seconds"))
         try:  # the champion is no longer a challenger
             if str(client.get_model_version_by_alias(model_name, CHALLENGER).version) == version:
                 client.delete_registered_model_alias(model_name, CHALLENGER)
