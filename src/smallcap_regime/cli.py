@@ -419,7 +419,7 @@ def print_scenario(scenario) -> None:
     """Baseline, scenario and difference per target, the regime either way, and the drivers of the difference."""
     import pandas as pd
 
-    from .card import pct
+    from .explain import pct
     from .features.labels import plain_name, value_text
     from .models.lgbm import TARGETS
     from .whatif import drivers_of_difference
@@ -542,8 +542,9 @@ def monitor_cmd(
     if len(result.drift.psi):
         import pandas as pd
 
+        console.print("population stability index per family, last 36 months vs the training rows:")
         console.print(frame_table(pd.DataFrame({"PSI": result.drift.psi}).rename_axis("family"), index=True,
-                                  digits=3, title="PSI per family, last 36 months vs training"))
+                                  digits=3))
     for line in result.lines():
         console.print(escape(line))
     console.print("[dim]logged to MLflow: metrics drift.* and live.* on a `monitor` run linked to the model version,"
