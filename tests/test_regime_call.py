@@ -140,8 +140,9 @@ def test_rotation_status_follows_the_seeds_rule():
     panel = _legs([-0.01, 0.02, 0.01, 0.03, -0.02, -0.01])
     assert streak(panel).tolist() == [-1, 1, 2, 3, -1, -2]
     assert [status_of(r) for r in streak(panel)] == [
-        "no rotation", "no rotation", "small-cap rotation under way (2 months ahead in a row)",
-        "small-cap rotation confirmed (3 months ahead in a row)", "no rotation",
+        "no rotation (large caps ahead last month only)", "no rotation (small caps ahead last month only)",
+        "small-cap rotation under way (2 months ahead in a row)",
+        "small-cap rotation confirmed (3 months ahead in a row)", "no rotation (large caps ahead last month only)",
         "large-cap rotation under way (2 months ahead in a row)"]
 
 

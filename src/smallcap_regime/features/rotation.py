@@ -32,9 +32,11 @@ def streak(panel: pd.DataFrame, small: str = SMALL, large: str = LARGE) -> pd.Se
 
 def status_of(run: float) -> str:
     """The status text of a signed streak: ``small-cap rotation confirmed (3 months)``, ``... under way (2
-    months)``, the large-cap equivalents, or ``no rotation``."""
-    if run is None or np.isnan(run) or abs(run) < UNDER_WAY_MONTHS:
+    months)``, the large-cap equivalents, or ``no rotation`` (saying which side led last month)."""
+    if run is None or np.isnan(run) or run == 0:
         return NONE
+    if abs(run) < UNDER_WAY_MONTHS:
+        return f"{NONE} ({'small' if run > 0 else 'large'} caps ahead last month only)"
     leg = "small-cap" if run > 0 else "large-cap"
     stage = "confirmed" if abs(run) >= CONFIRMED_MONTHS else "under way"
     return f"{leg} rotation {stage} ({abs(run):.0f} months ahead in a row)"
