@@ -302,7 +302,6 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
         model = fit_regime_model(result.features, result.targets, exp.models, result.final_maps, exp.horizon,
                                  exp.no_call_band, meta, plausible_ranges(load_feature_spec(exp.feature_spec)),
                                  skill=backtest_skill(result))
-        mlflow.log_metrics(record_metrics(model.skill))  # issue-21 hook: the one accuracy figure per target
         gain, shap = importance_frames(model, result.features)
         for target in TARGETS:
             with mlflow.start_run(experiment_id=exp_id, run_name=f"{target} models", nested=True):
