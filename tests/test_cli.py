@@ -31,7 +31,8 @@ def test_features_as_of_shows_the_row_and_writes_the_catalogue(home, tmp_path):
     assert "valuation reading: no book-to-market data (btm_size_q1, btm_size_q5) in this panel" in flat
     text = catalogue.read_text()
     assert text.startswith("# Feature catalogue: sample")
-    assert "| `aaa_chg_3m_bp` | yields | basis points |" in text and "PROXY" in text
+    assert "| `aaa_chg_3m_bp` | 3-month change in Aaa corporate yield | yields | basis points |" in text
+    assert "PROXY" in text
 
 
 def test_as_of_resolution():
@@ -68,6 +69,7 @@ def test_backtest_command_writes_predictions_metrics_and_plots(home, tiny_experi
     assert result.exit_code == 0, result.output
     assert "relative: point forecasts" in result.output and "timing strategy" in result.output
     (run,) = list((home / "runs" / "tiny").iterdir())
+    assert f"report: {run / 'report.html'}" in result.output
     for name in ("predictions.parquet", "metrics.csv", "fold_metrics.csv", "decade_metrics.csv",
                  "strategy_metrics.csv", "strategies.png", "calibration.png", "regimes.png", "summary.json",
                  "beeswarm.png", "report.html"):

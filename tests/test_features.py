@@ -346,7 +346,8 @@ def test_coverage_per_feature_and_family(default_spec):
     assert fam.loc["short_interest", "n_features"] == 13
     assert fam.loc["short_interest", "all_started"] == pd.Timestamp("2018-04-30")
     md = catalogue_markdown(default_spec, f)
-    assert "| `si_iwm_dtc_days` | short_interest |" in md and "| 2018-01 | 72.2 % |" in md
+    assert "| `si_iwm_dtc_days` | IWM short interest, days to cover | short_interest |" in md
+    assert "| 2018-01 | 72.2 % |" in md
 
 
 # ---------------------------------------------------------------------------------------------------------------

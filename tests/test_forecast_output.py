@@ -14,13 +14,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from smallcap_regime.card import forecast_lines, target_lines
 from smallcap_regime.cli import app
 from smallcap_regime.data.cache import Cache
 from smallcap_regime.data.freshness import StaleSeries, stale_series
 from smallcap_regime.data.panel import Panel
 from smallcap_regime.errors import RegimeError, StaleInputError
 from smallcap_regime.evaluation.record import forecast_window
-from smallcap_regime.explain import forecast_lines, target_lines
+from smallcap_regime.features.labels import feature_text
 from smallcap_regime.models.bundle import OUTPUT_COLUMNS, RegimeModel
 from smallcap_regime.models.calibration import Platt, probability_points
 from smallcap_regime.workflow import forecast, history
@@ -54,10 +55,19 @@ def test_predict_says_window_percent_coverage_base_rates_and_record(trained_home
     p = fc.output["p_outperform"] * 100
     assert f"{p:.1f} %" in out
     record = result.model.skill["relative"]
+    text = " ".join(out.split())
+    # the one accuracy figure, as the report, `regime history` and the MLflow metrics give it
+    assert (f"calls against the base rate: right {record.calls_right} of {record.calls_made} "
+            f"({record.calls_right / record.calls_made * 100:.0f} %)") in text
     right, made = record.calls_like(fc.output["p_outperform"] > fc.output["relative_base_rate"])
-    assert f"were right {right} of {made} times" in " ".join(out.split())
+    assert f"the base rate like this one: right {right} of {made}" in text
+    assert f"P>0.5 hit rate {record.hit_rate * 100:.1f} %" in text
+    assert text.count("hit rate") == text.count("P>0.5 hit rate")  # the other quantity, always labelled as such
     assert "confidence" not in out
-    assert re.search(r"drivers: \w+=[-\d.e]+ \([+-]\d+\.\d pts\)", out)
+    # drivers in words with units: three pushing P up, three pushing it down
+    up = text.split("pushing P up: ")[1].split(" pushing P down: ")[0]
+    assert re.fullmatch(r"(?:[^:]+?(?:: (?:yes|no|\w+))? [-+]?[\d.]+ ?[^:;]*: \+\d+\.\d pts ?){3}", up), up
+    assert "_" not in up
     assert "offline sample" in out and out.count("offline sample") == 1
 
 
@@ -70,15 +80,19 @@ def test_no_demonstrated_skill_shows_the_base_rate_and_no_drivers(trained_home):
                          model.required, model.meta, model.ranges, skill={**model.skill, "absolute": flat})
     out = shrunk.predict(result.backtest.features.tail(1)).iloc[0]
     assert out["p_positive"] == pytest.approx(model.maps["absolute"].base_rate)
-    assert out["absolute_drivers"] == "" and out["relative_drivers"] != ""
+    assert out["absolute_drivers_up"] == out["absolute_drivers_down"] == "" and out["relative_drivers_up"] != ""
     assert not out["absolute_has_skill"] and out["relative_has_skill"]
     lines = target_lines(out, "absolute", 0.05)
     assert lines[0] == (f"absolute: no demonstrated skill: this is the historical base rate, P(small caps rise) = "
-                        f"{model.maps['absolute'].base_rate * 100:.1f} %")
+                        f"{model.maps['absolute'].base_rate * 100:.1f} %; the forecast shown is the historical mean")
     assert not any("drivers" in line for line in lines)
     assert out["regime"] == "no confident call"
+    assert out["regime"] in ("small-cap leadership likely", "large-cap leadership likely", "no confident call")
+    assert out["absolute_forecast"] == pytest.approx(model.maps["absolute"].prevailing_mean)  # no forecast of its own
     fc = dataclasses.make_dataclass("F", ["output", "no_call_band"])(out, 0.05)
-    assert "absolute has no demonstrated skill, so the regime cannot be called" in forecast_lines(fc)[0]
+    line = forecast_lines(fc)[0]
+    assert line.startswith(f"regime: {out['regime']} (from relative, read against its base rate")
+    assert "absolute has no demonstrated skill: that side is its base rate, P(small caps rise) " in line
 
 
 def test_skill_record_survives_save_and_load(trained_home, tmp_path):
@@ -91,9 +105,10 @@ def test_drivers_are_in_calibrated_probability_points(trained_home):
     _, result = trained_home
     row = result.backtest.features.tail(1)
     points = result.model.points(row, "relative").iloc[0]
-    top = points.abs().idxmax()
-    drivers = result.model.predict(row)["relative_drivers"].iloc[0]
-    assert drivers.startswith(f"{top}={row[top].iloc[0]:.4g} ({points[top]:+.1f} pts)")
+    out = result.model.predict(row).iloc[0]
+    for side, top in (("up", points.idxmax()), ("down", points.idxmin())):
+        assert out[f"relative_drivers_{side}"].startswith(
+            f"{feature_text(top, row[top].iloc[0])}: {points[top]:+.1f} pts")
     platt = Platt(0.5, 0.2)
     contrib = np.array([[0.4, -0.2, 0.0]])
     raw = np.array([0.1])
@@ -186,7 +201,10 @@ def test_history_lists_the_calls_of_a_known_fold(trained_home, tiny_experiment):
     assert "1995-02..1995-04" in out and "1995-04..1995-06" in out and "1995-05..1995-07" not in out
     verdicts = re.findall(r"\b(right|wrong)\b", out.split("━┩")[1].split("└")[0])
     assert verdicts == ["right" if r else "wrong" for r in calls["right"].iloc[:3]]
-    assert "3 calls 1995-01-31..1995-03-31: right" in " ".join(out.split())
+    text = " ".join(out.split())
+    right = int(calls["right"].iloc[:3].sum())
+    assert f"3 calls 1995-01-31..1995-03-31, calls against the base rate: right {right} of 3" in text
+    assert "regime called (the card's rule): " in text
 
 
 def test_history_refuses_an_unknown_target(trained_home, tiny_experiment):
@@ -218,6 +236,12 @@ def test_training_logs_a_self_contained_html_report(trained_home):
     assert not re.search(r"https?://", page)
     assert not re.search(r"""(src|href)=["'](?!data:)""", page)
     assert "for 2017-04..2017-06" in page and "80 % interval" in page
+    # issue 21: the regime from skilled targets, rotation status, drivers in words, the one accuracy figure
+    _, result = trained_home
+    record = result.model.skill["relative"]
+    assert "<p>rotation: " in page and "pushing P up:" in page and "pushing P down:" in page
+    assert f"<p>relative: calls against the base rate: right {record.calls_right} of {record.calls_made}" in page
+    assert "The regime strip uses the card's rule" in page
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -35,6 +36,9 @@ def test_quickstart_runs_offline_end_to_end(home, monkeypatch):
     assert ("absolute: lgbm_cal, linear_cal, hist_mean held the same position as buy-and-hold in every quarter"
             in " ".join(out.split()))
     assert "regime ui" in out
+    report = re.search(r"the report \(.*\): (/\S+/report\.html)", out).group(1)  # a file to open
+    assert Path(report).is_file() and report.startswith(str(home))
+    assert re.search(r"^report: /\S+/report\.html$", out, re.M)  # train says it too
     # MLflow store in the home: the experiment, its runs and the registered model
     store.configure(home)
     experiment = mlflow.get_experiment_by_name("quickstart")

@@ -79,7 +79,8 @@ def test_served_forecasts_equal_in_process_ones_for_every_month(server, trained_
     numeric = [c for c in SERVED_COLUMNS if pd.api.types.is_float_dtype(local[c])]
     assert {"p_outperform", "p_positive", "relative_forecast", "absolute_hi", "confidence"} <= set(numeric)
     np.testing.assert_allclose(served[numeric].to_numpy(), local[numeric].to_numpy(), rtol=0, atol=1e-12)
-    for label in ("regime", "regime_leaning", "relative_drivers", "absolute_drivers", "model_version"):
+    for label in ("regime", "regime_leaning", "relative_drivers_up", "relative_drivers_down", "absolute_drivers_up",
+                  "absolute_drivers_down", "model_version"):
         assert served[label].tolist() == local[label].tolist(), label
 
 

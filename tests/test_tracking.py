@@ -132,7 +132,7 @@ def test_registered_model_predicts_every_output_column(trained_home):
     assert (out["relative_lo"] <= out["relative_forecast"]).all()
     assert (out["relative_forecast"] <= out["relative_hi"]).all()
     assert set(out["regime"]) <= set(REGIMES)
-    assert out["relative_drivers"].str.contains("=").all()
+    assert out["relative_drivers_up"].str.contains(" pts").all()  # drivers in words, served
     # the signature names every feature column as double
     schema = model.metadata.get_input_schema()
     assert schema.input_names() == list(result.backtest.features.columns)

@@ -206,6 +206,7 @@ def backtest_cmd(
     print_backtest(result)
     console.print(f"\nwrote predictions, fold and decade metrics, strategy returns, plots and report.html to "
                   f"[bold]{out}[/bold]", soft_wrap=True)
+    console.print(f"report: {out / 'report.html'}", soft_wrap=True, highlight=False)
 
 
 @contextmanager
@@ -239,7 +240,7 @@ def print_backtest(result, notes: bool = True) -> None:
     console.print("[dim]Out of sample. lgbm/linear = raw; *_cal = point forecast shrunk toward the historical mean "
                   "and probabilities Platt-calibrated, maps fitted on earlier out-of-sample pairs only. R2_OS vs the "
                   f"prevailing mean; CW = Clark-West (Newey-West, {exp.horizon - 1} lags), one-sided p; "
-                  "hit = P>0.5 vs realised; "
+                  "P>0.5 hit = P>0.5 vs realised sign (not the card's calls against the base rate); "
                   "Brier skill vs the expanding base rate; strategies on non-overlapping quarters net of "
                   f"{exp.cost_bp:g} bp per position change.[/dim]")
 
@@ -266,11 +267,24 @@ def _train(experiment: str, home_dir: Path, force: bool, params_from_study: str 
         print_backtest(result.backtest)
     colour = "green" if result.decision.promote else "yellow"
     console.print(f"{'registered' if result.registered else 'identical to registered'} [bold]{result.model_uri}"
-                  f"[/bold] (run {result.run_id}; its report.html is in the run's artifacts: `regime ui`)")
+                  f"[/bold] (run {result.run_id})")
+    console.print(f"report: {report_location(result.run_id)}", soft_wrap=True, highlight=False)
     console.print(f"[{colour}]champion: {'PROMOTED' if result.decision.promote else 'not promoted'}[/{colour}] - "
                   f"{result.decision.reason}")
     console.print(result.decision.summary())
     return result
+
+
+def report_location(run_id: str) -> str:
+    """Where a training run's report.html is: a file path for a local artifact store, else its artifact URI."""
+    from mlflow import MlflowClient
+
+    uri = MlflowClient().get_run(run_id).info.artifact_uri.rstrip("/") + "/report.html"
+    if uri.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        return unquote(urlparse(uri).path)
+    return f"{uri} (open it in the MLflow UI: `regime ui`)"
 
 
 @app.command("train")
@@ -360,6 +374,24 @@ def tune_cmd(
                       soft_wrap=True)
 
 
+FormatOption = Annotated[str, typer.Option(
+    "--format", "-f", help="text (the card, default), json (keys in the README) or csv, on stdout.")]
+
+
+def _check_format(fmt: str) -> None:
+    from .export import FORMATS
+
+    if fmt not in FORMATS:
+        raise RegimeError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+
+
+def _write(text: str) -> None:
+    """Machine-readable output: plain stdout, no Rich wrapping or markup."""
+    import sys
+
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
 @app.command("predict")
 def predict_cmd(
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Month (2016-06) or date; default latest.")] = None,
@@ -368,25 +400,88 @@ def predict_cmd(
     version: Annotated[Optional[str], typer.Option(help="Model version (default: the champion).")] = None,
     experiment: Annotated[Optional[str], typer.Option(
         help="Experiment whose data and features to use (default: the one the model was trained on).")] = None,
+    what_if: Annotated[Optional[list[str]], typer.Option(
+        "--what-if", metavar="SERIES=SHIFT",
+        help="Scenario (repeatable): shift a panel series in its own units from the forecast month on, e.g. "
+             "--what-if yield_10y=-0.50 (10-year yield 50 bp lower) --what-if fed_funds=-0.50 (a 50 bp cut); "
+             "every feature built from it is rebuilt. Prints baseline, scenario and the difference.")] = None,
+    fmt: FormatOption = "text",
     tracking_uri: TrackingOption = None,
     home: HomeOption = None,
 ) -> None:
     """Forecast the next quarter: which months, P(small outperforms) and P(small caps rise) against their base
-    rates, point forecasts with intervals in percent, the regime, and the model's out-of-sample record.
+    rates, point forecasts with intervals in percent, the regime, the rotation status, the drivers in words and
+    the model's out-of-sample record.
 
-    Warns when the data are behind today, when an input series is past its maximum age, and when --as-of is a
-    past month the model was fitted on (in-sample; `regime history` has what it said out of sample).
+    Warns when the data are behind today, when an input series is past its maximum age, when many features lie
+    outside the range the model was trained on, and when --as-of is a past month the model was fitted on
+    (in-sample; `regime history` has what it said out of sample).
     """
     from .workflow import forecast
 
+    _check_format(fmt)
     _use_tracking(tracking_uri)
-    result = forecast(regime_home(home), as_of=as_of, server=server, version=version, experiment=experiment)
-    print_forecast(result)
+    scenario = None
+    if what_if:
+        from .whatif import what_if as run_what_if
+
+        scenario = run_what_if(regime_home(home), what_if, as_of=as_of, server=server, version=version,
+                               experiment=experiment)
+        result = scenario.baseline
+    else:
+        result = forecast(regime_home(home), as_of=as_of, server=server, version=version, experiment=experiment)
+    if fmt == "json":
+        from .export import dumps, forecast_record
+
+        _write(dumps(forecast_record(result, scenario)))
+    elif fmt == "csv":
+        from .export import csv_text, forecast_rows
+
+        _write(csv_text(forecast_rows(result, scenario)))
+    else:
+        print_forecast(result)
+        if scenario is not None:
+            print_scenario(scenario)
+
+
+def print_scenario(scenario) -> None:
+    """Baseline, scenario and difference per target, the regime either way, and the drivers of the difference."""
+    import pandas as pd
+
+    from .explain import pct
+    from .features.labels import plain_name, value_text
+    from .models.lgbm import TARGETS
+    from .whatif import drivers_of_difference
+
+    shifts = ", ".join(f"{name} {value:+g}" for name, value in scenario.shifts.items())
+    console.rule(f"[bold]what if: {escape(shifts)} from {scenario.baseline.as_of.date()} on")
+    diff = scenario.difference()
+    table = pd.DataFrame({
+        "baseline": diff["baseline"].map(pct), "scenario": diff["scenario"].map(pct),
+        # probabilities move in points, return forecasts in percentage points
+        "difference": [f"{d * 100:+.1f} {'pts' if label.startswith('P(') else 'pp'}"
+                       for label, d in diff["difference"].items()]}, index=diff.index.rename(""))
+    console.print(frame_table(table, index=True))
+    console.print(escape(f"regime: {scenario.baseline.output['regime']} -> {scenario.output['regime']}"))
+    console.print(escape(f"features rebuilt from the shifted series ({len(scenario.changed)}):"))
+    for name in scenario.changed:
+        plain, kind = plain_name(name)
+        console.print(escape(f"  {plain}: {value_text(kind, float(scenario.baseline.features[name]))} -> "
+                             f"{value_text(kind, float(scenario.features[name]))}"))
+    for target in TARGETS:
+        lines = drivers_of_difference(scenario, target)
+        if lines:
+            console.print(escape(f"{target}: what moved P, each feature alone:"))
+            for line in lines:
+                console.print(escape(f"  {line}"))
+        elif target not in scenario.effects:
+            console.print(escape(f"{target}: no demonstrated skill, so the scenario leaves it at its base rate"))
 
 
 def print_forecast(result, notes: bool = True) -> None:
     """The forecast card: header, table, regime and per-target lines (``notes=False``: data notes already shown)."""
-    from .explain import LEGEND, forecast_header, forecast_lines, forecast_table
+    from .card import LEGEND, forecast_lines, forecast_table
+    from .explain import forecast_header
 
     for note in result.notes if notes else []:
         console.print(f"[yellow]{escape(note)}[/yellow]")
@@ -408,23 +503,81 @@ def history_cmd(
     end: Annotated[Optional[str], typer.Option("--to", help="Last origin (month, e.g. 2009-12).")] = None,
     target: Annotated[str, typer.Option(help="relative or absolute.")] = "relative",
     version: Annotated[Optional[str], typer.Option(help="Model version (default: the champion).")] = None,
+    fmt: FormatOption = "text",
     tracking_uri: TrackingOption = None,
     home: HomeOption = None,
 ) -> None:
-    """The out-of-sample calls the walk-forward made at each origin, with what happened and the running hit rate.
+    """The out-of-sample calls the walk-forward made at each origin, with what happened, the share right so far
+    (calls against the base rate, the accuracy figure the card prints) and the regime called.
 
     Each call is what the model would have said then, with the data it had (fitted and calibrated on earlier
     data only), read against the base rate known at the time; it is right when the realised return agrees.
     """
-    from .explain import history_summary, history_table
+    from .card import history_summary, history_table
     from .workflow import history
 
+    _check_format(fmt)
     _use_tracking(tracking_uri)
     record = history(regime_home(home), experiment=experiment, version=version, target=target, start=start,
                      end=end)
+    if fmt != "text":
+        from .export import csv_text, dumps, history_rows
+
+        rows = history_rows(record.calls)
+        _write(csv_text(rows) if fmt == "csv" else dumps(
+            {"model": record.model, "target": record.target, "horizon_months": record.horizon,
+             "calls": rows.to_dict("records")}))
+        return
     console.print(frame_table(history_table(record.calls), index=True,
                               title=f"{target}: out-of-sample calls of {record.model}"))
     console.print(escape(history_summary(record.calls, record.horizon)))
+
+
+@app.command("monitor")
+def monitor_cmd(
+    experiment: Annotated[Optional[str], typer.Option(
+        help="Experiment whose champion to monitor (default: live if pulled, else quickstart).")] = None,
+    version: Annotated[Optional[str], typer.Option(help="Model version (default: the champion).")] = None,
+    since: Annotated[Optional[str], typer.Option(
+        help="Count live calls from this month (2019-01) instead of the promotion date.")] = None,
+    fmt: FormatOption = "text",
+    tracking_uri: TrackingOption = None,
+    home: HomeOption = None,
+) -> None:
+    """Drift of the latest features against the champion's training data (share outside the training range, PSI
+    per family) and its live record since promotion; logged to MLflow as metrics of the model version.
+
+    `regime predict` warns by itself when the latest row drifts far from the data the model was trained on.
+    """
+    from .monitor import monitor
+
+    _check_format(fmt)
+    _use_tracking(tracking_uri)
+    result = monitor(regime_home(home), experiment=experiment, version=version, since=since)
+    if fmt == "json":
+        from .export import dumps
+
+        _write(dumps(result.to_dict()))
+        return
+    if fmt == "csv":
+        import pandas as pd
+
+        from .export import csv_text
+
+        _write(csv_text(pd.DataFrame([{"model": result.model, "version": result.version,
+                                       "as_of": result.drift.as_of.date().isoformat(), **result.metrics()}])))
+        return
+    console.print(f"model {escape(result.model)}")
+    if len(result.drift.psi):
+        import pandas as pd
+
+        console.print("population stability index per family, last 36 months vs the training rows:")
+        console.print(frame_table(pd.DataFrame({"PSI": result.drift.psi}).rename_axis("family"), index=True,
+                                  digits=3))
+    for line in result.lines():
+        console.print(escape(line))
+    console.print("[dim]logged to MLflow: metrics drift.* and live.* on a `monitor` run linked to the model version,"
+                  " and monitor.* tags on the version[/dim]")
 
 
 @app.command("serve")
@@ -501,8 +654,8 @@ def quickstart_cmd(home: HomeOption = None) -> None:
     console.rule("[bold]next")
     console.print(f"- compare runs in the MLflow UI: [bold]regime ui --home {home_dir}[/bold] "
                   "and open the runs-table link it prints", soft_wrap=True)
-    console.print("- the report (forecast, past calls, strategies, calibration, drivers): report.html in the "
-                  "run's artifacts in the MLflow UI")
+    console.print(f"- the report (forecast, past calls, strategies, calibration, drivers): "
+                  f"{report_location(trained.run_id)}", soft_wrap=True, highlight=False)
     console.print("- past calls: [bold]regime history --from 2008-01 --to 2009-12[/bold]")
     console.print("- live data: [bold]regime data pull[/bold], then [bold]regime train live[/bold]")
     console.print("- serve the champion: [bold]regime serve[/bold]; ask it: "

@@ -17,6 +17,7 @@ from .dataset import build_dataset
 from .errors import RegimeError, StaleInputError, StoreUnavailable
 from .experiment import Experiment, load_experiment
 from .features.build import FeatureSpec, build_features, load_feature_spec
+from .features.rotation import rotation_status
 from .urls import redact_url
 from .values import Forecast, History, ModelChoice
 
@@ -112,6 +113,7 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
     from mlflow.exceptions import MlflowException
 
     from .data.freshness import data_behind, stale_inputs
+    from .evaluation.drift import drift_warnings
     from .evaluation.record import forecast_window
     from .tracking.serving import choose_model, predict_local, predict_remote
 
@@ -134,6 +136,7 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
         warnings.append(behind)
     stale = stale_inputs(home, data.panel, when)
     warnings += [s.warning(data.panel, when) for s in stale]
+    warnings += drift_warnings(data.features, data.target("relative"), data.spec.family_of(), when)  # issue-21
     try:
         output = predict_remote(server, row) if server else predict_local(choice.uri, row)
     except StoreUnavailable:  # the server could not be asked: not the model refusing the row
@@ -150,7 +153,8 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
              if server
              else f"{choice.uri} [{choice.note}] via in-process")
     return Forecast(when, output.iloc[0], row.iloc[0], model, data.panel.source, list(data.panel.notes), h,
-                    forecast_window(when, h), in_sample, warnings, data.experiment.no_call_band)
+                    forecast_window(when, h), in_sample, warnings, data.experiment.no_call_band,
+                    rotation_status(data.panel.frame, data.target("relative"), when, h))
 
 
 def backtest(experiment: str | Path | Experiment, home: Path, *, on_fold: Callable[[int, int], None] | None = None,

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..card import LEGEND, forecast_lines, forecast_table  # issue-21 hook: the card's wording
 from ..data.cache import atomic_write_bytes
-from ..explain import LEGEND, forecast_header, forecast_lines, forecast_table
+from ..explain import forecast_header
+from ..features.rotation import rotation_status
 from ..models.bundle import RegimeModel
 from ..models.lgbm import TARGETS
 from ..values import Forecast
@@ -34,7 +36,8 @@ SECTIONS = (
     ("decades", "Per-decade metrics"),
     ("drivers", "Drivers (SHAP beeswarm)"),
 )
-DECADE_COLUMNS = {"rows": "origins", "r2_oos": "R2_OS", "hit_rate": "hit rate", "base_rate": "base rate",
+DECADE_COLUMNS = {"rows": "origins", "r2_oos": "R2_OS", "hit_rate": "P>0.5 hit rate",
+                  "base_rate": "base rate",
                   "auc": "AUC", "brier_skill": "Brier skill"}
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1250px; margin: 1.5em auto; padding: 0 1em; color: #222; }
@@ -70,7 +73,8 @@ def report_forecast(result: BacktestResult, model: RegimeModel, label: str) -> F
     when = row.index[0]
     return Forecast(when, model.predict(row).iloc[0], row.iloc[0], label, result.panel.source,
                     list(result.panel.notes), exp.horizon, forecast_window(when, exp.horizon), False, [],
-                    exp.no_call_band)
+                    exp.no_call_band, rotation_status(result.panel.frame, result.targets[f"relative_{exp.horizon}m"],
+                                                      when, exp.horizon))
 
 
 def _card(fc: Forecast) -> str:
@@ -81,6 +85,15 @@ def _card(fc: Forecast) -> str:
             f'<p class="muted">model: {html.escape(fc.model)}</p></div>')
 
 
+def record_paragraphs(model: RegimeModel) -> str:
+    """issue-21: each target's one accuracy figure under the timeline, worded as on the card and in history."""
+    parts = [f"<p>{target}: {html.escape(record.accuracy_text())}"
+             + ("" if record.has_skill else " (no demonstrated skill)") + "</p>"
+             for target, record in model.skill.items()]
+    return "".join(parts) + ('<p class="muted">The regime strip uses the card\'s rule: only targets with '
+                             "demonstrated skill take part in the call.</p>")
+
+
 def _decades(result: BacktestResult) -> str:
     parts = []
     metrics = result.decade_metrics.reset_index("decade")
@@ -89,8 +102,9 @@ def _decades(result: BacktestResult) -> str:
         parts.append(f"<h3>{target} (calibrated LightGBM, out of sample)</h3>"
                      + _table(frame[list(DECADE_COLUMNS)].rename(columns=DECADE_COLUMNS)))
     h = result.experiment.horizon
-    return "".join(parts) + ('<p class="muted">R2_OS against the prevailing mean; hit rate = P &gt; 0.5 vs the '
-                             "realised sign; Brier skill against the expanding base rate; monthly origins share "
+    return "".join(parts) + ('<p class="muted">R2_OS against the prevailing mean; P&gt;0.5 hit rate = P &gt; 0.5 '
+                             "vs the realised sign (not the card's calls against the base rate); "
+                             "Brier skill against the expanding base rate; monthly origins share "
                              f"{h - 1} of their {h} months.</p>")
 
 
@@ -128,7 +142,7 @@ def write_report(result: BacktestResult, model: RegimeModel, out_dir: Path, *, l
                     "(its probability is the historical base rate).</p>")
     body = {
         "forecast": _card(report_forecast(result, model, label)),
-        "timeline": _img(figures["plot_regimes"], "regime timeline"),
+        "timeline": _img(figures["plot_regimes"], "regime timeline") + record_paragraphs(model),
         "strategies": _img(figures["plot_strategies"], "growth of 1") + "".join(
             f'<p class="muted">{target}: {", ".join(same)} held the same position as buy-and-hold in every quarter '
             "(their lines lie under its line).</p>"

@@ -14,12 +14,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-from ..models.regime import LARGE_LED_RALLY, NO_CALL, RISK_OFF, SMALL_FALL_LESS, SMALL_LED_RALLY
+from ..models import regime as R
 from ..names import col
 from .record import past_calls
 
-REGIME_COLOURS = {SMALL_LED_RALLY: "#2ca02c", SMALL_FALL_LESS: "#98df8a", LARGE_LED_RALLY: "#1f77b4",
-                  RISK_OFF: "#d62728", NO_CALL: "#bbbbbb"}
+REGIME_COLOURS = {R.SMALL_LED_RALLY: "#2ca02c", R.SMALL_FALL_LESS: "#98df8a", R.LARGE_LED_RALLY: "#1f77b4",
+                  R.RISK_OFF: "#d62728", R.SMALL_LEAD: "#2ca02c", R.LARGE_LEAD: "#1f77b4", R.SMALL_RISE: "#98df8a",
+                  R.SMALL_FALL: "#d62728", R.NO_CALL: "#bbbbbb"}
 TARGET_TITLES = {"relative": "relative (small minus large caps)", "absolute": "absolute (small caps)"}
 #: Reliability-diagram bins with fewer forecasts than this are dropped: their realised share is mostly noise.
 MIN_BIN_COUNT = 10

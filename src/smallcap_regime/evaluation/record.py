@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ..models.lgbm import TARGETS
-from ..models.skill import SkillRecord
+from ..models.regime import regime_arrays
+from ..models.skill import SkillRecord, demonstrated_skill
 from ..names import col
 
 MODEL = "lgbm_cal"
@@ -38,7 +39,9 @@ def past_calls(predictions: pd.DataFrame, target: str, horizon: int) -> pd.DataF
     -------
     DataFrame indexed by origin (``origin``) with ``window`` (months forecast), ``p`` (calibrated P(target > 0)),
     ``base_rate`` (known at the origin), ``call`` (``up``/``down``), ``realised`` (decimal return, NaN while
-    pending), ``right`` (bool, NaN while pending) and ``running_hit`` (share right among realised calls so far).
+    pending), ``right`` (bool, NaN while pending), ``running_hit`` (share right among realised calls so far: the
+    accuracy figure of :data:`~smallcap_regime.models.skill.ACCURACY_LABEL` as it stood) and, when the predictions
+    carry it, ``regime`` (the call of :func:`~smallcap_regime.models.regime.regime_arrays` at that origin).
     """
     oos = predictions[predictions["oos"].astype(bool)]
     p, base = oos[col(target, MODEL, "p")], oos[col(target, "hist_mean", "p")]
@@ -51,7 +54,42 @@ def past_calls(predictions: pd.DataFrame, target: str, horizon: int) -> pd.DataF
         # expanding mean over realised calls; pending ones carry the record as it stood
         "running_hit": right.expanding().mean().ffill(),
     }, index=oos.index.rename("origin"))
+    if "regime" in oos:
+        frame["regime"] = oos["regime"]
     return frame
+
+
+def skilled_targets(metrics: pd.DataFrame, final_maps: dict) -> tuple[bool, bool]:
+    """Whether (relative, absolute) show demonstrated skill in a backtest: the rule the deployed model's
+    :class:`SkillRecord` applies, from the same out-of-sample Brier skill and final Platt slope."""
+    return tuple(demonstrated_skill(float(metrics.loc[(t, MODEL), "brier_skill"]), float(final_maps[t].platt.a))
+                 for t in TARGETS)  # type: ignore[return-value]
+
+
+def skilled_regimes(predictions: pd.DataFrame, metrics: pd.DataFrame, final_maps: dict,
+                    no_call_band: float) -> pd.DataFrame:
+    """``predictions`` with ``regime``, ``leaning`` and ``confidence`` from the targets with demonstrated skill
+    (:func:`~smallcap_regime.models.regime.regime_arrays`), each probability read against the base rate known at
+    its origin: the rule the forecast card uses, so the report's strip and ``regime history`` agree with it."""
+    regime, leaning, confidence = regime_arrays(
+        predictions[col("relative", MODEL, "p")].to_numpy(dtype="float64"),
+        predictions[col("absolute", MODEL, "p")].to_numpy(dtype="float64"), no_call_band,
+        predictions[col("relative", "hist_mean", "p")].to_numpy(dtype="float64"),
+        predictions[col("absolute", "hist_mean", "p")].to_numpy(dtype="float64"),
+        skilled_targets(metrics, final_maps))
+    return predictions.assign(regime=regime, leaning=leaning, confidence=confidence)
+
+
+def record_metrics(skill: dict[str, SkillRecord]) -> dict[str, float]:
+    """The accuracy figure per target as MLflow metrics: ``<target>.lgbm_cal.calls_right``, ``calls_made`` and
+    ``calls_accuracy`` (share right), the numbers the card, the report and ``regime history`` print."""
+    out: dict[str, float] = {}
+    for target, record in skill.items():
+        out[f"{target}.{MODEL}.calls_right"] = float(record.calls_right)
+        out[f"{target}.{MODEL}.calls_made"] = float(record.calls_made)
+        if record.calls_made:
+            out[f"{target}.{MODEL}.calls_accuracy"] = record.calls_right / record.calls_made
+    return out
 
 
 def skill_record(predictions: pd.DataFrame, target: str, horizon: int, metrics: pd.Series, shrink_weight: float,

@@ -15,7 +15,7 @@ from .plots import plot_calibration, plot_regime_timeline, plot_strategies
 
 POINT_COLUMNS = {"r2_oos": "R2_OS", "cw_stat": "CW stat", "cw_pvalue": "CW p", "hit_rate_sign": "sign hit",
                  "n": "n"}
-PROB_COLUMNS = {"hit_rate": "hit", "balanced_accuracy": "bal acc", "auc": "AUC", "brier_skill": "Brier skill",
+PROB_COLUMNS = {"hit_rate": "P>0.5 hit", "balanced_accuracy": "bal acc", "auc": "AUC", "brier_skill": "Brier skill",
                 "log_loss": "log loss"}
 STRATEGY_COLUMNS = {"sharpe": "Sharpe", "annual_return": "ann ret", "volatility": "vol", "max_drawdown": "max DD",
                     "turnover": "turnover"}

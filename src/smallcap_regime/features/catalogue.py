@@ -15,6 +15,7 @@ from ..data.catalog import fred_specs, load_catalog
 from ..data.schema import BOOK_TO_MARKET_COLUMNS, panel_columns
 from .build import FeatureSpec
 from .families import DERIVED, FAMILIES, Feature
+from .labels import plain_name
 
 MARKET_COLUMNS = ("small_ret", "large_ret", "rf", "mkt_excess_ret", "smb", "hml", "small_rvar", "large_rvar",
                   "n_days")
@@ -73,7 +74,8 @@ def _notes(feature: Feature, spec: FeatureSpec) -> tuple[list[str], list[str]]:
 def feature_catalogue(spec: FeatureSpec) -> list[dict[str, Any]]:
     """One dict per feature, in column order.
 
-    Keys: ``name``, ``family``, ``formula``, ``source_series`` (panel columns), ``publication_lag``, ``unit``,
+    Keys: ``name``, ``plain_name`` (how the card words it, :func:`.labels.plain_name`), ``family``, ``formula``,
+    ``source_series`` (panel columns), ``publication_lag``, ``unit``,
     ``note`` (``PROXY`` explanations from the spec's [proxies], derived inputs, caveats), ``proxy`` (bool),
     ``categorical`` (bool).
     """
@@ -85,6 +87,7 @@ def feature_catalogue(spec: FeatureSpec) -> list[dict[str, Any]]:
         rows.append(
             {
                 "name": feature.name,
+                "plain_name": plain_name(feature.name)[0],
                 "family": feature.family,
                 "formula": feature.formula,
                 "source_series": sources,
@@ -195,15 +198,15 @@ def catalogue_markdown(spec: FeatureSpec, features: pd.DataFrame | None = None) 
         lines.append("")
 
     lines += ["## Features", ""]
-    header = ["name", "family", "unit", "formula", "sources", "publication lag", "note"]
+    header = ["name", "plain name", "family", "unit", "formula", "sources", "publication lag", "note"]
     if cov is not None:
         header += ["first valid", "missing"]
     rows = []
     for feature, entry in zip(spec.features, feature_catalogue(spec), strict=True):
         proxied, others = _notes(feature, spec)  # proxies are explained once, in the section above
         note = "; ".join([*([f"PROXY ({', '.join(proxied)}, see Proxies)"] if proxied else []), *others])
-        row = [f"`{entry['name']}`", entry["family"], entry["unit"], entry["formula"], entry["source_series"],
-               entry["publication_lag"], note]
+        row = [f"`{entry['name']}`", entry["plain_name"], entry["family"], entry["unit"], entry["formula"],
+               entry["source_series"], entry["publication_lag"], note]
         if cov is not None:
             row += [cov.loc[entry["name"], "first_valid"], cov.loc[entry["name"], "share_missing"]]
         rows.append(row)

@@ -30,6 +30,7 @@ from ..names import (
     target_column,
 )
 from .calibration import CalibrationMaps, Platt, probability_points, shrink
+from .drivers import driver_texts
 from .regime import regime_arrays
 from .skill import SKILL_COLUMNS, SkillRecord, record_columns
 
@@ -40,7 +41,8 @@ OUTPUT_COLUMNS = [
     name for target in TARGETS
     for name in (PROB_COLUMN[target], *(output_column(target, kind) for kind in ("forecast", "lo", "hi")))
 ]
-OUTPUT_COLUMNS += ["regime", "regime_leaning", "confidence", *(output_column(t, "drivers") for t in TARGETS)]
+OUTPUT_COLUMNS += ["regime", "regime_leaning", "confidence",
+                   *(output_column(t, side) for t in TARGETS for side in ("drivers_up", "drivers_down"))]
 OUTPUT_COLUMNS += [output_column(target, name) for target in TARGETS for name in SKILL_COLUMNS]
 # Batches smaller than this are predicted on one thread: starting and spin-waiting an OpenMP team costs far more
 # than it saves on a few rows (on a busy machine a one-row call went from 0.03 ms to ~10 ms with the default team);
@@ -145,9 +147,10 @@ class RegimeModel:
         one scalar shared by every row (a target's base rate and out-of-sample record). Probabilities in [0, 1],
         forecasts and interval bounds as decimal returns over the next ``horizon`` months, the regime label (each
         probability read against its base rate), its confidence, the top drivers (features moving each calibrated
-        probability most, in percentage points: :meth:`points`) and per target the base rate and out-of-sample
-        record (:data:`SKILL_COLUMNS`; NaN for a model trained without a record). A target with no demonstrated
-        skill gets its base rate as the probability and no drivers.
+        probability most, in percentage points: :meth:`points`; in words, ``n_drivers`` up and down:
+        :func:`.drivers.driver_texts`) and per target the base rate and out-of-sample record (:data:`SKILL_COLUMNS`;
+        NaN for a model trained without a record). A target with no demonstrated skill gets its base rate as the
+        probability, the historical mean as its forecast and no drivers.
         """
         threads = 1 if len(values) < PARALLEL_ROWS else 0  # 0 = LightGBM's default
         out: dict[str, Any] = {}
@@ -155,20 +158,23 @@ class RegimeModel:
             m = self.maps[target]
             skill = self.has_skill(target)
             raw_f, raw_p = self.raw(values, target, probability=skill, threads=threads)
-            f = m.point(raw_f)
             if skill:
+                f = m.point(raw_f)
                 out[PROB_COLUMN[target]] = m.platt(raw_p)
-                points = self._points(values, target, threads)
-                out[output_column(target, "drivers")] = self._drivers(values, points, n_drivers)
-            else:  # no demonstrated skill: the honest probability is the base rate, and nothing drives it
+                # drivers in words: the n pushing P up and the n pushing it down
+                out[output_column(target, "drivers_up")], out[output_column(target, "drivers_down")] = driver_texts(
+                    self.features, values, self._points(values, target, threads), n_drivers)
+            else:  # no demonstrated skill: the base rate, the historical mean and its interval; nothing drives it
+                f = np.full(len(values), m.prevailing_mean)
                 out[PROB_COLUMN[target]] = np.full(len(values), m.base_rate)
-                out[output_column(target, "drivers")] = [""] * len(values)
+                for side in ("drivers_up", "drivers_down"):
+                    out[output_column(target, side)] = [""] * len(values)
             out[output_column(target, "forecast")] = f
             out[output_column(target, "lo")] = f + m.interval_lo
             out[output_column(target, "hi")] = f + m.interval_hi
         out["regime"], out["regime_leaning"], out["confidence"] = regime_arrays(
             out["p_outperform"], out["p_positive"], self.no_call_band, self.maps["relative"].base_rate,
-            self.maps["absolute"].base_rate)
+            self.maps["absolute"].base_rate, skilled=(self.has_skill("relative"), self.has_skill("absolute")))
         for target in TARGETS:
             out.update(record_columns(target, np.asarray(out[PROB_COLUMN[target]]), self.maps[target].base_rate,
                                       self.skill.get(target)))
@@ -247,28 +253,6 @@ class RegimeModel:
         booster, m = self.boosters[booster_name(target, "classifier")], self.maps[target]
         raw = np.asarray(booster.predict(self._inputs(values, target), raw_score=True, num_threads=threads))
         return probability_points(self._contributions(values, target, threads), raw, m.platt)
-
-    def _drivers(self, values: np.ndarray, contrib: np.ndarray, n: int) -> list[str]:
-        """The ``n`` features with the largest |contribution| per row, as ``name=value (+1.2 pts)`` text.
-
-        Parameters
-        ----------
-        values : float64 array of shape (n_rows, n_features), the feature values shown.
-        contrib : float64 array of the same shape, in probability points (:meth:`_points`).
-        n : drivers per row.
-
-        Returns
-        -------
-        One string per row, drivers separated by ``"; "``, the largest |contribution| first (ties: earlier
-        feature first).
-        """
-        # a stable sort of -|c| orders by decreasing |c| and keeps the feature order among ties
-        top = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :n]
-        rows = np.arange(len(values))[:, None]
-        names = np.asarray(self.features, dtype=object)[top].tolist()
-        shown, contribs = values[rows, top].tolist(), contrib[rows, top].tolist()
-        return ["; ".join(f"{name}={v:.4g} ({c:+.1f} pts)" for name, v, c in zip(*row))
-                for row in zip(names, shown, contribs)]
 
     def _payload(self) -> dict:
         """Everything that decides the forecasts except the boosters (JSON-ready; unbounded sides as null)."""

@@ -19,11 +19,31 @@ from ..names import output_column
 
 #: Per target ``<target>_<name>`` output columns: the base rate a probability is read against and the record.
 SKILL_COLUMNS = ("base_rate", "has_skill", "hit_rate", "auc", "brier_skill", "calls_right", "calls_made",
-                 "interval_coverage")
+                 "calls_right_all", "calls_made_all", "interval_coverage")
 
 #: Platt slopes below this leave the calibrated probability within a hair of the base rate whatever the model says.
 FLAT_SLOPE = 0.05
 NO_SKILL = "no demonstrated skill: this is the historical base rate"
+
+
+#: How the one accuracy figure of a target is named wherever it is shown (card, report, history, MLflow metrics
+#: ``<target>.lgbm_cal.calls_right`` / ``calls_made`` / ``calls_accuracy``): each out-of-sample call (P above the
+#: base rate known at the origin = up, else down) against the realised sign. The share of ``P > 0.5`` matching the
+#: sign is a different quantity, always labelled "P>0.5 hit rate".
+ACCURACY_LABEL = "calls against the base rate"
+HIT_LABEL = "P>0.5 hit rate"
+
+
+def accuracy_text(right: int, made: int) -> str:
+    """``calls against the base rate: right 107 of 178 (60 %)``."""
+    share = f" ({right / made * 100:.0f} %)" if made else ""
+    return f"{ACCURACY_LABEL}: right {right} of {made}{share}"
+
+
+def demonstrated_skill(brier_skill: float, platt_a: float) -> bool:
+    """Positive out-of-sample Brier skill and a Platt slope that does not flatten the probability to the base
+    rate (the rule :attr:`SkillRecord.has_skill` and the backtest's regime strip share)."""
+    return not math.isnan(brier_skill) and brier_skill > 0 and abs(platt_a) >= FLAT_SLOPE
 
 
 @dataclass(frozen=True)
@@ -35,7 +55,8 @@ class SkillRecord:
     oos_first, oos_last : first and last reported out-of-sample origin with a realised target (ISO dates).
     n : origins with a realised target (monthly, so consecutive ones overlap by h - 1 months).
     base_rate : share of those origins whose target was > 0.
-    hit_rate : share where ``P > 0.5`` matched the realised sign.
+    hit_rate : share where ``P > 0.5`` matched the realised sign (the "P>0.5 hit rate", not the accuracy figure:
+        that is :attr:`calls_right` of :attr:`calls_made`).
     hit_rate_ref : the same for always calling the expanding base rate's majority class.
     auc : AUC of the calibrated probability.
     brier_skill : Brier skill against the expanding base rate (> 0: better than history).
@@ -65,8 +86,21 @@ class SkillRecord:
     @property
     def has_skill(self) -> bool:
         """False when calibration flattened the probability or it did not beat the base rate out of sample."""
-        return (not math.isnan(self.brier_skill) and self.brier_skill > 0
-                and abs(self.platt_a) >= FLAT_SLOPE)
+        return demonstrated_skill(self.brier_skill, self.platt_a)
+
+    @property
+    def calls_right(self) -> int:
+        """Realised out-of-sample calls (P above / at-or-below the base rate known then) that were right."""
+        return self.up_right + self.down_right
+
+    @property
+    def calls_made(self) -> int:
+        """Realised out-of-sample calls (= ``n``)."""
+        return self.up_calls + self.down_calls
+
+    def accuracy_text(self) -> str:
+        """The one accuracy figure of a target, worded as everywhere it is shown (:func:`accuracy_text`)."""
+        return accuracy_text(self.calls_right, self.calls_made)
 
     def calls_like(self, above_base_rate: bool) -> tuple[int, int]:
         """``(right, made)`` for past calls of the same kind as a call above (or at/below) the base rate."""
@@ -92,4 +126,6 @@ def record_columns(target: str, p: np.ndarray, base_rate: float, record: SkillRe
         output_column(target, "auc"): record.auc, output_column(target, "brier_skill"): record.brier_skill,
         output_column(target, "calls_right"): np.where(above, record.up_right, record.down_right),
         output_column(target, "calls_made"): np.where(above, record.up_calls, record.down_calls),
+        output_column(target, "calls_right_all"): record.calls_right,
+        output_column(target, "calls_made_all"): record.calls_made,
         output_column(target, "interval_coverage"): record.interval_coverage}

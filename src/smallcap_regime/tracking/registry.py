@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from ..names import BASELINES, LOWER_IS_BETTER, split_metric  # noqa: F401  (re-exported)
 from .store import lost_store, retry_race
@@ -92,6 +93,10 @@ def current_champion(client, model_name: str) -> dict | None:
             "run_id": tags.get("run_id")}
 
 
+#: Model version tag: when the version last became champion (ISO 8601, UTC).
+PROMOTED_AT = "promoted_at"
+
+
 def set_champion(client, model_name: str, version: str, attempts: int = 3) -> None:
     """Point ``@champion`` at ``version`` (retried: two trainings may set it at once, :func:`store.retry_race`)."""
     retry_race(lambda: client.set_registered_model_alias(model_name, CHAMPION, version), attempts)
@@ -104,6 +109,9 @@ def move_aliases(client, model_name: str, version: str, promote: bool) -> None:
 
     if promote:
         set_champion(client, model_name, version)
+        # when it became champion: `regime monitor` counts its live record from here
+        client.set_model_version_tag(model_name, version, PROMOTED_AT,
+                                     datetime.now(UTC).isoformat(timespec="seconds"))
         try:  # the champion is no longer a challenger
             if str(client.get_model_version_by_alias(model_name, CHALLENGER).version) == version:
                 client.delete_registered_model_alias(model_name, CHALLENGER)

@@ -29,7 +29,7 @@ from ..evaluation.backtest import BacktestResult, run_backtest
 from ..evaluation.headline import backtest_metrics
 from ..evaluation.html_report import write_report
 from ..evaluation.plots import plot_importance
-from ..evaluation.record import backtest_skill
+from ..evaluation.record import backtest_skill, record_metrics
 from ..evaluation.report import save_backtest
 from ..experiment import Experiment
 from ..features.build import load_feature_spec
@@ -221,6 +221,7 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
             dataset = panel_dataset(panel)
             store.retry_race(lambda: mlflow.log_input(dataset, context="training"))
             mlflow.log_metrics(backtest_metrics(result))
+            mlflow.log_metrics(record_metrics(backtest_skill(result)))  # issue-21 hook: the accuracy figure
             with tempfile.TemporaryDirectory() as tmp:
                 save_backtest(result, Path(tmp))
                 mlflow.log_artifacts(tmp, artifact_path="backtest")
