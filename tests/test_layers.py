@@ -5,11 +5,11 @@ Layers, lowest first (a module imports only from its own layer or below):
     floor      errors, names, values, configs, env, home, urls, locks, display
     data       data.*
     features   features.*
-    dataset    dataset
+    dataset    dataset, scenario (what-if panels rebuilt through the dataset builder)
     models     models.*, experiment (the validated experiment names model specs and options)
-    evaluation evaluation.*, explain
+    evaluation evaluation.*, explain, card (the forecast card's wording)
     tracking   tracking.*, tuning.* (studies are MLflow runs)
-    workflow   workflow
+    workflow   workflow, whatif, monitor, export (JSON/CSV of forecasts, scenarios and monitors)
     cli        cli
 
 The one import from a lower layer to a higher one is ``dataset -> experiment``: a dataset is built as an experiment
@@ -28,8 +28,9 @@ from conftest import REPO
 SRC = REPO / "src"
 PACKAGE = "smallcap_regime"
 FLOOR = {"errors", "names", "values", "configs", "env", "home", "urls", "locks", "display"}
-LAYERS = {"data": 1, "features": 2, "dataset": 3, "models": 4, "experiment": 4, "evaluation": 5, "explain": 5,
-          "tracking": 6, "tuning": 6, "workflow": 7, "cli": 8}
+LAYERS = {"data": 1, "features": 2, "dataset": 3, "scenario": 3, "models": 4, "experiment": 4, "evaluation": 5,
+          "explain": 5, "card": 5, "tracking": 6, "tuning": 6, "workflow": 7, "whatif": 7, "monitor": 7, "export": 7,
+          "cli": 8}
 ALLOWED_UPWARD = {("dataset", "experiment")}
 FORBIDDEN_ROOTS = ("benchmarks", "research", f"{PACKAGE}.research")
 

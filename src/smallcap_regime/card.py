@@ -16,12 +16,12 @@ import pandas as pd
 
 from .explain import EVENTS, PROB, has_skill, pct, tilt
 from .models.drivers import split
-from .models.lgbm import TARGETS
 from .models.regime import NO_CALL
 from .models.skill import HIT_LABEL, NO_SKILL, accuracy_text
+from .names import TARGETS
 
 if TYPE_CHECKING:
-    from .workflow import Forecast
+    from .values import Forecast
 
 LEGEND = ("relative = small-cap minus large-cap return; absolute = small-cap return; P = probability it is > 0; "
           "hist. = no demonstrated skill: the historical base rate and mean")

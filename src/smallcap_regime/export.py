@@ -16,11 +16,11 @@ import pandas as pd
 
 from .explain import PROB, has_skill
 from .models.drivers import split
-from .models.lgbm import TARGETS
+from .names import TARGETS
 
 if TYPE_CHECKING:
+    from .values import Forecast
     from .whatif import Scenario
-    from .workflow import Forecast
 
 FORMATS = ("text", "json", "csv")
 

@@ -23,8 +23,8 @@ from .evaluation.record import forecast_window
 from .experiment import load_experiment
 from .explain import PROB
 from .models.bundle import RegimeModel
-from .models.lgbm import TARGETS
 from .models.skill import accuracy_text
+from .names import TARGETS
 from .workflow import default_experiment
 
 

@@ -23,7 +23,7 @@ from .errors import RegimeError
 from .experiment import load_experiment
 from .explain import PROB as PROB_COLUMNS
 from .features.labels import feature_text, plain_name, value_text
-from .models.lgbm import TARGETS
+from .names import TARGETS
 from .scenario import changed_features, parse_shifts, scenario_dataset
 from .workflow import Forecast, as_of_month_end, default_experiment, forecast
 

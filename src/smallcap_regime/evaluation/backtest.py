@@ -29,9 +29,8 @@ from ..experiment import Experiment
 from ..features.ops import compound
 from ..models.baselines import fit_linear_baselines
 from ..models.calibration import CalibrationMaps, fit_calibration, shrink
-from ..models.lgbm import TARGETS
 from ..models.regime import regime_labels
-from ..names import FITTED, MODELS, col, tbill_column
+from ..names import FITTED, MODELS, TARGETS, col, tbill_column
 from . import metrics as M
 from . import strategies
 from .record import skilled_regimes

@@ -19,7 +19,7 @@ from ..data.cache import atomic_write_bytes
 from ..explain import forecast_header
 from ..features.rotation import rotation_status
 from ..models.bundle import RegimeModel
-from ..models.lgbm import TARGETS
+from ..names import TARGETS
 from ..values import Forecast
 from .backtest import BacktestResult
 from .plots import plot_beeswarm, plot_calibration, plot_regime_timeline, plot_strategies

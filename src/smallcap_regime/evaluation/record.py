@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..models.lgbm import TARGETS
 from ..models.regime import regime_arrays
 from ..models.skill import SkillRecord, demonstrated_skill
-from ..names import col
+from ..names import TARGETS, col
 
 MODEL = "lgbm_cal"
 
