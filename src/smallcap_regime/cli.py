@@ -450,7 +450,7 @@ def print_scenario(scenario) -> None:
 
     from .explain import pct
     from .features.labels import plain_name, value_text
-    from .models.lgbm import TARGETS
+    from .names import TARGETS
     from .whatif import drivers_of_difference
 
     shifts = ", ".join(f"{name} {value:+g}" for name, value in scenario.shifts.items())

@@ -232,7 +232,7 @@ def history(home: Path, *, experiment: str | None = None, version: str | None = 
         Unknown target, no such model, or its training run has no backtest predictions.
     """
     from .evaluation.record import past_calls
-    from .models.lgbm import TARGETS
+    from .names import TARGETS
     from .tracking.artifacts import backtest_predictions
     from .tracking.serving import choose_model
 
