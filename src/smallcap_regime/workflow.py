@@ -136,7 +136,7 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
         warnings.append(behind)
     stale = stale_inputs(home, data.panel, when)
     warnings += [s.warning(data.panel, when) for s in stale]
-    warnings += drift_warnings(data.features, data.target("relative"), data.spec.family_of(), when)  # issue-21
+    warnings += drift_warnings(data.features, data.target("relative"), data.spec.family_of(), when)
     try:
         output = predict_remote(server, row) if server else predict_local(choice.uri, row)
     except StoreUnavailable:  # the server could not be asked: not the model refusing the row

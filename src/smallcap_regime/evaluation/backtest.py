@@ -188,7 +188,7 @@ def run_backtest(exp: Experiment, home: Path | None = None, *, panel: Panel | No
     pred = pred[pred["fold"].notna()]
 
     metrics, decade, strat_returns, strat_metrics = _evaluate(pred, exp)
-    # issue-21 hook: the regime from the targets with demonstrated skill, the rule the forecast card uses
+    # the regime from the targets with demonstrated skill, the rule the forecast card uses
     pred = skilled_regimes(pred, metrics, final_maps, exp.no_call_band)
     fold_metrics = _fold_metrics(pred, folds, features.index, exp)
     timings = {"features_s": t_features - t_start, "fit_s": t_fit - t_features,

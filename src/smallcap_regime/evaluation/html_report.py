@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..card import LEGEND, forecast_lines, forecast_table  # issue-21 hook: the card's wording
+from ..card import LEGEND, forecast_lines, forecast_table
 from ..data.cache import atomic_write_bytes
 from ..explain import forecast_header
 from ..features.rotation import rotation_status
@@ -86,7 +86,7 @@ def _card(fc: Forecast) -> str:
 
 
 def record_paragraphs(model: RegimeModel) -> str:
-    """issue-21: each target's one accuracy figure under the timeline, worded as on the card and in history."""
+    """Each target's one accuracy figure under the timeline, worded as on the card and in history."""
     parts = [f"<p>{target}: {html.escape(record.accuracy_text())}"
              + ("" if record.has_skill else " (no demonstrated skill)") + "</p>"
              for target, record in model.skill.items()]

@@ -221,7 +221,7 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
             dataset = panel_dataset(panel)
             store.retry_race(lambda: mlflow.log_input(dataset, context="training"))
             mlflow.log_metrics(backtest_metrics(result))
-            mlflow.log_metrics(record_metrics(backtest_skill(result)))  # issue-21 hook: the accuracy figure
+            mlflow.log_metrics(record_metrics(backtest_skill(result)))  # the one accuracy figure per target
             with tempfile.TemporaryDirectory() as tmp:
                 save_backtest(result, Path(tmp))
                 mlflow.log_artifacts(tmp, artifact_path="backtest")
