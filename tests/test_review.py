@@ -27,8 +27,8 @@ REGIME = str(Path(sys.executable).with_name("regime"))
 
 def test_gate_metric_sorts_first_and_is_not_logged_twice():
     names = review.headline_names("relative.lgbm_cal.brier_skill")
-    assert names == ["0_gate_rel_brier_skill", "1_rel_auc", "2_rel_hit_rate", "3_rel_hit_rate_ref", "5_rel_cw_pvalue",
-                     "6_abs_brier_skill", "7_rel_sharpe", "8_rel_sharpe_buy_hold"] == sorted(names)
+    assert names == ["0_gate_rel_brier_skill", "1_rel_auc", "2_rel_calls_accuracy", "3_rel_p50_hit_rate",
+                     "5_rel_cw_pvalue", "6_abs_brier_skill", "7_rel_sharpe", "8_rel_sharpe_buy_hold"] == sorted(names)
     assert all(len(name) <= 22 for name in names)  # the UI's columns show about 17 characters
     other = review.headline_names("absolute.lgbm.auc")
     assert other[0] == "0_gate_abs_auc_lgbm" and "4_rel_brier_skill" in other
@@ -42,8 +42,8 @@ def test_headline_view_shows_the_gate_metric_first():
 
     view = json.loads(review.headline_view("relative.lgbm_cal.brier_skill"))
     assert view == {"selectedColumns": [
-        "metrics.`0_gate_rel_brier_skill`", "metrics.`1_rel_auc`", "metrics.`2_rel_hit_rate`",
-        "metrics.`3_rel_hit_rate_ref`", "metrics.`5_rel_cw_pvalue`", "metrics.`6_abs_brier_skill`",
+        "metrics.`0_gate_rel_brier_skill`", "metrics.`1_rel_auc`", "metrics.`2_rel_calls_accuracy`",
+        "metrics.`3_rel_p50_hit_rate`", "metrics.`5_rel_cw_pvalue`", "metrics.`6_abs_brier_skill`",
         "metrics.`7_rel_sharpe`", "metrics.`8_rel_sharpe_buy_hold`", "params.`params_source`", "params.`forced`"]}
     tags = {review.PRIMARY_TAG: "relative.lgbm_cal.cw_pvalue"}
     assert review.experiment_view(tags) == review.headline_view("relative.lgbm_cal.cw_pvalue")

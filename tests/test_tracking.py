@@ -47,7 +47,7 @@ def test_train_logs_parent_and_child_runs_with_metrics_and_artifacts(trained_hom
     assert parent.data.tags["registered_version"] == result.version
     # the headline set on the parent, gate metric first in the UI's alphabetical order; nothing else
     headline = parent.data.metrics
-    assert sorted(headline) == ["0_gate_rel_brier_skill", "1_rel_auc", "2_rel_hit_rate", "3_rel_hit_rate_ref",
+    assert sorted(headline) == ["0_gate_rel_brier_skill", "1_rel_auc", "2_rel_calls_accuracy", "3_rel_p50_hit_rate",
                                 "5_rel_cw_pvalue", "6_abs_brier_skill", "7_rel_sharpe", "8_rel_sharpe_buy_hold"]
     metrics = result.backtest.metrics
     gate = float(metrics.loc[("relative", "lgbm_cal"), "brier_skill"])
@@ -74,8 +74,8 @@ def test_train_logs_parent_and_child_runs_with_metrics_and_artifacts(trained_hom
     assert "absolute.strategy.lgbm_cal.sharpe" in m and "relative.lgbm_cal.log_loss_minus_linear_cal" in m
     assert not [k for k in m if "pvalue_minus" in k or "cw_stat_minus" in k or k.endswith("n_minus_hist_mean")]
     assert "relative.lgbm_cal.r2_oos_minus_hist_mean" not in m and "relative.hist_mean.brier_skill" not in m
-    assert [m[f"relative.lgbm_cal.{k}"] for k in ("auc", "hit_rate", "hit_rate_ref")] == pytest.approx(
-        [headline[k] for k in ("1_rel_auc", "2_rel_hit_rate", "3_rel_hit_rate_ref")], rel=1e-3)
+    assert [m[f"relative.lgbm_cal.{k}"] for k in ("auc", "calls_accuracy", "hit_rate")] == pytest.approx(
+        [headline[k] for k in ("1_rel_auc", "2_rel_calls_accuracy", "3_rel_p50_hit_rate")], rel=1e-3)
     # the panel as a dataset input, named by source and vintage, digest = the fingerprint
     client = MlflowClient()
     (dataset_input,) = client.get_run(result.run_id).inputs.dataset_inputs

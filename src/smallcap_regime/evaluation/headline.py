@@ -58,9 +58,10 @@ DIGITS = 4
 #: gate metric is not logged twice.
 HEADLINE = (
     ("1_rel_auc", ("relative", "lgbm_cal", "auc")),
-    ("2_rel_hit_rate", ("relative", "lgbm_cal", "hit_rate")),
-    # the hit rate of always calling the side of the expanding base rate: what the hit rate must beat
-    ("3_rel_hit_rate_ref", ("relative", "lgbm_cal", "hit_rate_ref")),
+    # the one accuracy figure the card, the report and `regime history` print: calls against the base rate
+    ("2_rel_calls_accuracy", ("relative", "lgbm_cal", "calls_accuracy")),
+    # the other quantity, labelled apart everywhere: share of origins where P > 0.5 matched the outcome
+    ("3_rel_p50_hit_rate", ("relative", "lgbm_cal", "hit_rate")),
     ("4_rel_brier_skill", ("relative", "lgbm_cal", "brier_skill")),
     ("5_rel_cw_pvalue", ("relative", "lgbm_cal", "cw_pvalue")),
     ("6_abs_brier_skill", ("absolute", "lgbm_cal", "brier_skill")),
@@ -70,8 +71,9 @@ HEADLINE = (
 HEADLINE_NOTE = """Headline metrics (out of sample, from the purged walk-forward; docs/evaluation.md; 4 digits),
 numbered so the MLflow UI lists them first and in this order. `0_gate_...` = the registry gate's metric
 (`[registry] primary_metric`, full name in the run tag `gate_metric`, e.g. `0_gate_rel_brier_skill`); then, for the
-relative target (`rel`) and the calibrated LightGBM: `1_rel_auc` AUC of P(outperform), `2_rel_hit_rate` hit rate,
-`3_rel_hit_rate_ref` hit rate of the reference call (the side of the expanding base rate), `4_rel_brier_skill`
+relative target (`rel`) and the calibrated LightGBM: `1_rel_auc` AUC of P(outperform), `2_rel_calls_accuracy` share of
+calls against the base rate that were right (the card's accuracy figure), `3_rel_p50_hit_rate` the P>0.5 hit rate,
+`4_rel_brier_skill`
 Brier skill vs that base rate, `5_rel_cw_pvalue` Clark-West one-sided p vs the prevailing mean;
 `6_abs_brier_skill` the absolute target's Brier skill; `7_rel_sharpe` / `8_rel_sharpe_buy_hold` annualised Sharpe
 of the relative timing strategy and of buy-and-hold (non-overlapping quarters, net of costs). The `backtest` child
@@ -91,6 +93,10 @@ def headline_names(primary: str) -> list[str]:
 
 
 def _value(result, target: str, model: str, metric: str) -> float:
+    if metric in ("calls_right", "calls_made", "calls_accuracy"):  # the card's record, not a per-fold metric
+        from .record import backtest_skill, record_metrics
+
+        return record_metrics(backtest_skill(result)).get(metric_key(target, model, metric), math.nan)
     if model.startswith("strategy."):
         key = (target, model.removeprefix("strategy."))
         frame = result.strategy_metrics
