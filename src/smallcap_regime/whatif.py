@@ -18,14 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .dataset import build_dataset
 from .errors import RegimeError
-from .experiment import load_experiment
 from .explain import PROB as PROB_COLUMNS
 from .features.labels import feature_text, plain_name, value_text
 from .names import TARGETS
 from .scenario import changed_features, parse_shifts, scenario_dataset
-from .workflow import Forecast, as_of_month_end, default_experiment, forecast
+from .workflow import Forecast, forecast, resolve_forecast
 
 
 @dataclass
@@ -102,18 +100,13 @@ def what_if(home: Path, shifts: list[str], *, as_of: str | None = None, server: 
         A malformed or non-numeric shift, an unknown series or one the data lack (before any model is loaded),
         or the model refusing a row.
     """
-    from .tracking.serving import choose_model, predict_local, predict_remote
+    from .tracking.serving import predict_local, predict_remote
 
     parsed = parse_shifts(shifts)
     if not parsed:
         raise RegimeError("--what-if needs at least one SERIES=SHIFT")
     # the same experiment forecast() resolves, so the scenario row is built as the baseline row is
-    exp = load_experiment(experiment or default_experiment(home))
-    choice = choose_model(home, exp.model_name, version=version)
-    if experiment is None and choice.experiment and choice.experiment != exp.name:
-        exp = load_experiment(choice.experiment)
-    data = build_dataset(exp, home=home)
-    when = data.features.index[-1] if as_of is None else as_of_month_end(data.features.index, as_of)
+    choice, data, when = resolve_forecast(home, experiment=experiment, version=version, as_of=as_of)
     shifted = scenario_dataset(data, parsed, when)  # checks the series before the model is asked anything
     baseline = forecast(home, as_of=as_of, server=server, version=version, experiment=experiment, today=today)
     before, after = data.features.loc[when], shifted.features.loc[when]

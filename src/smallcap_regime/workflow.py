@@ -13,7 +13,7 @@ import pandas as pd
 from .data import Panel, load_panel
 from .data.cache import Cache
 from .data.sources import PORTFOLIOS_KEY
-from .dataset import build_dataset
+from .dataset import Dataset, build_dataset
 from .errors import RegimeError, StaleInputError, StoreUnavailable
 from .experiment import Experiment, load_experiment
 from .features.build import FeatureSpec, build_features, load_feature_spec
@@ -90,6 +90,22 @@ def champion(home: Path, experiment: str | None = None, version: str | None = No
     return served_model(home, exp.model_name, version=version)
 
 
+def resolve_forecast(home: Path, *, experiment: str | None = None, version: str | None = None,
+                     as_of: str | None = None) -> tuple[ModelChoice, Dataset, pd.Timestamp]:
+    """The model that answers, the dataset its feature row comes from and the forecast month end: the experiment
+    given, else the home's default one; a champion trained under another experiment brings its own (so the
+    features are built as that model expects)."""
+    from .tracking.serving import choose_model
+
+    exp = load_experiment(experiment or default_experiment(home))
+    choice = choose_model(home, exp.model_name, version=version)
+    if experiment is None and choice.experiment and choice.experiment != exp.name:
+        exp = load_experiment(choice.experiment)
+    data = build_dataset(exp, home=home)
+    when = data.features.index[-1] if as_of is None else as_of_month_end(data.features.index, as_of)
+    return choice, data, when
+
+
 def forecast(home: Path, *, as_of: str | None = None, server: str | None = None, version: str | None = None,
              experiment: str | None = None, today: date | None = None) -> Forecast:
     """Build the feature row exactly as the model's experiment was trained on, and ask the model.
@@ -115,14 +131,9 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
     from .data.freshness import data_behind, stale_inputs
     from .evaluation.drift import drift_warnings
     from .evaluation.record import forecast_window
-    from .tracking.serving import choose_model, predict_local, predict_remote
+    from .tracking.serving import predict_local, predict_remote
 
-    exp = load_experiment(experiment or default_experiment(home))
-    choice = choose_model(home, exp.model_name, version=version)
-    if experiment is None and choice.experiment and choice.experiment != exp.name:
-        exp = load_experiment(choice.experiment)
-    data = build_dataset(exp, home=home)
-    when = data.features.index[-1] if as_of is None else as_of_month_end(data.features.index, as_of)
+    choice, data, when = resolve_forecast(home, experiment=experiment, version=version, as_of=as_of)
     row = data.features.loc[[when]]
     h = data.experiment.horizon
     in_sample = bool(data.target("relative").notna().loc[when])
