@@ -3,12 +3,14 @@ the rows of the last backtest fold forecasts exactly what that fold's model fore
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
-from smallcap_regime.evaluation.backtest import run_backtest, walk_forward
+from smallcap_regime.evaluation.backtest import _realised_before, fit_maps, run_backtest, walk_forward
 from smallcap_regime.experiment import load_experiment
-from smallcap_regime.models.bundle import fit_regime_model
+from smallcap_regime.models.bundle import TargetMaps, fit_regime_model
 from smallcap_regime.models.calibration import CalibrationMaps, Platt
 from smallcap_regime.models.options import ModelOptions
 from smallcap_regime.names import TARGETS, col
@@ -20,6 +22,9 @@ CASES = {
     "defaults": "",
     "drop_families": 'drop_families = ["credit", "seasonality"]',
     "monotone": "monotone = {baa_aaa_spread_bp = 1, rs_mom_12m = -1}",
+    # post-processing options: the fold's calibrated forecast and the served one come from the same maps
+    "calibration": 'calibration = "platt"',
+    "recentre_months": "recentre_months = 60",
 }
 
 
@@ -59,6 +64,28 @@ def test_final_model_on_the_last_folds_rows_forecasts_as_that_fold(case, tiny_ex
                                rtol=0, atol=1e-12)
     np.testing.assert_allclose(served["p_positive"], result.predictions.loc[test.index, "absolute.lgbm.p"],
                                rtol=0, atol=1e-9)
+    if case in ("calibration", "recentre_months"):
+        _calibrated_as_served(exp, result, fold, test, model)
+
+
+def _calibrated_as_served(exp, result, fold, test, model) -> None:
+    """The last fold's calibrated probabilities are its maps (fitted with the options) applied to its raw ones, and
+    the shipped model, carrying the backtest's final maps, applies those maps the same way."""
+    pred, val = result.predictions, exp.validation
+    full = result.predictions.reindex(result.features.index)
+    mask = _realised_before(full.index, full["fold"].notna().to_numpy(), int(fold.test[0]), exp.horizon)
+    for target in TARGETS:
+        maps = fit_maps(full, target, "lgbm", mask, val.calibration_min_obs, val.interval_coverage, exp.options)
+        np.testing.assert_allclose(pred.loc[test.index, col(target, "lgbm_cal", "p")],
+                                   maps.platt(pred.loc[test.index, col(target, "lgbm", "p")].to_numpy()), atol=1e-12)
+    final = {t: TargetMaps.from_calibration(result.final_maps[t], 0.0, 0.5, 1) for t in TARGETS}
+    shipped = copy.copy(model)
+    shipped.maps = final
+    served = shipped.predict(test)
+    raw_p = pred.loc[test.index, col("absolute", "lgbm", "p")].to_numpy()
+    np.testing.assert_allclose(served["p_positive"], result.final_maps["absolute"].platt(raw_p), atol=1e-9)
+    if exp.options.calibration == "monotone":
+        assert all(result.final_maps[t].platt.a >= 0 for t in TARGETS)
 
 
 @pytest.mark.slow

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from ..models.lgbm import TARGETS
-from ..models.skill import SkillRecord
+from ..models.skill import SKILL_TEST_LEVEL, SkillRecord
 from ..names import col
+from .metrics import brier_skill_interval
 
 MODEL = "lgbm_cal"
 
@@ -67,6 +68,10 @@ def skill_record(predictions: pd.DataFrame, target: str, horizon: int, metrics: 
     interval_coverage : nominal coverage of the conformal interval.
     """
     calls = past_calls(predictions, target, horizon).dropna(subset=["right"])
+    lo, hi = float("nan"), float("nan")
+    if len(calls):
+        lo, hi = brier_skill_interval((calls["realised"] > 0).astype("float64"), calls["p"], calls["base_rate"],
+                                      horizon, level=1 - 2 * SKILL_TEST_LEVEL)
     up, down = calls[calls["call"] == "up"], calls[calls["call"] == "down"]
     dates = calls.index
     return SkillRecord(
@@ -75,7 +80,7 @@ def skill_record(predictions: pd.DataFrame, target: str, horizon: int, metrics: 
         hit_rate_ref=float(metrics["hit_rate_ref"]), auc=float(metrics["auc"]),
         brier_skill=float(metrics["brier_skill"]), up_calls=len(up), up_right=int(up["right"].sum()),
         down_calls=len(down), down_right=int(down["right"].sum()), shrink_weight=float(shrink_weight),
-        platt_a=float(platt_a), interval_coverage=float(interval_coverage))
+        platt_a=float(platt_a), interval_coverage=float(interval_coverage), brier_skill_lo=lo, brier_skill_hi=hi)
 
 
 def backtest_skill(result) -> dict[str, SkillRecord]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from ..configs import Section
 from ..features.families import FAMILIES
@@ -27,10 +27,19 @@ class ModelOptions(Section):
     drop_families : feature families the models (LightGBM and the linear baselines) leave out.
     monotone : feature -> +1 (the forecast may only rise with it) or -1; LightGBM monotone constraints for both
         targets. Features the feature set lacks are skipped.
+    calibration : the probability map fitted on earlier out-of-sample pairs (post-processing,
+        :func:`~smallcap_regime.models.calibration.fit_calibration`): ``monotone`` (default), Platt scaling with
+        its slope bounded at >= 0, which never reverses two forecasts' order; ``platt``, the unconstrained fit used
+        before (a negative slope turns a right-way ranking into a wrong-way one).
+    recentre_months : > 0: after the fit, move the Platt intercept so the mean calibrated probability of the
+        latest ``recentre_months`` out-of-sample pairs equals their realised base rate (a trailing base rate
+        instead of the expanding one); 0 (default): off.
     """
 
     drop_families: list[str] = []
     monotone: dict[str, Literal[-1, 1]] = {}
+    calibration: Literal["monotone", "platt"] = "monotone"
+    recentre_months: int = Field(default=0, ge=0, le=600)
 
     @field_validator("drop_families")
     @classmethod

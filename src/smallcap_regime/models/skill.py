@@ -3,8 +3,10 @@
 A probability means little without its track record. Each target of the deployed model keeps the record of its
 calibrated LightGBM forecasts over the backtest's reported out-of-sample origins: hit rate next to the base rate,
 AUC, Brier skill, and how often calls of each kind (probability above or below the base rate known at the time)
-were right. When calibration has shrunk a target to the base rate, or its Brier skill is not positive, the target
-has **no demonstrated skill**: its probability is the historical base rate and no drivers are shown for it.
+were right. A target has **no demonstrated skill** unless a proper-score test says otherwise: the lower end of the
+80 % block-bootstrap interval of its out-of-sample Brier skill (blocks of h origins, since consecutive targets
+overlap) must be above 0: a one-sided test at :data:`SKILL_TEST_LEVEL`, the level of the champion gate.
+Without it the probability shown is the historical base rate and no drivers are shown.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from ..names import output_column
 SKILL_COLUMNS = ("base_rate", "has_skill", "hit_rate", "auc", "brier_skill", "calls_right", "calls_made",
                  "interval_coverage")
 
-#: Platt slopes below this leave the calibrated probability within a hair of the base rate whatever the model says.
+#: One-sided level of the skill test: the lower bound of the (1 - 2 level) bootstrap interval must exceed 0.
+SKILL_TEST_LEVEL = 0.10
+#: Old records' rule (no interval stored): Platt slopes below this leave the probability at the base rate.
 FLAT_SLOPE = 0.05
 NO_SKILL = "no demonstrated skill: this is the historical base rate"
 
@@ -44,6 +48,8 @@ class SkillRecord:
     shrink_weight : final weight of the model's point forecast against the historical mean (0: the mean only).
     platt_a : final Platt slope on the classifier's log-odds (~0: the base rate whatever the model says).
     interval_coverage : nominal coverage of the conformal interval (0.8 = 80 %).
+    brier_skill_lo, brier_skill_hi : 80 % (1 - 2 :data:`SKILL_TEST_LEVEL`) circular-block-bootstrap interval of
+        ``brier_skill`` (blocks of h origins); NaN in records stored before the interval existed.
     """
 
     oos_first: str
@@ -61,10 +67,18 @@ class SkillRecord:
     shrink_weight: float
     platt_a: float
     interval_coverage: float
+    brier_skill_lo: float = float("nan")
+    brier_skill_hi: float = float("nan")
 
     @property
     def has_skill(self) -> bool:
-        """False when calibration flattened the probability or it did not beat the base rate out of sample."""
+        """True when the Brier skill's bootstrap interval lies above 0: better than the base rate beyond noise.
+
+        Records without an interval (stored before it existed) keep their old rule: positive Brier skill and a
+        calibration slope that does not flatten the probability.
+        """
+        if not math.isnan(self.brier_skill_lo):
+            return self.brier_skill_lo > 0
         return (not math.isnan(self.brier_skill) and self.brier_skill > 0
                 and abs(self.platt_a) >= FLAT_SLOPE)
 
