@@ -91,6 +91,9 @@ class RegimeSection(Section):
 class RegistrySection(Section):
     model_name: str = Field("smallcap-regime", min_length=1)
     primary_metric: str = metric_key("relative", "lgbm_cal", "brier_skill")
+    #: one-sided level of the gate's paired test: a challenger's per-origin Brier loss must be lower than the
+    #: champion's with a Diebold-Mariano p-value below it (:mod:`~smallcap_regime.evaluation.compare`)
+    gate_p_value: float = Field(0.10, gt=0, lt=1)
 
     @field_validator("primary_metric")
     @classmethod
@@ -146,6 +149,7 @@ class Experiment:
     tuning: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
     options: ModelOptions = field(default_factory=ModelOptions)
+    gate_p_value: float = 0.10
 
     def estimator(self, target: str) -> TargetEstimator:
         """The target's unfitted estimator: its model spec with the experiment's ``[options]``."""
@@ -257,5 +261,6 @@ def load_experiment(name_or_path: str | Path, *,
         tuning=tuning_settings(cfg.tuning, path, models) if cfg.tuning else {},
         raw=raw,
         options=cfg.options,
+        gate_p_value=cfg.registry.gate_p_value,
     )
     return exp

@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..data import Panel
 from ..evaluation.backtest import BacktestResult, run_backtest
+from ..evaluation.compare import compare_forecasts, gate_forecasts
 from ..evaluation.headline import (  # noqa: F401  (HEADLINE_METRICS, headline_view: re-exported)
     HEADLINE_METRICS,
     backtest_metrics,
@@ -283,16 +284,30 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
                 input_example=example)
         # on the parent run and, in the same call, against the logged model and the panel dataset
         store.retry_race(lambda: mlflow.log_metrics(headline_metrics(result), model_id=info.model_id, dataset=dataset))
+        # the out-of-sample forecasts a later challenger is compared with, origin by origin
+        gate_target, gate_model, _ = registry.split_metric(exp.primary_metric)
+        ours = gate_forecasts(result.predictions, gate_target, gate_model)
+        mlflow.log_text(ours.to_csv(), registry.GATE_FORECASTS)
         version, registered = _register(client, exp, model, info)
-        decision = registry.decide(result.metrics, exp.primary_metric, exp.name,
-                                   registry.current_champion(client, exp.model_name), force)
+        champion = registry.current_champion(client, exp.model_name)
+        comparison = None
+        if champion and (champion.get("experiment"), champion.get("primary_metric")) == (exp.name, exp.primary_metric):
+            theirs = registry.champion_forecasts(client, champion)
+            if theirs is not None:
+                comparison = compare_forecasts(theirs, ours, exp.horizon, exp.gate_p_value)
+        decision = registry.decide(result.metrics, exp.primary_metric, exp.name, champion, force, comparison)
         tags = {"experiment": exp.name, "primary_metric": exp.primary_metric,
                 "primary_metric_value": repr(decision.value), "data_source": panel.source,
                 "forced": str(decision.forced), "gate": decision.reason,
+                **(decision.comparison.tags() if decision.comparison else {}),
                 # a retrain of an identical model keeps the version's run and notes the new one
                 "run_id" if registered else "retrained_by_run_id": parent.info.run_id}
         for key, value in tags.items():
             client.set_model_version_tag(exp.model_name, version, key, value)
+        if decision.comparison is not None:
+            client.update_model_version(exp.model_name, version, description=(
+                f"Gate against champion v{decision.champion_version}: "
+                f"{'promoted' if decision.promote else 'not promoted'}. {decision.comparison.summary()}."))
         registry.move_aliases(client, exp.model_name, version, decision.promote)
         mlflow.set_tags({"registered_version": version, "registered": str(registered),
                          "champion": str(decision.promote), "gate": decision.reason,
