@@ -34,6 +34,8 @@ def test_monotone_platt_never_has_a_negative_slope():
     flat = fit_platt(p, y)
     assert flat.a == 0.0  # the default flattens it to a constant instead
     assert np.ptp(flat(p)) == 0.0
+    floored = fit_platt(p, y, min_slope=0.3)  # a floor keeps 30 % of the raw spread, the right way round
+    assert floored.a == pytest.approx(0.3) and np.all(np.diff(floored(np.sort(p))) >= 0)
     good = fit_platt(p, 1.0 - y)  # the same pairs read the right way round: untouched by the bound
     assert good.a == pytest.approx(fit_platt(p, 1.0 - y, monotone=False).a)
 

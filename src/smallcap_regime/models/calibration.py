@@ -77,12 +77,14 @@ def probability_points(contrib: np.ndarray, raw_logit: np.ndarray, platt: Platt)
     return 100.0 * (platt.of_logit(z) - platt.of_logit(z - np.asarray(contrib, dtype="float64")))
 
 
-def fit_platt(p_raw: np.ndarray, y_up: np.ndarray, ridge: float = 1.0, monotone: bool = True) -> Platt:
+def fit_platt(p_raw: np.ndarray, y_up: np.ndarray, ridge: float = 1.0, monotone: bool = True,
+              min_slope: float = 0.0) -> Platt:
     """Platt scaling: penalised logistic fit of the label on logit(p), pulled toward the identity (a=1, b=0).
 
     The penalty keeps the map sane when few pairs are available or the classes are separable. ``monotone`` bounds
     the slope at ``a >= 0`` (the map never reverses the order of two raw probabilities); False is the unconstrained
-    fit the project used before (``[options] calibration = "platt"``).
+    fit the project used before (``[options] calibration = "platt"``). ``min_slope`` raises the bound: the map
+    keeps at least that share of the raw log-odds spread (the intercept is fitted given the slope).
     """
     x = _logit(p_raw)
     y = np.asarray(y_up, dtype="float64")
@@ -96,7 +98,9 @@ def fit_platt(p_raw: np.ndarray, y_up: np.ndarray, ridge: float = 1.0, monotone:
         grad = np.array([np.sum(resid * x), np.sum(resid)]) + ridge * (theta - prior)
         return float(value), grad
 
-    bounds = [(0.0, None), (None, None)] if monotone else None
+    bounds = [(float(min_slope), None), (None, None)] if monotone else None
+    if monotone and min_slope > prior[0]:
+        prior = np.array([float(min_slope), 0.0])
     theta = minimize(loss, prior, jac=True, method="L-BFGS-B", bounds=bounds).x
     return Platt(float(theta[0]), float(theta[1]))
 
@@ -153,7 +157,7 @@ class CalibrationMaps:
 
 def fit_calibration(forecast: np.ndarray, raw_p: np.ndarray, y: np.ndarray, up: np.ndarray, mean: np.ndarray,
                     base_rate: np.ndarray, min_obs: int, coverage: float, *, monotone: bool = True,
-                    recentre_months: int = 0) -> CalibrationMaps:
+                    min_slope: float = 0.0, recentre_months: int = 0) -> CalibrationMaps:
     """Shrinkage, Platt and conformal maps from earlier out-of-sample pairs: the one calibration function.
 
     Parameters
@@ -164,7 +168,7 @@ def fit_calibration(forecast: np.ndarray, raw_p: np.ndarray, y: np.ndarray, up: 
     min_obs : complete pairs needed; fewer -> the conservative fallback: forecast = prevailing mean (w = 0),
         probability = the latest known base rate (Platt with a = 0, b = its logit), no interval.
     coverage : conformal interval coverage.
-    monotone : Platt slope bounded at >= 0 (:func:`fit_platt`).
+    monotone, min_slope : Platt slope bounded at >= ``min_slope`` (>= 0) (:func:`fit_platt`).
     recentre_months : > 0: re-centre the Platt intercept on the base rate of the latest ``recentre_months`` pairs
         (:func:`recentre`); 0: keep the fitted intercept.
 
@@ -178,7 +182,7 @@ def fit_calibration(forecast: np.ndarray, raw_p: np.ndarray, y: np.ndarray, up: 
         return CalibrationMaps(0.0, Platt(0.0, float(np.log(rate / (1 - rate)))), n_pairs=len(pairs))
     f, p, yy, u, m = pairs[:, 0], pairs[:, 1], pairs[:, 2], pairs[:, 3], pairs[:, 4]
     w = fit_shrinkage(f, m, yy)
-    platt = fit_platt(p, u, monotone=monotone)
+    platt = fit_platt(p, u, monotone=monotone, min_slope=min_slope)
     if recentre_months > 0:
         platt = recentre(platt, p[-recentre_months:], float(np.mean(u[-recentre_months:])))
     return CalibrationMaps(w, platt, conformal_interval(yy - shrink(f, m, w), coverage), len(pairs))

@@ -31,6 +31,9 @@ class ModelOptions(Section):
         :func:`~smallcap_regime.models.calibration.fit_calibration`): ``monotone`` (default), Platt scaling with
         its slope bounded at >= 0, which never reverses two forecasts' order; ``platt``, the unconstrained fit used
         before (a negative slope turns a right-way ranking into a wrong-way one).
+    min_slope : with ``calibration = "monotone"``, the lowest Platt slope allowed (0 to 1; default 0): the map then
+        keeps at least that share of the raw log-odds spread instead of flattening a forecast to the base rate
+        when earlier pairs show no positive relation (whether it has skill is the skill test's call).
     recentre_months : > 0: after the fit, move the Platt intercept so the mean calibrated probability of the
         latest ``recentre_months`` out-of-sample pairs equals their realised base rate (a trailing base rate
         instead of the expanding one); 0 (default): off.
@@ -39,6 +42,7 @@ class ModelOptions(Section):
     drop_families: list[str] = []
     monotone: dict[str, Literal[-1, 1]] = {}
     calibration: Literal["monotone", "platt"] = "monotone"
+    min_slope: float = Field(default=0.0, ge=0.0, le=1.0)
     recentre_months: int = Field(default=0, ge=0, le=600)
 
     @field_validator("drop_families")
