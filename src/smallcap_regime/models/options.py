@@ -27,6 +27,14 @@ class ModelOptions(Section):
     drop_families : feature families the models (LightGBM and the linear baselines) leave out.
     monotone : feature -> +1 (the forecast may only rise with it) or -1; LightGBM monotone constraints for both
         targets. Features the feature set lacks are skipped.
+    valuation : switch on the held ``valuation`` feature family (the small-minus-big book-to-market spread, Ken
+        French 25 portfolios; :meth:`~smallcap_regime.features.build.FeatureSpec.with_families`) as model input,
+        for every fit and for the served model's plausible ranges. Live data only (the offline sample has no
+        book-to-market).
+    train_start : first origin (``YYYY-MM``) of the rows the models are trained and evaluated on; None (default):
+        the first month the data allow (1926-07 on the live files, 1949-01 on the offline sample). Features are
+        computed on the whole panel first (rolling windows warm up on earlier months); rows before the start are
+        then left out for every model, baselines included.
     calibration : the probability map fitted on earlier out-of-sample pairs (post-processing,
         :func:`~smallcap_regime.models.calibration.fit_calibration`): ``monotone`` (default), Platt scaling with
         its slope bounded at >= 0, which never reverses two forecasts' order; ``platt``, the unconstrained fit used
@@ -41,6 +49,8 @@ class ModelOptions(Section):
 
     drop_families: list[str] = []
     monotone: dict[str, Literal[-1, 1]] = {}
+    valuation: bool = False
+    train_start: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     calibration: Literal["monotone", "platt"] = "monotone"
     min_slope: float = Field(default=0.0, ge=0.0, le=1.0)
     recentre_months: int = Field(default=0, ge=0, le=600)

@@ -37,7 +37,6 @@ from ..evaluation.plots import plot_importance
 from ..evaluation.record import backtest_skill
 from ..evaluation.report import save_backtest
 from ..experiment import Experiment
-from ..features.build import load_feature_spec
 from ..features.ranges import plausible_ranges
 from ..models.bundle import RegimeModel, fit_regime_model
 from ..names import BOOSTER_PARTS, TARGETS, booster_name
@@ -243,7 +242,7 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
                 "data_first": str(panel.first.date()), "data_last": str(panel.last.date()),
                 "fingerprint": panel.fingerprint(), "git_commit": commit, "options": exp.options.model_dump()}
         model = fit_regime_model(result.features, result.targets, exp.estimators(), result.final_maps, exp.horizon,
-                                 exp.no_call_band, meta, plausible_ranges(load_feature_spec(exp.feature_spec)),
+                                 exp.no_call_band, meta, plausible_ranges(exp.features()),
                                  skill=backtest_skill(result))
         gain, shap = importance_frames(model, result.features)
         for target in TARGETS:
