@@ -99,6 +99,11 @@ def forecast_lines(fc: Forecast) -> list[str]:
     lines = [f"regime: {o['regime']} ({reason})"]
     for target in TARGETS:
         lines += target_lines(o, target, fc.no_call_band)
+    reading, record = getattr(fc, "valuation", ""), getattr(fc, "valuation_record", "")
+    if reading:  # a descriptive indicator with its own record, whatever the models read
+        lines.append(f"valuation (descriptive): {reading}")
+        if record:
+            lines.append(f"  record of this reading, out of sample {record}")
     return lines
 
 

@@ -38,6 +38,8 @@ class Forecast:
     in_sample : the target at ``as_of`` is realised, so the model was fitted on it: not what it would have said then.
     warnings : stale data or inputs, and the in-sample warning, in words.
     no_call_band : the experiment's "no confident call" half-width around each base rate.
+    valuation, valuation_record : the descriptive valuation reading at ``as_of`` and the out-of-sample record of
+        its past calls (:func:`~smallcap_regime.features.valuation.valuation_lines`); "" without book-to-market.
     """
 
     as_of: pd.Timestamp
@@ -51,6 +53,8 @@ class Forecast:
     in_sample: bool = False
     warnings: list[str] = field(default_factory=list)
     no_call_band: float = 0.05
+    valuation: str = ""
+    valuation_record: str = ""
 
 
 @dataclass

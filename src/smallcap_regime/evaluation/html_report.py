@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..data.cache import atomic_write_bytes
 from ..explain import LEGEND, forecast_header, forecast_lines, forecast_table
+from ..features.valuation import valuation_lines
 from ..models.bundle import RegimeModel
 from ..models.lgbm import TARGETS
 from ..values import Forecast
@@ -68,9 +69,11 @@ def report_forecast(result: BacktestResult, model: RegimeModel, label: str) -> F
     exp = result.experiment
     row = result.features.tail(1)
     when = row.index[0]
+    valuation = valuation_lines(result.panel.frame, when, start=exp.validation.oos_start,
+                                horizon_months=exp.horizon)
     return Forecast(when, model.predict(row).iloc[0], row.iloc[0], label, result.panel.source,
                     list(result.panel.notes), exp.horizon, forecast_window(when, exp.horizon), False, [],
-                    exp.no_call_band)
+                    exp.no_call_band, *valuation)
 
 
 def _card(fc: Forecast) -> str:
