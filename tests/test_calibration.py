@@ -138,3 +138,25 @@ def test_no_demonstrated_skill_is_decided_by_the_interval_not_the_slope():
     assert not _record(platt_a=0.0).has_skill  # a record stored before the interval keeps the old rule
     assert _record(platt_a=1.0).has_skill
     assert SkillRecord.from_dict(_record(brier_skill_lo=0.01).to_dict()).brier_skill_lo == 0.01
+
+
+@pytest.mark.slow
+def test_on_the_offline_sample_calibration_keeps_each_folds_ranking_and_the_relative_auc():
+    """Real data (offline sample, experiment quickstart). Measured at this commit: relative AUC raw 0.611,
+    calibrated 0.595; absolute raw 0.567, calibrated 0.488 - the monotone map flattens the absolute forecast to the
+    base rate in the years where earlier pairs show no positive relation, so its pooled AUC is the base rate's,
+    and the "within 0.02" goal holds for the relative target only (README, research results 2026-12)."""
+    from smallcap_regime.evaluation.backtest import run_backtest, walk_forward
+    from smallcap_regime.evaluation.metrics import auc
+
+    exp = load_experiment("quickstart")
+    result = run_backtest(exp, jobs=2)
+    pred = result.predictions
+    for fold in walk_forward(exp).folds(result.features.index):
+        rows = pred.loc[pred.index.intersection(result.features.index[fold.test])]
+        for target in ("relative", "absolute"):
+            raw, cal = rows[f"{target}.lgbm.p"].to_numpy(), rows[f"{target}.lgbm_cal.p"].to_numpy()
+            assert _reversed_pairs(raw, cal) == 0, (fold.fold_id, target)
+    oos = pred[pred["oos"] & pred["relative.up"].notna()]
+    assert abs(auc(oos["relative.up"], oos["relative.lgbm_cal.p"]) - auc(oos["relative.up"], oos["relative.lgbm.p"])) \
+        <= 0.02
