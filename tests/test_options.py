@@ -68,7 +68,10 @@ def test_final_model_on_the_last_folds_rows_forecasts_as_that_fold(case, tiny_ex
         assert result.features.index[0] == pd.Timestamp("1960-01-31")
         assert result.features.loc["1960-01-31"].notna().sum() >= result.features.iloc[-1].notna().sum() - 2
     if case == "valuation":
+        from smallcap_regime.features.ranges import plausible_ranges
+
         assert "smb_btm_spread_log" in result.features and exp.features().name == "default+valuation"
+        assert "smb_btm_spread_log" in plausible_ranges(exp.features())  # what training gives the served model
         assert result.features["smb_btm_spread_log"].notna().mean() > 0.9
     fold = walk_forward(exp).folds(result.features.index)[-1]
     train = result.features.index[fold.train]
