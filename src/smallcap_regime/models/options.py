@@ -2,7 +2,8 @@
 
 Every option is read by :class:`~smallcap_regime.models.estimator.TargetEstimator`, the one ``fit`` behind the
 backtest folds, the tuning inner folds and the final (registered) model, so an option measured by the backtest is
-the option that ships. The defaults reproduce the model as it was before options existed.
+the option that ships. The defaults reproduce the model as it was before options existed, except the
+calibration map, monotone by default since issue 20 (the unconstrained one could reverse a ranking).
 
 Adding an option: declare the field here (with its validator), read it in ``TargetEstimator.fit`` (or in the
 post-processing, for options that act after the fit), and add a case to ``tests/test_options.py``, which checks that
@@ -20,7 +21,8 @@ from ..features.families import FAMILIES
 
 
 class ModelOptions(Section):
-    """``[options]``: how both targets' LightGBM models are fitted (all off by default).
+    """``[options]``: how both targets' LightGBM models are fitted and calibrated (all off by default but the
+    monotone calibration map).
 
     Attributes
     ----------

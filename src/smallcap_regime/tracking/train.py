@@ -14,6 +14,7 @@ calibration, per-decade metrics and drivers on one self-contained page.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -251,9 +252,14 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
                 mlflow.log_params({**{f"regressor.{k}": v for k, v in spec.regressor.items()},
                                    **{f"classifier.{k}": v for k, v in spec.classifier.items()}})
                 maps = model.maps[target]
+                record = model.skill[target]
                 mlflow.log_metrics({"shrink_weight": maps.shrink_weight, "platt_a": maps.platt_a,
                                     "platt_b": maps.platt_b, "interval_lo": maps.interval_lo,
-                                    "interval_hi": maps.interval_hi, "n_train": maps.n_train})
+                                    "interval_hi": maps.interval_hi, "n_train": maps.n_train,
+                                    # the skill test: the bootstrap interval of the out-of-sample Brier skill
+                                    **{k: v for k, v in (("brier_skill_lo", record.brier_skill_lo),
+                                                         ("brier_skill_hi", record.brier_skill_hi))
+                                       if math.isfinite(v)}})
                 with tempfile.TemporaryDirectory() as tmp:
                     cols = [booster_name(target, part) for part in BOOSTER_PARTS]
                     gain[cols].to_csv(Path(tmp) / "feature_importance_gain.csv")
