@@ -278,7 +278,7 @@ def test_gate_does_not_promote_a_tiny_improvement_and_promotes_a_real_one():
     assert not refused.promote and "its AUC is worse" in refused.reason
 
 
-def test_gate_statistic_respects_overlap_and_needs_the_same_labels():
+def test_gate_statistic_respects_overlap_and_scores_both_on_the_newer_labels():
     from smallcap_regime.evaluation.compare import compare_forecasts
 
     champ, chal = _planted_forecasts(0.03, seed=9, noise=0.1, run=3)
@@ -288,8 +288,9 @@ def test_gate_statistic_respects_overlap_and_needs_the_same_labels():
     assert abs(hac.statistic) < abs(naive.statistic) and hac.champion_brier == naive.champion_brier
     # only common origins are compared
     assert compare_forecasts(champ.iloc[:200], chal, horizon=3, level=0.1).n == 200
-    with pytest.raises(ValueError, match="disagree on realised labels"):
-        compare_forecasts(champ, chal.assign(y_up=1 - chal["y_up"]), horizon=3, level=0.1)
+    # a label revised since the champion was trained: both are scored on the challenger's (newer) outcomes
+    revised = champ.assign(y_up=1 - champ["y_up"])
+    assert compare_forecasts(revised, chal, horizon=3, level=0.1) == hac
 
 
 @pytest.mark.parametrize("name", ["quickstart", "live"])

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
@@ -119,16 +118,12 @@ def compare_forecasts(champion: pd.DataFrame, challenger: pd.DataFrame, horizon:
     horizon : target horizon h in months (Newey-West lags h - 1).
     level : one-sided significance level the challenger must beat.
 
-    Raises
-    ------
-    ValueError
-        The two frames disagree on a realised label at a common origin (they are not forecasts of the same data).
+    Both models are scored against the challenger's realised labels: they come from the newer data, and Ken French
+    revises history between vintages, so a champion trained months ago may hold a label that has since flipped.
     """
     both = champion[list(FORECAST_COLUMNS)].join(challenger[list(FORECAST_COLUMNS)], how="inner",
                                                  lsuffix="_champion", rsuffix="_challenger").dropna().sort_index()
-    if not np.array_equal(both["y_up_champion"].to_numpy(), both["y_up_challenger"].to_numpy()):
-        raise ValueError("champion and challenger disagree on realised labels at common origins: different data")
-    y = both["y_up_champion"].astype("float64")
+    y = both["y_up_challenger"].astype("float64")
     loss_champ = (both["p_champion"] - y) ** 2
     loss_chal = (both["p_challenger"] - y) ** 2
     n, lags = len(both), max(int(horizon) - 1, 0)
