@@ -24,6 +24,7 @@ sys.path.insert(0, str(BENCHMARKS))
 
 from research.harness import (  # noqa: E402
     BASE,
+    HALVES,
     WINDOWS,
     absolute_verdict,
     adoption,
@@ -62,7 +63,8 @@ def main() -> None:
     pd.set_option("display.max_columns", 30)
     pd.set_option("display.max_rows", 500)
     if args.report:
-        saved = [saved_summary(home, v.name, w) for w in args.windows for v in chosen]
+        labels = [*args.windows, *(h for h, (parent, _, _) in HALVES.items() if parent in args.windows)]
+        saved = [saved_summary(home, v.name, w) for w in labels for v in chosen]
         summaries = [s for s in saved if s is not None]
     else:
         with tempfile.TemporaryDirectory() as tmp:

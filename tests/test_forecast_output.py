@@ -74,7 +74,7 @@ def test_predict_says_window_percent_coverage_base_rates_and_record(trained_home
 def test_no_demonstrated_skill_shows_the_base_rate_and_no_drivers(trained_home):
     _, result = trained_home
     model: RegimeModel = result.model
-    flat = dataclasses.replace(model.skill["absolute"], brier_skill=-0.004, platt_a=0.0)
+    flat = dataclasses.replace(model.skill["absolute"], brier_skill=-0.004, brier_skill_lo=-0.03, platt_a=0.0)
     assert model.skill["relative"].has_skill and not flat.has_skill
     shrunk = RegimeModel(model.features, model.boosters, model.maps, model.horizon, model.no_call_band,
                          model.required, model.meta, model.ranges, skill={**model.skill, "absolute": flat})

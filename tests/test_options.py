@@ -3,12 +3,15 @@ the rows of the last backtest fold forecasts exactly what that fold's model fore
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
+import pandas as pd
 import pytest
 
-from smallcap_regime.evaluation.backtest import run_backtest, walk_forward
+from smallcap_regime.evaluation.backtest import _realised_before, fit_maps, run_backtest, walk_forward
 from smallcap_regime.experiment import load_experiment
-from smallcap_regime.models.bundle import fit_regime_model
+from smallcap_regime.models.bundle import TargetMaps, fit_regime_model
 from smallcap_regime.models.calibration import CalibrationMaps, Platt
 from smallcap_regime.models.options import ModelOptions
 from smallcap_regime.names import TARGETS, col
@@ -20,7 +23,29 @@ CASES = {
     "defaults": "",
     "drop_families": 'drop_families = ["credit", "seasonality"]',
     "monotone": "monotone = {baa_aaa_spread_bp = 1, rs_mom_12m = -1}",
+    # post-processing options: the fold's calibrated forecast and the served one come from the same maps
+    "calibration": 'calibration = "platt"',
+    "min_slope": "min_slope = 0.3",
+    "train_start": 'train_start = "1960-01"',
+    # live files (the offline sample has no book-to-market): the held family becomes model input, constrained
+    "valuation": "valuation = true\nmonotone = {smb_btm_spread_log = 1}",
+    "recentre_months": "recentre_months = 60",
 }
+
+
+@pytest.fixture(scope="module")
+def live_home(tmp_path_factory, realdata_dir):
+    """A home holding the real files to 2018-12, pulled from a loopback server (Ken French and FRED)."""
+    from smallcap_regime.data.sources import pull
+
+    from loopback import LoopbackServer, point_sources_at
+
+    home = tmp_path_factory.mktemp("live") / "home"
+    with pytest.MonkeyPatch.context() as mp, LoopbackServer() as server:
+        server.serve_realdata(realdata_dir)
+        point_sources_at(mp, server.url)
+        pull(home, ["french", "fred"])
+    return home
 
 
 def test_every_option_has_a_case():
@@ -29,14 +54,25 @@ def test_every_option_has_a_case():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
-def test_final_model_on_the_last_folds_rows_forecasts_as_that_fold(case, tiny_experiment, tmp_path):
+def test_final_model_on_the_last_folds_rows_forecasts_as_that_fold(case, tiny_experiment, tmp_path, request):
     path = tmp_path / f"{case}.toml"
+    home = request.getfixturevalue("live_home") if case == "valuation" else None
+    live = '[data]\nsource = "live"\n[features]\nspec = "default"\n' if home else ""
     # a refit every 20 years: few folds, the last one trained on most of the sample
-    path.write_text(f'extends = "{tiny_experiment.as_posix()}"\n[validation]\nrefit_every_months = 240\n'
+    path.write_text(f'extends = "{tiny_experiment.as_posix()}"\n{live}[validation]\nrefit_every_months = 240\n'
                     f"[options]\n{CASES[case]}\n")
     exp = load_experiment(path)
     assert exp.options.active == (case != "defaults")
-    result = run_backtest(exp, jobs=1)
+    result = run_backtest(exp, home, jobs=1)
+    if case == "train_start":  # features warm up on the whole panel; rows before the start are left out
+        assert result.features.index[0] == pd.Timestamp("1960-01-31")
+        assert result.features.loc["1960-01-31"].notna().sum() >= result.features.iloc[-1].notna().sum() - 2
+    if case == "valuation":
+        from smallcap_regime.features.ranges import plausible_ranges
+
+        assert "smb_btm_spread_log" in result.features and exp.features().name == "default+valuation"
+        assert "smb_btm_spread_log" in plausible_ranges(exp.features())  # what training gives the served model
+        assert result.features["smb_btm_spread_log"].notna().mean() > 0.9
     fold = walk_forward(exp).folds(result.features.index)[-1]
     train = result.features.index[fold.train]
     test = result.features.iloc[fold.test]
@@ -50,8 +86,10 @@ def test_final_model_on_the_last_folds_rows_forecasts_as_that_fold(case, tiny_ex
         np.testing.assert_array_equal(p, result.predictions.loc[test.index, col(target, "lgbm", "p")])
     if case == "drop_families":  # the shipped boosters do not read the dropped families
         assert not {"baa_aaa_spread_bp", "fwd_month"} & set(model.inputs["relative"])
-    if case == "monotone":
+    if case in ("monotone", "valuation"):
         assert "monotone_constraints" in model.boosters["relative_regressor"].model_to_string()
+    if case == "valuation":
+        assert "smb_btm_spread_log" in model.inputs["relative"]
     # and the served path (identity maps) gives the same forecasts, saved and loaded
     loaded = type(model).load(model.save(tmp_path / "bundle"))
     served = loaded.predict(test)
@@ -59,6 +97,28 @@ def test_final_model_on_the_last_folds_rows_forecasts_as_that_fold(case, tiny_ex
                                rtol=0, atol=1e-12)
     np.testing.assert_allclose(served["p_positive"], result.predictions.loc[test.index, "absolute.lgbm.p"],
                                rtol=0, atol=1e-9)
+    if case in ("calibration", "min_slope", "recentre_months"):
+        _calibrated_as_served(exp, result, fold, test, model)
+
+
+def _calibrated_as_served(exp, result, fold, test, model) -> None:
+    """The last fold's calibrated probabilities are its maps (fitted with the options) applied to its raw ones, and
+    the shipped model, carrying the backtest's final maps, applies those maps the same way."""
+    pred, val = result.predictions, exp.validation
+    full = result.predictions.reindex(result.features.index)
+    mask = _realised_before(full.index, full["fold"].notna().to_numpy(), int(fold.test[0]), exp.horizon)
+    for target in TARGETS:
+        maps = fit_maps(full, target, "lgbm", mask, val.calibration_min_obs, val.interval_coverage, exp.options)
+        np.testing.assert_allclose(pred.loc[test.index, col(target, "lgbm_cal", "p")],
+                                   maps.platt(pred.loc[test.index, col(target, "lgbm", "p")].to_numpy()), atol=1e-12)
+    final = {t: TargetMaps.from_calibration(result.final_maps[t], 0.0, 0.5, 1) for t in TARGETS}
+    shipped = copy.copy(model)
+    shipped.maps = final
+    served = shipped.predict(test)
+    raw_p = pred.loc[test.index, col("absolute", "lgbm", "p")].to_numpy()
+    np.testing.assert_allclose(served["p_positive"], result.final_maps["absolute"].platt(raw_p), atol=1e-9)
+    if exp.options.calibration == "monotone":
+        assert all(result.final_maps[t].platt.a >= exp.options.min_slope for t in TARGETS)
 
 
 @pytest.mark.slow

@@ -82,6 +82,28 @@ def test_adoption_needs_brier_and_auc_gains_on_every_window_and_no_decade_lost()
     assert verdict.loc["loses-decade", "decades lost"] == "a:1990s"
 
 
+def test_an_option_the_sample_cannot_express_is_judged_on_the_live_halves():
+    h1, h2 = harness.HALVES
+    base = [_summary("base", w, 0.01, 0.56, {"2000s": 0.55}) for w in ("sample", "live", h1, h2)]
+    runs = base + [
+        RunSummary("valuation", "sample", "n/a: no book-to-market"),
+        _summary("valuation", "live", 0.02, 0.58, {"2000s": 0.56}),
+        _summary("valuation", h1, 0.02, 0.57, {"2000s": 0.56}),
+        _summary("valuation", h2, 0.02, 0.57, {"2000s": 0.56}),
+        RunSummary("half-only", "sample", "n/a: no book-to-market"),
+        _summary("half-only", "live", 0.02, 0.58, {"2000s": 0.56}),
+        _summary("half-only", h1, 0.02, 0.57, {"2000s": 0.56}),
+        _summary("half-only", h2, 0.00, 0.57, {"2000s": 0.56}),
+        _summary("both", "sample", 0.02, 0.57, {"2000s": 0.56}),
+        _summary("both", "live", 0.02, 0.57, {"2000s": 0.56}),
+        _summary("both", h1, 0.00, 0.50, {"2000s": 0.56}),  # the halves do not judge a variant the sample can run
+        _summary("both", h2, 0.00, 0.50, {"2000s": 0.56}),
+    ]
+    verdict = harness.adoption(runs)
+    assert verdict["adopt"].to_dict() == {"valuation": True, "half-only": False, "both": True}
+    assert verdict.loc["valuation", "judged on"] == f"{h1}, {h2}"
+
+
 @pytest.mark.slow
 def test_harness_smoke_on_a_short_window(tiny_experiment, tmp_path):
     """Base, the monotone option and a not-applicable ablation on the tiny experiment; tables, log and MLflow."""

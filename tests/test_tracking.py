@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -191,8 +193,12 @@ def test_gate_decisions_stay_on_their_versions_through_promotions_and_a_rejectio
     second = train(exp, home)
     assert not second.registered and second.version == first.version
     assert second.decision.value == first.decision.value and not second.decision.promote
-    assert second.decision.reason == (f"does not beat champion v{first.version} (brier_skill "
-                                      f"{first.decision.value:.4f} vs {first.decision.value:.4f})")
+    # compared origin by origin with the champion's stored forecasts: identical losses are no evidence
+    comparison = second.decision.comparison
+    assert comparison is not None and comparison.statistic == 0 and comparison.p_value == 0.5
+    assert comparison.n == int(first.backtest.predictions["oos"].sum() - first.backtest.experiment.horizon)
+    assert second.decision.reason.startswith(f"does not beat champion v{first.version} beyond noise: "
+                                             "its Brier loss is not lower (Brier ")
     assert second.decision.summary() == (f"gate metric relative.lgbm_cal.brier_skill = {first.decision.value:.4f}"
                                          f" vs champion v{first.version} {first.decision.value:.4f} (+0.0000)")
     versions = client.search_model_versions("name='smallcap-regime'")
@@ -231,6 +237,10 @@ def test_gate_decisions_stay_on_their_versions_through_promotions_and_a_rejectio
     assert "| `0_gate_rel_brier_skill` |" in note and "| no |" in note
     assert "Gate decision at registration: **not promoted**" in client.get_model_version(
         "smallcap-regime", other.version).description
+    challenger = client.get_model_version("smallcap-regime", other.version)
+    assert challenger.tags["gate_p_value"] == f"{other.decision.comparison.p_value:.4f}"
+    assert challenger.tags["gate_champion_brier"] == f"{other.decision.comparison.champion_brier:.6f}"
+    assert "Diebold-Mariano" in challenger.description and "not promoted" in challenger.description
     # --force moves the champion to it and says so on the run and in the version's retrain tag; v2's own gate
     # decision (not promoted when it was registered) stays as it was
     forced = train(load_experiment(weak), home, force=True)
@@ -289,6 +299,67 @@ def test_decide_refuses_champion_from_another_experiment_and_lower_is_better_met
     assert registry.decide(losses, "relative.lgbm_cal.brier", "x", None, False).promote
     with pytest.raises(ValueError, match="must look like '<target>.<model>.<metric>'"):
         registry.decide(losses, "brier", "x", None, False)
+
+
+def _planted_forecasts(edge: float, seed: int = 5, n: int = 345, noise: float = 0.05, run: int = 1):
+    """SYNTHETIC monthly forecasts: the champion says 0.5 give or take; the challenger differs from it by noise of
+    sd ``noise`` (another tuning draw) and moves ``edge`` toward the outcome. Its expected Brier loss is lower by
+    about ``edge - noise**2``. Outcomes come in runs of 3 months (overlapping quarterly targets), the challenger's
+    departures in runs of ``run`` months (features persist from one month to the next)."""
+    rng = np.random.default_rng(seed)
+    idx = pd.date_range("1990-01-31", periods=n, freq="ME")
+    y = np.repeat(rng.integers(0, 2, n // 3 + 1), 3)[:n].astype(float)
+    champ = np.clip(0.5 + rng.normal(0, 0.05, n), 0.01, 0.99)
+    chal = np.clip(champ + edge * (2 * y - 1) + np.repeat(rng.normal(0, noise, n // run + 1), run)[:n], 0.01, 0.99)
+    return (pd.DataFrame({"y_up": y, "p": champ}, index=idx), pd.DataFrame({"y_up": y, "p": chal}, index=idx))
+
+
+def test_gate_does_not_promote_a_tiny_improvement_and_promotes_a_real_one():
+    """Seeds 0-19, fixed up front. A tiny edge (expected Brier loss 0.0005 lower, a Brier skill of ~0.002 like a few
+    tuning trials gave) is what a level-0.10 test should promote about as rarely as pure noise; a real edge of 0.06
+    every time."""
+    from smallcap_regime.evaluation.compare import compare_forecasts
+
+    metrics = _metrics(lgbm_cal=0.02, hist_mean=0.0, momentum=-0.9, linear=0.01, linear_cal=-0.1)
+    champion = {"version": "3", "value": 0.0, "experiment": "q", "primary_metric": "relative.lgbm_cal.brier_skill"}
+
+    def decisions(edge: float, noise: float):
+        out = []
+        for seed in range(20):
+            champ, chal = _planted_forecasts(edge, seed, noise=noise)
+            comparison = compare_forecasts(champ, chal, horizon=3, level=0.10)
+            out.append(registry.decide(metrics, "relative.lgbm_cal.brier_skill", "q", champion, False, comparison))
+        return out
+
+    tiny = decisions(0.0105, 0.1)
+    assert sum(d.promote for d in tiny) <= 3
+    refused = next(d for d in tiny if not d.promote)
+    assert "beyond noise" in refused.reason and "one-sided p 0." in refused.reason
+    real = decisions(0.06, 0.05)
+    assert all(d.promote for d in real)
+    big = real[0].comparison
+    assert big is not None and big.p_value < 0.01 and big.challenger_auc > big.champion_auc
+    assert real[0].reason.startswith("beats its baselines and champion v3 (Brier ")
+    assert big.tags()["gate_p_value"] == f"{big.p_value:.4f}"
+    # lower loss but a worse AUC is refused too
+    worse_auc = dataclasses.replace(big, challenger_auc=big.champion_auc - 0.01)
+    refused = registry.decide(metrics, "relative.lgbm_cal.brier_skill", "q", champion, False, worse_auc)
+    assert not refused.promote and "its AUC is worse" in refused.reason
+
+
+def test_gate_statistic_respects_overlap_and_scores_both_on_the_newer_labels():
+    from smallcap_regime.evaluation.compare import compare_forecasts
+
+    champ, chal = _planted_forecasts(0.03, seed=9, noise=0.1, run=3)
+    naive, hac = (compare_forecasts(champ, chal, horizon=h, level=0.10) for h in (1, 3))
+    assert hac.lags == 2 and naive.lags == 0
+    # overlapping quarters: fewer independent origins, so less evidence either way
+    assert abs(hac.statistic) < abs(naive.statistic) and hac.champion_brier == naive.champion_brier
+    # only common origins are compared
+    assert compare_forecasts(champ.iloc[:200], chal, horizon=3, level=0.1).n == 200
+    # a label revised since the champion was trained: both are scored on the challenger's (newer) outcomes
+    revised = champ.assign(y_up=1 - champ["y_up"])
+    assert compare_forecasts(revised, chal, horizon=3, level=0.1) == hac
 
 
 @pytest.mark.parametrize("name", ["quickstart", "live"])

@@ -167,3 +167,24 @@ def test_record_on_real_history_matches_an_independent_count(real_panel):
     assert (nineties.first, nineties.last) == (pd.Timestamp("1990-01-31"), pd.Timestamp("1999-12-31"))
     assert nineties.n_dear == int((~cheap["1990-01-31":"1999-12-31"]).sum()) == 0  # cheap all decade
     assert nineties.sentence().endswith("(never dearer in this stretch)") and "nan" not in nineties.sentence()
+
+
+def test_the_card_shows_the_reading_and_its_record_known_at_the_forecast_origin(real_panel):
+    from smallcap_regime.explain import forecast_lines
+    from smallcap_regime.features.valuation import valuation_lines
+    from smallcap_regime.values import Forecast
+
+    when = pd.Timestamp("2018-12-31")
+    reading, record = valuation_lines(real_panel, when, start="1990-01", horizon_months=3)
+    assert reading == valuation_reading(real_panel, when).sentence()
+    # only calls whose quarter was over by the origin: the last one was made at 2018-09-30
+    assert record == valuation_record(real_panel, start="1990-01", end="2018-09").sentence()
+    assert record.startswith("1990-01..2018-09: ")
+    assert valuation_lines(real_panel.drop(columns=["btm_size_q1", "btm_size_q5"]), when) == ("", "")
+    output = pd.Series({"regime": "no confident call", "regime_leaning": "-", "p_outperform": 0.5, "p_positive": 0.6,
+                        "relative_has_skill": False, "absolute_has_skill": False,
+                        "relative_base_rate": 0.5, "absolute_base_rate": 0.6})
+    fc = Forecast(when, output, pd.Series(dtype=float), "m", "live", [], valuation=reading, valuation_record=record)
+    lines = forecast_lines(fc)
+    assert lines[-2] == f"valuation (descriptive): {reading}"
+    assert lines[-1] == f"  record of this reading, out of sample {record}"

@@ -26,11 +26,14 @@ from smallcap_regime.configs import load_toml
 from smallcap_regime.errors import ConfigError
 from smallcap_regime.evaluation.backtest import BacktestResult
 from smallcap_regime.experiment import Experiment
-from smallcap_regime.features.build import load_feature_spec
 from smallcap_regime.names import TARGETS
 
 #: Window label -> base experiment.
 WINDOWS = {"sample": "quickstart", "live": "live"}
+#: Sub-windows of a run, scored on its predictions: label -> (window, first origin, last origin). Options the offline
+#: sample cannot express (e.g. valuation: no book-to-market) are judged on the two halves of the live window.
+HALVES = {"live 1990-2004": ("live", "1990-01-01", "2004-12-31"),
+          "live 2005-2018": ("live", "2005-01-01", "2018-12-31")}
 #: The variant every other is compared with (an empty overlay).
 BASE = "base"
 MLFLOW_EXPERIMENT = "research"
@@ -92,16 +95,18 @@ class RunSummary:
 
 
 def focus_models(variant: str) -> list[str]:
-    """The calibrated models a table shows for a run: lgbm_cal, and for the base run the linear and
-    prevailing-mean baselines."""
-    return ["lgbm_cal"] + (["linear_cal", "hist_mean"] if variant == BASE else [])
+    """The models a table shows for a run: lgbm_cal and the raw lgbm it calibrates (calibration must keep its
+    ranking), and for the base run the linear and prevailing-mean baselines."""
+    return ["lgbm_cal", "lgbm"] + (["linear_cal", "hist_mean"] if variant == BASE else [])
 
 
 def not_applicable(exp: Experiment, features: pd.DataFrame) -> str | None:
     """Why a variant's ``[options]`` cannot change anything on this window's features (None: they can)."""
     opts = exp.options
     usable = {c for c in features.columns if features[c].notna().any()}
-    family = load_feature_spec(exp.feature_spec).family_of()
+    family = exp.features().family_of()
+    if opts.valuation and not any(family.get(c) == "valuation" for c in usable):
+        return f"feature set {exp.feature_spec!r} has no data for family valuation"
     empty = [f for f in opts.drop_families if not any(family.get(c) == f for c in usable)]
     if opts.drop_families and len(empty) == len(opts.drop_families):
         return f"feature set {exp.feature_spec!r} has no data for family {', '.join(empty)}"
@@ -124,6 +129,27 @@ def summarise(result: BacktestResult, variant: str) -> pd.DataFrame:
                    "buy_and_hold_sharpe": float(strategies["buy_and_hold"])}
             decade = decades.loc[(target, model)]
             row.update({f"auc_{d}": float(v) for d, v in decade["auc"].items()})
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["target", "model"])
+
+
+def summarise_period(result: BacktestResult, variant: str, first: str, last: str) -> pd.DataFrame:
+    """:func:`summarise` on the out-of-sample origins ``first``..``last`` only (no strategy Sharpe)."""
+    from smallcap_regime.evaluation import metrics as M
+    from smallcap_regime.evaluation.backtest import model_report
+
+    pred = result.predictions
+    frame = pred[pred["oos"].astype(bool) & (pred.index >= first) & (pred.index <= last)]
+    rows = []
+    for target in TARGETS:
+        for model in focus_models(variant):
+            report = model_report(frame, target, model, result.experiment.horizon)
+            row = {"target": target, "model": model,
+                   **{k: float(report[k]) for k in ("r2_oos", "cw_pvalue", "auc", "brier_skill")},
+                   "sharpe": np.nan, "buy_and_hold_sharpe": np.nan}
+            realised = frame[frame[f"{target}.up"].notna()]
+            for decade, part in realised.groupby(realised.index.year // 10 * 10):
+                row[f"auc_{decade}s"] = M.auc(part[f"{target}.up"], part[f"{target}.{model}.p"])
             rows.append(row)
     return pd.DataFrame(rows).set_index(["target", "model"])
 
@@ -213,11 +239,16 @@ def run_research(chosen: Sequence[Variant], home: Path, *, windows: Mapping[str,
         for variant in chosen:
             exp = variant_experiment(variant, window, base, workdir)
             # the dataset depends on the data and feature tables only: build it once per window and feature set
-            key = (exp.data_source, exp.small_column, exp.large_column, exp.feature_spec, exp.horizon)
-            if key not in datasets:
-                datasets[key] = build_dataset(exp, home=data_home or home)
-            data = datasets[key]
-            reason = not_applicable(exp, data.features)
+            key = (exp.data_source, exp.small_column, exp.large_column, exp.feature_spec, exp.options.valuation,
+                   exp.options.train_start, exp.horizon)
+            result, reason = None, None
+            try:
+                if key not in datasets:
+                    datasets[key] = build_dataset(exp, home=data_home or home)
+                data = datasets[key]
+                reason = not_applicable(exp, data.features)
+            except ConfigError as exc:  # e.g. a family the window's feature set does not hold
+                reason = str(exc).splitlines()[0]
             if reason:
                 summary = RunSummary(variant.name, window, f"n/a: {reason}")
             else:
@@ -226,10 +257,17 @@ def run_research(chosen: Sequence[Variant], home: Path, *, windows: Mapping[str,
                 summary = RunSummary(variant.name, window, "ok", summarise(result, variant.name),
                                      time.perf_counter() - start)
             echo(f"{variant.name} @ {window}: {summary.status} ({summary.seconds:.0f} s)")
-            _log_run(home, variant, summary, exp)
-            if mlflow:
-                _mlflow_run(home, variant, summary, exp, base)
-            out.append(summary)
+            summaries = [summary]
+            for label, (parent, first, last) in HALVES.items():
+                if parent == window:
+                    summaries.append(RunSummary(variant.name, label, summary.status,
+                                                summarise_period(result, variant.name, first, last)
+                                                if result is not None else pd.DataFrame()))
+            for part in summaries:
+                _log_run(home, variant, part, exp)
+                if mlflow:
+                    _mlflow_run(home, variant, part, exp, base)
+            out.extend(summaries)
     return out
 
 
@@ -262,8 +300,9 @@ def adoption(summaries: Sequence[RunSummary]) -> pd.DataFrame:
     """The README's adoption rule applied to every variant against :data:`BASE`.
 
     A variant passes when its calibrated relative model beats the base ``lgbm_cal`` on Brier skill AND AUC on
-    every window, and no decade whose base AUC was above 0.5 falls below 0.5. A variant not applicable on a
-    window cannot pass.
+    every window (the halves aside), and no decade whose base AUC was above 0.5 falls below 0.5. A variant the
+    offline sample cannot express (n/a there) is judged on the two halves of the live window (:data:`HALVES`)
+    instead; a variant not applicable on a window it is judged on cannot pass.
 
     Returns
     -------
@@ -271,11 +310,14 @@ def adoption(summaries: Sequence[RunSummary]) -> pd.DataFrame:
     (comma-separated ``window:decade``) and ``adopt`` (bool).
     """
     base = {s.window: s for s in summaries if s.variant == BASE and s.status == "ok"}
-    windows = sorted({s.window for s in summaries})
+    present = {s.window for s in summaries}
     rows = []
     for name in dict.fromkeys(s.variant for s in summaries if s.variant != BASE):
         runs = {s.window: s for s in summaries if s.variant == name}
-        row: dict[str, object] = {"variant": name, "model": "-"}
+        sample = runs.get("sample")
+        halves = sample is not None and sample.status.startswith("n/a") and all(h in runs for h in HALVES)
+        windows = list(HALVES) if halves else sorted(present - set(HALVES))
+        row: dict[str, object] = {"variant": name, "model": "-", "judged on": ", ".join(windows)}
         ok, lost = True, []
         for window in windows:
             run = runs.get(window)
@@ -301,10 +343,10 @@ def adoption(summaries: Sequence[RunSummary]) -> pd.DataFrame:
 def absolute_verdict(summaries: Sequence[RunSummary]) -> pd.DataFrame:
     """Absolute-target models that beat the prevailing mean / base rate (R2_OS > 0 and Brier skill > 0) on
     every window they ran on; empty when none does."""
-    windows = {s.window for s in summaries}
+    windows = {s.window for s in summaries if s.window not in HALVES}
     wins: dict[tuple[str, str], set[str]] = {}
     for s in summaries:
-        if s.status != "ok":
+        if s.status != "ok" or s.window in HALVES:
             continue
         for model, row in s.rows.loc["absolute"].iterrows():
             if model != "hist_mean" and row["r2_oos"] > 0 and row["brier_skill"] > 0:

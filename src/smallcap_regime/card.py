@@ -117,6 +117,11 @@ def forecast_lines(fc: Forecast) -> list[str]:
         lines.append(rotation.line())
     for target in TARGETS:
         lines += target_lines(fc.output, target, fc.no_call_band)
+    reading, record = getattr(fc, "valuation", ""), getattr(fc, "valuation_record", "")
+    if reading:  # a descriptive indicator with its own record, whatever the models read
+        lines.append(f"valuation (descriptive): {reading}")
+        if record:
+            lines.append(f"  record of this reading, out of sample {record}")
     return lines
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 from .data import Panel, load_panel
 from .errors import ConfigError
 from .experiment import Experiment
-from .features.build import FeatureSpec, build_features, load_feature_spec
+from .features.build import FeatureSpec, build_features
 from .features.targets import build_targets
 from .names import target_column
 
@@ -68,9 +68,13 @@ def build_dataset(exp: Experiment, *, home: Path | None = None, panel: Panel | N
                            large_column=exp.large_column)
     if before is not None:
         panel = Panel(panel.frame[panel.frame.index < before], panel.source, panel.vintages, panel.notes)
-    spec = load_feature_spec(exp.feature_spec)
+    spec = exp.features()
     window = spec.families.get("seasonality", {}).get("window_months")
     if window is not None and window != exp.horizon:
         raise ConfigError(f"{spec.path}: [seasonality] window_months = {window} but experiment {exp.name!r} "
                           f"forecasts {exp.horizon} months; the calendar flags must describe the forecast window")
-    return Dataset(exp, panel, spec, build_features(panel.frame, spec), build_targets(panel.frame, exp.horizon))
+    features, targets = build_features(panel.frame, spec), build_targets(panel.frame, exp.horizon)
+    if exp.options.train_start:  # computed on the whole panel, then rows before the start are left out
+        keep = features.index >= pd.Timestamp(exp.options.train_start) + pd.offsets.MonthEnd(0)
+        features, targets = features[keep], targets[keep]
+    return Dataset(exp, panel, spec, features, targets)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator
@@ -26,6 +26,9 @@ from .models.lgbm import ModelSpec, load_model_spec
 from .models.options import ModelOptions
 from .models.search_space import tuning_settings
 from .names import MODEL_METRICS, MODELS, TARGETS, metric_key
+
+if TYPE_CHECKING:
+    from .features.build import FeatureSpec
 
 
 class DataSection(Section):
@@ -91,6 +94,9 @@ class RegimeSection(Section):
 class RegistrySection(Section):
     model_name: str = Field("smallcap-regime", min_length=1)
     primary_metric: str = metric_key("relative", "lgbm_cal", "brier_skill")
+    #: one-sided level of the gate's paired test: a challenger's per-origin Brier loss must be lower than the
+    #: champion's with a Diebold-Mariano p-value below it (:mod:`~smallcap_regime.evaluation.compare`)
+    gate_p_value: float = Field(0.10, gt=0, lt=1)
 
     @field_validator("primary_metric")
     @classmethod
@@ -146,10 +152,15 @@ class Experiment:
     tuning: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
     options: ModelOptions = field(default_factory=ModelOptions)
+    gate_p_value: float = 0.10
+
+    def features(self) -> FeatureSpec:
+        """The feature spec the models read: ``feature_spec`` with the families ``[options]`` switches on."""
+        return _spec(self.feature_spec, self.options.valuation)
 
     def estimator(self, target: str) -> TargetEstimator:
         """The target's unfitted estimator: its model spec with the experiment's ``[options]``."""
-        families = _families(self.feature_spec) if self.options.drop_families else None
+        families = _families(self.feature_spec, self.options.valuation) if self.options.drop_families else None
         return TargetEstimator.from_spec(self.models[target], self.options, families)
 
     def estimators(self) -> dict[str, TargetEstimator]:
@@ -175,10 +186,16 @@ class Experiment:
 
 
 @lru_cache(maxsize=8)
-def _families(feature_spec: str) -> dict[str, str]:
+def _spec(feature_spec: str, valuation: bool) -> FeatureSpec:
     from .features.build import load_feature_spec
 
-    return load_feature_spec(feature_spec).family_of()
+    spec = load_feature_spec(feature_spec)
+    return spec.with_families("valuation") if valuation else spec
+
+
+@lru_cache(maxsize=8)
+def _families(feature_spec: str, valuation: bool = False) -> dict[str, str]:
+    return _spec(feature_spec, valuation).family_of()
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -257,5 +274,6 @@ def load_experiment(name_or_path: str | Path, *,
         tuning=tuning_settings(cfg.tuning, path, models) if cfg.tuning else {},
         raw=raw,
         options=cfg.options,
+        gate_p_value=cfg.registry.gate_p_value,
     )
     return exp

@@ -99,6 +99,8 @@ class Forecast:
     warnings : stale data or inputs, and the in-sample warning, in words.
     no_call_band : the experiment's "no confident call" half-width around each base rate.
     rotation : rotation status at ``as_of`` with its point-in-time record (:mod:`.features.rotation`).
+    valuation, valuation_record : the descriptive valuation reading at ``as_of`` and the out-of-sample record of
+        its past calls (:func:`~smallcap_regime.features.valuation.valuation_lines`); "" without book-to-market.
     """
 
     as_of: pd.Timestamp
@@ -113,6 +115,8 @@ class Forecast:
     warnings: list[str] = field(default_factory=list)
     no_call_band: float = 0.05
     rotation: RotationStatus | None = None
+    valuation: str = ""
+    valuation_record: str = ""
 
 
 @dataclass

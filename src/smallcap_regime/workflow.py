@@ -131,6 +131,7 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
     from .data.freshness import data_behind, stale_inputs
     from .evaluation.drift import drift_warnings
     from .evaluation.record import forecast_window
+    from .features.valuation import valuation_lines
     from .tracking.serving import predict_local, predict_remote
 
     choice, data, when = resolve_forecast(home, experiment=experiment, version=version, as_of=as_of)
@@ -163,9 +164,10 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
     model = (f"version {output['model_version'].iloc[0]} (loaded by the server) via server {redact_url(server)}"
              if server
              else f"{choice.uri} [{choice.note}] via in-process")
+    valuation = valuation_lines(data.panel.frame, when, start=data.experiment.validation.oos_start, horizon_months=h)
     return Forecast(when, output.iloc[0], row.iloc[0], model, data.panel.source, list(data.panel.notes), h,
                     forecast_window(when, h), in_sample, warnings, data.experiment.no_call_band,
-                    rotation_status(data.panel.frame, data.target("relative"), when, h))
+                    rotation_status(data.panel.frame, data.target("relative"), when, h), *valuation)
 
 
 def backtest(experiment: str | Path | Experiment, home: Path, *, on_fold: Callable[[int, int], None] | None = None,

@@ -29,6 +29,7 @@ from ..experiment import Experiment
 from ..features.ops import compound
 from ..models.baselines import fit_linear_baselines
 from ..models.calibration import CalibrationMaps, fit_calibration, shrink
+from ..models.options import ModelOptions
 from ..models.regime import regime_labels
 from ..names import FITTED, MODELS, TARGETS, col, tbill_column
 from . import metrics as M
@@ -122,12 +123,16 @@ def _limit_blas_threads() -> None:
 
 
 def fit_maps(pred: pd.DataFrame, target: str, model: str, mask: np.ndarray, min_obs: int,
-             coverage: float) -> CalibrationMaps:
-    """:func:`~smallcap_regime.models.calibration.fit_calibration` of one model on the rows in ``mask``."""
+             coverage: float, options: ModelOptions | None = None) -> CalibrationMaps:
+    """:func:`~smallcap_regime.models.calibration.fit_calibration` of one model on the rows in ``mask``, with the
+    experiment's calibration options."""
+    options = options or ModelOptions()
     names = [col(target, model, "f"), col(target, model, "p"), col(target, "y"), col(target, "up"),
              col(target, "hist_mean", "f"), col(target, "hist_mean", "p")]
     forecast, raw_p, y, up, mean, base_rate = pred[names].to_numpy(dtype="float64")[mask].T
-    return fit_calibration(forecast, raw_p, y, up, mean, base_rate, min_obs, coverage)
+    return fit_calibration(forecast, raw_p, y, up, mean, base_rate, min_obs, coverage,
+                           monotone=options.calibration == "monotone", min_slope=options.min_slope,
+                           recentre_months=options.recentre_months)
 
 
 def _realised_before(index: pd.DatetimeIndex, forecast_mask: np.ndarray, start_pos: int, horizon: int) -> np.ndarray:
@@ -189,7 +194,8 @@ def run_backtest(exp: Experiment, home: Path | None = None, *, panel: Panel | No
 
     metrics, decade, strat_returns, strat_metrics = _evaluate(pred, exp)
     # the regime from the targets with demonstrated skill, the rule the forecast card uses
-    pred = skilled_regimes(pred, metrics, final_maps, exp.no_call_band)
+    pred = skilled_regimes(pred, metrics, final_maps, exp.no_call_band, exp.horizon,
+                           exp.validation.interval_coverage)
     fold_metrics = _fold_metrics(pred, folds, features.index, exp)
     timings = {"features_s": t_features - t_start, "fit_s": t_fit - t_features,
                "total_s": time.perf_counter() - t_start, "folds": float(len(folds))}
@@ -262,7 +268,7 @@ def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Exper
         mask = _realised_before(pred.index, forecast_mask, int(fold.test[0]), h)
         rows = fold.test
         for model in models:
-            maps = fit_maps(pred, target, model, mask, val.calibration_min_obs, val.interval_coverage)
+            maps = fit_maps(pred, target, model, mask, val.calibration_min_obs, val.interval_coverage, exp.options)
             f, p = raw[model]
             shrunk = shrink(f[rows], mean[rows], maps.shrink_weight)
             out[col(target, f"{model}_cal", "f")][rows] = shrunk
@@ -274,7 +280,7 @@ def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Exper
     for name, values in out.items():
         pred[name] = values
     everything = forecast_mask & pred[col(target, "y")].notna().to_numpy()
-    return fit_maps(pred, target, "lgbm", everything, val.calibration_min_obs, val.interval_coverage)
+    return fit_maps(pred, target, "lgbm", everything, val.calibration_min_obs, val.interval_coverage, exp.options)
 
 
 def model_report(frame: pd.DataFrame, target: str, model: str, horizon: int) -> dict[str, float]:

@@ -18,6 +18,7 @@ from ..card import LEGEND, forecast_lines, forecast_table
 from ..data.cache import atomic_write_bytes
 from ..explain import forecast_header
 from ..features.rotation import rotation_status
+from ..features.valuation import valuation_lines
 from ..models.bundle import RegimeModel
 from ..names import TARGETS
 from ..values import Forecast
@@ -71,10 +72,12 @@ def report_forecast(result: BacktestResult, model: RegimeModel, label: str) -> F
     exp = result.experiment
     row = result.features.tail(1)
     when = row.index[0]
+    valuation = valuation_lines(result.panel.frame, when, start=exp.validation.oos_start,
+                                horizon_months=exp.horizon)
     return Forecast(when, model.predict(row).iloc[0], row.iloc[0], label, result.panel.source,
                     list(result.panel.notes), exp.horizon, forecast_window(when, exp.horizon), False, [],
                     exp.no_call_band, rotation_status(result.panel.frame, result.targets[f"relative_{exp.horizon}m"],
-                                                      when, exp.horizon))
+                                                      when, exp.horizon), *valuation)
 
 
 def _card(fc: Forecast) -> str:

@@ -31,6 +31,7 @@ __all__ = [
     "balanced_accuracy",
     "brier",
     "brier_skill",
+    "brier_skill_interval",
     "by_decade",
     "clark_west",
     "classification_report",
@@ -428,6 +429,41 @@ def brier_skill(y_up: pd.Series, p_up: pd.Series, p_ref: pd.Series | float) -> f
     if ref == 0.0:
         return float("nan")
     return 1.0 - float(((ps - ys) ** 2).mean()) / ref
+
+
+def brier_skill_interval(y_up: pd.Series, p_up: pd.Series, p_ref: pd.Series, block: int, level: float = 0.90,
+                         reps: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of :func:`brier_skill` from a circular block bootstrap of the origins.
+
+    Consecutive monthly origins share h - 1 months of their targets, so origins are resampled in blocks of
+    ``block`` (the horizon) with :class:`arch.bootstrap.CircularBlockBootstrap`, keeping each origin's forecast, its
+    reference and its outcome together. A lower bound above 0 is skill the overlap-aware sampling noise does not
+    explain; ``(nan, nan)`` with fewer than two blocks of origins or a perfect reference.
+
+    Parameters
+    ----------
+    y_up, p_up, p_ref : pd.Series, shape (n,), aligned; rows with a NaN are dropped.
+    block : block length in origins (>= 1).
+    level : two-sided coverage of the interval (0.90: the 5th and 95th percentiles).
+    reps, seed : bootstrap replications and seed (fixed: a rerun gives the same interval).
+    """
+    from arch.bootstrap import CircularBlockBootstrap
+
+    frame = pd.concat([_as_float(y_up, "y_up"), _as_float(p_up, "p_up"), _as_float(p_ref, "p_ref")],
+                      axis=1).dropna()
+    ys, ps, rs = _binary_prob(frame.iloc[:, 0], frame.iloc[:, 1], {"p_ref": frame.iloc[:, 2]})
+    y, p, r = ys.to_numpy(float), ps.to_numpy(float), rs.to_numpy(float)
+    if len(y) < 2 * block or float(((r - y) ** 2).sum()) == 0.0:
+        return float("nan"), float("nan")
+    loss, ref = (p - y) ** 2, (r - y) ** 2
+
+    def skill(loss: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        denom = ref.sum()
+        return np.array([1.0 - loss.sum() / denom if denom > 0 else 0.0])
+
+    boot = CircularBlockBootstrap(max(int(block), 1), loss, ref, seed=seed)
+    ci = boot.conf_int(skill, reps=reps, method="percentile", size=level)
+    return float(ci[0, 0]), float(ci[1, 0])
 
 
 def log_loss(y_up: pd.Series, p_up: pd.Series, eps: float = 1e-6) -> float:

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from ..models.regime import regime_arrays
-from ..models.skill import SkillRecord, demonstrated_skill
+from ..models.skill import SKILL_TEST_LEVEL, SkillRecord
 from ..names import TARGETS, col
+from .metrics import brier_skill_interval
 
 MODEL = "lgbm_cal"
 
@@ -58,15 +59,17 @@ def past_calls(predictions: pd.DataFrame, target: str, horizon: int) -> pd.DataF
     return frame
 
 
-def skilled_targets(metrics: pd.DataFrame, final_maps: dict) -> tuple[bool, bool]:
-    """Whether (relative, absolute) show demonstrated skill in a backtest: the rule the deployed model's
-    :class:`SkillRecord` applies, from the same out-of-sample Brier skill and final Platt slope."""
-    return tuple(demonstrated_skill(float(metrics.loc[(t, MODEL), "brier_skill"]), float(final_maps[t].platt.a))
+def skilled_targets(predictions: pd.DataFrame, metrics: pd.DataFrame, final_maps: dict, horizon: int,
+                    interval_coverage: float) -> tuple[bool, bool]:
+    """Whether (relative, absolute) show demonstrated skill in a backtest: the deployed model's
+    :attr:`SkillRecord.has_skill`, from the same out-of-sample calls, Brier skill interval and final maps."""
+    return tuple(skill_record(predictions, t, horizon, metrics.loc[(t, MODEL)], final_maps[t].shrink_weight,
+                              final_maps[t].platt.a, interval_coverage).has_skill
                  for t in TARGETS)  # type: ignore[return-value]
 
 
-def skilled_regimes(predictions: pd.DataFrame, metrics: pd.DataFrame, final_maps: dict,
-                    no_call_band: float) -> pd.DataFrame:
+def skilled_regimes(predictions: pd.DataFrame, metrics: pd.DataFrame, final_maps: dict, no_call_band: float,
+                    horizon: int, interval_coverage: float) -> pd.DataFrame:
     """``predictions`` with ``regime``, ``leaning`` and ``confidence`` from the targets with demonstrated skill
     (:func:`~smallcap_regime.models.regime.regime_arrays`), each probability read against the base rate known at
     its origin: the rule the forecast card uses, so the report's strip and ``regime history`` agree with it."""
@@ -75,7 +78,7 @@ def skilled_regimes(predictions: pd.DataFrame, metrics: pd.DataFrame, final_maps
         predictions[col("absolute", MODEL, "p")].to_numpy(dtype="float64"), no_call_band,
         predictions[col("relative", "hist_mean", "p")].to_numpy(dtype="float64"),
         predictions[col("absolute", "hist_mean", "p")].to_numpy(dtype="float64"),
-        skilled_targets(metrics, final_maps))
+        skilled_targets(predictions, metrics, final_maps, horizon, interval_coverage))
     return predictions.assign(regime=regime, leaning=leaning, confidence=confidence)
 
 
@@ -104,6 +107,10 @@ def skill_record(predictions: pd.DataFrame, target: str, horizon: int, metrics: 
     interval_coverage : nominal coverage of the conformal interval.
     """
     calls = past_calls(predictions, target, horizon).dropna(subset=["right"])
+    lo, hi = float("nan"), float("nan")
+    if len(calls):
+        lo, hi = brier_skill_interval((calls["realised"] > 0).astype("float64"), calls["p"], calls["base_rate"],
+                                      horizon, level=1 - 2 * SKILL_TEST_LEVEL)
     up, down = calls[calls["call"] == "up"], calls[calls["call"] == "down"]
     dates = calls.index
     return SkillRecord(
@@ -112,7 +119,7 @@ def skill_record(predictions: pd.DataFrame, target: str, horizon: int, metrics: 
         hit_rate_ref=float(metrics["hit_rate_ref"]), auc=float(metrics["auc"]),
         brier_skill=float(metrics["brier_skill"]), up_calls=len(up), up_right=int(up["right"].sum()),
         down_calls=len(down), down_right=int(down["right"].sum()), shrink_weight=float(shrink_weight),
-        platt_a=float(platt_a), interval_coverage=float(interval_coverage))
+        platt_a=float(platt_a), interval_coverage=float(interval_coverage), brier_skill_lo=lo, brier_skill_hi=hi)
 
 
 def backtest_skill(result) -> dict[str, SkillRecord]:

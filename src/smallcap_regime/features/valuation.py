@@ -204,3 +204,19 @@ def valuation_record(panel: pd.DataFrame, *, start: str | pd.Timestamp | None = 
         mean_relative_cheap=float(rel[cheap].mean()) if n1 else math.nan,
         mean_relative_dear=float(rel[~cheap].mean()) if n0 else math.nan,
     )
+
+
+def valuation_lines(panel: pd.DataFrame, as_of: pd.Timestamp, *, start: str | pd.Timestamp | None = None,
+                    horizon_months: int = HORIZON_MONTHS) -> tuple[str, str]:
+    """The reading at ``as_of`` and its record over origins ``start``.. whose outcome was realised by ``as_of``, as
+    two sentences for a forecast card; ``("", "")`` without book-to-market data (e.g. the offline sample)."""
+    try:
+        reading = valuation_reading(panel, as_of).sentence()
+    except NoDataError:
+        return "", ""
+    try:
+        end = pd.Timestamp(as_of) - pd.offsets.MonthEnd(horizon_months)
+        record = valuation_record(panel, start=start, end=end, horizon_months=horizon_months).sentence()
+    except NoDataError:
+        record = ""
+    return reading, record

@@ -4,6 +4,12 @@ Raw tree forecasts are typically far too dispersed for a noisy quarterly target,
 toward the prevailing mean, ``m + w (f - m)``, with ``w`` the least-squares weight on earlier out-of-sample pairs
 (clipped to [0, 1]); probabilities get Platt scaling on the logit. Intervals are split-conformal: empirical
 quantiles of earlier out-of-sample residuals.
+
+The Platt map is monotone non-decreasing by default (slope ``a >= 0``): it may shrink a forecast toward the base rate,
+all the way to it when earlier out-of-sample pairs show no positive relation, but it never turns a right-way ranking
+into a wrong-way one (an unconstrained fit had negative slopes in 22 of 29 refit years of the absolute target).
+Optionally its intercept is re-centred so that the mean calibrated probability of the latest pairs equals their
+realised base rate (recent stretches had small caps winning far less often than the long history says).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import brentq, minimize
 
 EPS = 1e-6
 
@@ -71,10 +77,14 @@ def probability_points(contrib: np.ndarray, raw_logit: np.ndarray, platt: Platt)
     return 100.0 * (platt.of_logit(z) - platt.of_logit(z - np.asarray(contrib, dtype="float64")))
 
 
-def fit_platt(p_raw: np.ndarray, y_up: np.ndarray, ridge: float = 1.0) -> Platt:
+def fit_platt(p_raw: np.ndarray, y_up: np.ndarray, ridge: float = 1.0, monotone: bool = True,
+              min_slope: float = 0.0) -> Platt:
     """Platt scaling: penalised logistic fit of the label on logit(p), pulled toward the identity (a=1, b=0).
 
-    The penalty keeps the map sane when few pairs are available or the classes are separable.
+    The penalty keeps the map sane when few pairs are available or the classes are separable. ``monotone`` bounds
+    the slope at ``a >= 0`` (the map never reverses the order of two raw probabilities); False is the unconstrained
+    fit the project used before (``[options] calibration = "platt"``). ``min_slope`` raises the bound: the map
+    keeps at least that share of the raw log-odds spread (the intercept is fitted given the slope).
     """
     x = _logit(p_raw)
     y = np.asarray(y_up, dtype="float64")
@@ -88,8 +98,25 @@ def fit_platt(p_raw: np.ndarray, y_up: np.ndarray, ridge: float = 1.0) -> Platt:
         grad = np.array([np.sum(resid * x), np.sum(resid)]) + ridge * (theta - prior)
         return float(value), grad
 
-    theta = minimize(loss, prior, jac=True, method="L-BFGS-B").x
+    bounds = [(float(min_slope), None), (None, None)] if monotone else None
+    if monotone and min_slope > prior[0]:
+        prior = np.array([float(min_slope), 0.0])
+    theta = minimize(loss, prior, jac=True, method="L-BFGS-B", bounds=bounds).x
     return Platt(float(theta[0]), float(theta[1]))
+
+
+def recentre(platt: Platt, p_raw: np.ndarray, rate: float) -> Platt:
+    """``platt`` with its intercept moved so that the mean calibrated probability of ``p_raw`` equals ``rate``.
+
+    The slope (and so the ranking) is kept; ``rate`` is clipped to [0.01, 0.99].
+    """
+    z = _logit(p_raw)
+    target = float(np.clip(rate, 0.01, 0.99))
+
+    def gap(b: float) -> float:
+        return float(np.mean(Platt(platt.a, b).of_logit(z))) - target
+
+    return Platt(platt.a, float(brentq(gap, -60.0, 60.0)))
 
 
 def conformal_interval(residuals: np.ndarray, coverage: float) -> tuple[float, float]:
@@ -129,7 +156,8 @@ class CalibrationMaps:
 
 
 def fit_calibration(forecast: np.ndarray, raw_p: np.ndarray, y: np.ndarray, up: np.ndarray, mean: np.ndarray,
-                    base_rate: np.ndarray, min_obs: int, coverage: float) -> CalibrationMaps:
+                    base_rate: np.ndarray, min_obs: int, coverage: float, *, monotone: bool = True,
+                    min_slope: float = 0.0, recentre_months: int = 0) -> CalibrationMaps:
     """Shrinkage, Platt and conformal maps from earlier out-of-sample pairs: the one calibration function.
 
     Parameters
@@ -140,6 +168,9 @@ def fit_calibration(forecast: np.ndarray, raw_p: np.ndarray, y: np.ndarray, up: 
     min_obs : complete pairs needed; fewer -> the conservative fallback: forecast = prevailing mean (w = 0),
         probability = the latest known base rate (Platt with a = 0, b = its logit), no interval.
     coverage : conformal interval coverage.
+    monotone, min_slope : Platt slope bounded at >= ``min_slope`` (>= 0) (:func:`fit_platt`).
+    recentre_months : > 0: re-centre the Platt intercept on the base rate of the latest ``recentre_months`` pairs
+        (:func:`recentre`); 0: keep the fitted intercept.
 
     Rows with any NaN among the six arrays are left out.
     """
@@ -151,4 +182,7 @@ def fit_calibration(forecast: np.ndarray, raw_p: np.ndarray, y: np.ndarray, up: 
         return CalibrationMaps(0.0, Platt(0.0, float(np.log(rate / (1 - rate)))), n_pairs=len(pairs))
     f, p, yy, u, m = pairs[:, 0], pairs[:, 1], pairs[:, 2], pairs[:, 3], pairs[:, 4]
     w = fit_shrinkage(f, m, yy)
-    return CalibrationMaps(w, fit_platt(p, u), conformal_interval(yy - shrink(f, m, w), coverage), len(pairs))
+    platt = fit_platt(p, u, monotone=monotone, min_slope=min_slope)
+    if recentre_months > 0:
+        platt = recentre(platt, p[-recentre_months:], float(np.mean(u[-recentre_months:])))
+    return CalibrationMaps(w, platt, conformal_interval(yy - shrink(f, m, w), coverage), len(pairs))

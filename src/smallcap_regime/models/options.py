@@ -2,7 +2,8 @@
 
 Every option is read by :class:`~smallcap_regime.models.estimator.TargetEstimator`, the one ``fit`` behind the
 backtest folds, the tuning inner folds and the final (registered) model, so an option measured by the backtest is
-the option that ships. The defaults reproduce the model as it was before options existed.
+the option that ships. The defaults reproduce the model as it was before options existed, except the
+calibration map, monotone by default since issue 20 (the unconstrained one could reverse a ranking).
 
 Adding an option: declare the field here (with its validator), read it in ``TargetEstimator.fit`` (or in the
 post-processing, for options that act after the fit), and add a case to ``tests/test_options.py``, which checks that
@@ -13,24 +14,48 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from ..configs import Section
 from ..features.families import FAMILIES
 
 
 class ModelOptions(Section):
-    """``[options]``: how both targets' LightGBM models are fitted (all off by default).
+    """``[options]``: how both targets' LightGBM models are fitted and calibrated (all off by default but the
+    monotone calibration map).
 
     Attributes
     ----------
     drop_families : feature families the models (LightGBM and the linear baselines) leave out.
     monotone : feature -> +1 (the forecast may only rise with it) or -1; LightGBM monotone constraints for both
         targets. Features the feature set lacks are skipped.
+    valuation : switch on the held ``valuation`` feature family (the small-minus-big book-to-market spread, Ken
+        French 25 portfolios; :meth:`~smallcap_regime.features.build.FeatureSpec.with_families`) as model input,
+        for every fit and for the served model's plausible ranges. Live data only (the offline sample has no
+        book-to-market).
+    train_start : first origin (``YYYY-MM``) of the rows the models are trained and evaluated on; None (default):
+        the first month the data allow (1926-07 on the live files, 1949-01 on the offline sample). Features are
+        computed on the whole panel first (rolling windows warm up on earlier months); rows before the start are
+        then left out for every model, baselines included.
+    calibration : the probability map fitted on earlier out-of-sample pairs (post-processing,
+        :func:`~smallcap_regime.models.calibration.fit_calibration`): ``monotone`` (default), Platt scaling with
+        its slope bounded at >= 0, which never reverses two forecasts' order; ``platt``, the unconstrained fit used
+        before (a negative slope turns a right-way ranking into a wrong-way one).
+    min_slope : with ``calibration = "monotone"``, the lowest Platt slope allowed (0 to 1; default 0): the map then
+        keeps at least that share of the raw log-odds spread instead of flattening a forecast to the base rate
+        when earlier pairs show no positive relation (whether it has skill is the skill test's call).
+    recentre_months : > 0: after the fit, move the Platt intercept so the mean calibrated probability of the
+        latest ``recentre_months`` out-of-sample pairs equals their realised base rate (a trailing base rate
+        instead of the expanding one); 0 (default): off.
     """
 
     drop_families: list[str] = []
     monotone: dict[str, Literal[-1, 1]] = {}
+    valuation: bool = False
+    train_start: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    calibration: Literal["monotone", "platt"] = "monotone"
+    min_slope: float = Field(default=0.0, ge=0.0, le=1.0)
+    recentre_months: int = Field(default=0, ge=0, le=600)
 
     @field_validator("drop_families")
     @classmethod

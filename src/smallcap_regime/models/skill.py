@@ -3,8 +3,10 @@
 A probability means little without its track record. Each target of the deployed model keeps the record of its
 calibrated LightGBM forecasts over the backtest's reported out-of-sample origins: hit rate next to the base rate,
 AUC, Brier skill, and how often calls of each kind (probability above or below the base rate known at the time)
-were right. When calibration has shrunk a target to the base rate, or its Brier skill is not positive, the target
-has **no demonstrated skill**: its probability is the historical base rate and no drivers are shown for it.
+were right. A target has **no demonstrated skill** unless a proper-score test says otherwise: the lower end of the
+80 % block-bootstrap interval of its out-of-sample Brier skill (blocks of h origins, since consecutive targets
+overlap) must be above 0: a one-sided test at :data:`SKILL_TEST_LEVEL`, the level of the champion gate.
+Without it the probability shown is the historical base rate and no drivers are shown.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from ..names import output_column
 SKILL_COLUMNS = ("base_rate", "has_skill", "hit_rate", "auc", "brier_skill", "calls_right", "calls_made",
                  "calls_right_all", "calls_made_all", "interval_coverage")
 
-#: Platt slopes below this leave the calibrated probability within a hair of the base rate whatever the model says.
+#: One-sided level of the skill test: the lower bound of the (1 - 2 level) bootstrap interval must exceed 0.
+SKILL_TEST_LEVEL = 0.10
+#: Old records' rule (no interval stored): Platt slopes below this leave the probability at the base rate.
 FLAT_SLOPE = 0.05
 NO_SKILL = "no demonstrated skill: this is the historical base rate"
 
@@ -40,9 +44,12 @@ def accuracy_text(right: int, made: int) -> str:
     return f"{ACCURACY_LABEL}: right {right} of {made}{share}"
 
 
-def demonstrated_skill(brier_skill: float, platt_a: float) -> bool:
-    """Positive out-of-sample Brier skill and a Platt slope that does not flatten the probability to the base
-    rate (the rule :attr:`SkillRecord.has_skill` and the backtest's regime strip share)."""
+def demonstrated_skill(brier_skill: float, platt_a: float, brier_skill_lo: float = math.nan) -> bool:
+    """The rule :attr:`SkillRecord.has_skill` and the backtest's regime strip share: the lower end of the Brier
+    skill's block-bootstrap interval (one-sided test at :data:`SKILL_TEST_LEVEL`) above 0; without an interval
+    (records stored before it existed), positive Brier skill and a slope that does not flatten the probability."""
+    if not math.isnan(brier_skill_lo):
+        return brier_skill_lo > 0
     return not math.isnan(brier_skill) and brier_skill > 0 and abs(platt_a) >= FLAT_SLOPE
 
 
@@ -65,6 +72,8 @@ class SkillRecord:
     shrink_weight : final weight of the model's point forecast against the historical mean (0: the mean only).
     platt_a : final Platt slope on the classifier's log-odds (~0: the base rate whatever the model says).
     interval_coverage : nominal coverage of the conformal interval (0.8 = 80 %).
+    brier_skill_lo, brier_skill_hi : 80 % (1 - 2 :data:`SKILL_TEST_LEVEL`) circular-block-bootstrap interval of
+        ``brier_skill`` (blocks of h origins); NaN in records stored before the interval existed.
     """
 
     oos_first: str
@@ -82,11 +91,14 @@ class SkillRecord:
     shrink_weight: float
     platt_a: float
     interval_coverage: float
+    brier_skill_lo: float = float("nan")
+    brier_skill_hi: float = float("nan")
 
     @property
     def has_skill(self) -> bool:
-        """False when calibration flattened the probability or it did not beat the base rate out of sample."""
-        return demonstrated_skill(self.brier_skill, self.platt_a)
+        """True when the Brier skill's bootstrap interval lies above 0: better than the base rate beyond noise
+        (:func:`demonstrated_skill`; records stored before the interval existed keep the old rule)."""
+        return demonstrated_skill(self.brier_skill, self.platt_a, self.brier_skill_lo)
 
     @property
     def calls_right(self) -> int:

@@ -1,17 +1,32 @@
-"""Model registry gate: alias ``champion`` moves only to a model that beats its baselines and the champion."""
+"""Model registry gate: alias ``champion`` moves only to a model that beats its baselines and the champion.
+
+Beating the champion means a paired test on the same out-of-sample origins
+(:func:`~smallcap_regime.evaluation.compare.compare_forecasts`): lower per-origin Brier loss with a Diebold-Mariano
+p-value below ``[registry] gate_p_value`` and an AUC not worse. The champion's forecasts are read from the artifact
+:data:`GATE_FORECASTS` of the run that registered it; a champion registered before that artifact existed is compared
+on its recorded metric value, as before.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from ..names import BASELINES, LOWER_IS_BETTER, split_metric  # noqa: F401  (re-exported)
 from .store import lost_store, retry_race
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..evaluation.compare import ForecastComparison
+
 CHAMPION = "champion"
 #: The latest registered candidate that was not promoted (what a reviewer compares with the champion).
 CHALLENGER = "challenger"
+#: Run artifact holding the out-of-sample probabilities the gate compares (origin, y_up, p).
+GATE_FORECASTS = "gate_forecasts.csv"
 
 
 @dataclass(frozen=True)
@@ -23,6 +38,7 @@ class Decision:
     champion_value: float | None = None
     champion_version: str | None = None
     metric: str = ""
+    comparison: ForecastComparison | None = None
 
     def summary(self) -> str:
         """One line saying which metric the gate scored and how it moved against the champion."""
@@ -37,7 +53,8 @@ def _better(a: float, b: float, metric: str) -> bool:
 
 
 
-def decide(metrics, primary: str, experiment: str, champion: dict | None, force: bool) -> Decision:
+def decide(metrics, primary: str, experiment: str, champion: dict | None, force: bool,
+           comparison: ForecastComparison | None = None) -> Decision:
     """Whether a new model should become champion.
 
     Parameters
@@ -47,6 +64,8 @@ def decide(metrics, primary: str, experiment: str, champion: dict | None, force:
     experiment : name of the experiment the new model came from.
     champion : ``{"version", "value", "experiment", "primary_metric"}`` of the current champion, or None.
     force : promote regardless (the decision still says what the gate would have done).
+    comparison : the paired test of this model against the champion on common origins; None (no champion, or one
+        without stored forecasts): the champion is compared on its recorded ``value``.
     """
     target, model, metric = split_metric(primary)
     value = float(metrics.loc[(target, model), metric])
@@ -65,16 +84,23 @@ def decide(metrics, primary: str, experiment: str, champion: dict | None, force:
         if champion.get("experiment") != experiment or champion.get("primary_metric") != primary:
             reasons.append(f"champion v{champ_version} comes from experiment {champion.get('experiment')!r} "
                            f"scored on {champion.get('primary_metric')!r}: not comparable, use --force to replace it")
+        elif comparison is not None:
+            if not comparison.passes:
+                reasons.append(f"does not beat champion v{champ_version} beyond noise: {comparison.why_not()} "
+                               f"({comparison.summary()})")
         elif not _better(value, champ_value, metric):
             reasons.append(f"does not beat champion v{champ_version} ({metric} {value:.4f} vs {champ_value:.4f})")
-    if not reasons:
+    if comparison is not None and champion and not reasons:
+        reason = f"beats its baselines and champion v{champ_version} ({comparison.summary()})"
+    elif not reasons:
         reason = (f"beats its baselines and champion v{champ_version} ({value:.4f} vs {champ_value:.4f})"
                   if champion else "beats its baselines; no champion yet")
-        return Decision(True, False, reason, value, champ_value, champ_version, primary)
+    if not reasons:
+        return Decision(True, False, reason, value, champ_value, champ_version, primary, comparison)
     if force:
         return Decision(True, True, "forced with --force although it " + "; ".join(reasons), value, champ_value,
-                        champ_version, primary)
-    return Decision(False, False, "; ".join(reasons), value, champ_value, champ_version, primary)
+                        champ_version, primary, comparison)
+    return Decision(False, False, "; ".join(reasons), value, champ_value, champ_version, primary, comparison)
 
 
 def current_champion(client, model_name: str) -> dict | None:
@@ -90,11 +116,31 @@ def current_champion(client, model_name: str) -> dict | None:
     tags = version.tags or {}
     return {"version": version.version, "value": float(tags.get("primary_metric_value", "nan")),
             "experiment": tags.get("experiment"), "primary_metric": tags.get("primary_metric"),
-            "run_id": tags.get("run_id")}
+            "run_id": tags.get("run_id") or version.run_id}
 
 
 #: Model version tag: when the version last became champion (ISO 8601, UTC).
 PROMOTED_AT = "promoted_at"
+
+
+def champion_forecasts(client, champion: dict | None) -> pd.DataFrame | None:
+    """The champion's stored out-of-sample forecasts (:data:`GATE_FORECASTS` of its run), or None without them."""
+    from mlflow.exceptions import MlflowException
+
+    if not champion or not champion.get("run_id"):
+        return None
+    import tempfile
+
+    import pandas as pd
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = client.download_artifacts(champion["run_id"], GATE_FORECASTS, tmp)
+            return pd.read_csv(path, index_col="origin", parse_dates=["origin"])
+    except (MlflowException, OSError) as exc:
+        if isinstance(exc, MlflowException) and lost_store(exc) is not None:
+            raise
+        return None
 
 
 def set_champion(client, model_name: str, version: str, attempts: int = 3) -> None:

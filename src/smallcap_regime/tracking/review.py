@@ -96,11 +96,15 @@ def gate_tags(decision: Decision) -> dict[str, str]:
 
 
 def gate_test(decision: Decision) -> str:
-    """What the gate tested, in words."""
+    """What the gate tested, in words: the baselines, the champion's metric and, where both models' out-of-sample
+    forecasts were compared origin by origin, the paired test's statistic, p-value and both scores."""
     champion = (f" and the champion v{decision.champion_version} ({decision.champion_value:.4f})"
                 if decision.champion_version else " (no champion before)")
-    return (f"`{decision.metric}` = {decision.value:.4f} must beat every baseline of its target{champion} on the "
+    text = (f"`{decision.metric}` = {decision.value:.4f} must beat every baseline of its target{champion} on the "
             "same out-of-sample folds")
+    if decision.comparison is not None:
+        text += f"; paired test against the champion: {decision.comparison.summary()}"
+    return text
 
 
 def version_description(trained: Trained, decision: Decision, table: pd.DataFrame) -> str:

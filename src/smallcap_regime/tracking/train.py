@@ -15,6 +15,7 @@ calibration, per-decade metrics and drivers on one self-contained page.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -26,13 +27,13 @@ import pandas as pd
 
 from ..data import Panel
 from ..evaluation.backtest import BacktestResult, run_backtest
+from ..evaluation.compare import compare_forecasts, gate_forecasts
 from ..evaluation.headline import backtest_metrics
 from ..evaluation.html_report import write_report
 from ..evaluation.plots import plot_importance
 from ..evaluation.record import backtest_skill, record_metrics
 from ..evaluation.report import save_backtest
 from ..experiment import Experiment
-from ..features.build import load_feature_spec
 from ..features.ranges import plausible_ranges
 from ..models.bundle import RegimeModel, fit_regime_model
 from ..names import BOOSTER_PARTS, TARGETS, booster_name
@@ -234,7 +235,7 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
                 "data_first": str(panel.first.date()), "data_last": str(panel.last.date()),
                 "fingerprint": panel.fingerprint(), "git_commit": commit, "options": exp.options.model_dump()}
         model = fit_regime_model(result.features, result.targets, exp.estimators(), result.final_maps, exp.horizon,
-                                 exp.no_call_band, meta, plausible_ranges(load_feature_spec(exp.feature_spec)),
+                                 exp.no_call_band, meta, plausible_ranges(exp.features()),
                                  skill=backtest_skill(result))
         gain, shap = importance_frames(model, result.features)
         for target in TARGETS:
@@ -243,9 +244,14 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
                 mlflow.log_params({**{f"regressor.{k}": v for k, v in spec.regressor.items()},
                                    **{f"classifier.{k}": v for k, v in spec.classifier.items()}})
                 maps = model.maps[target]
+                record = model.skill[target]
                 mlflow.log_metrics({"shrink_weight": maps.shrink_weight, "platt_a": maps.platt_a,
                                     "platt_b": maps.platt_b, "interval_lo": maps.interval_lo,
-                                    "interval_hi": maps.interval_hi, "n_train": maps.n_train})
+                                    "interval_hi": maps.interval_hi, "n_train": maps.n_train,
+                                    # the skill test: the bootstrap interval of the out-of-sample Brier skill
+                                    **{k: v for k, v in (("brier_skill_lo", record.brier_skill_lo),
+                                                         ("brier_skill_hi", record.brier_skill_hi))
+                                       if math.isfinite(v)}})
                 with tempfile.TemporaryDirectory() as tmp:
                     cols = [booster_name(target, part) for part in BOOSTER_PARTS]
                     gain[cols].to_csv(Path(tmp) / "feature_importance_gain.csv")
@@ -276,9 +282,18 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
         # on the parent run and, in the same call, against the logged model and the panel dataset
         headline = review.headline(result, exp.primary_metric)
         store.retry_race(lambda: mlflow.log_metrics(headline, model_id=info.model_id, dataset=dataset))
+        # the out-of-sample forecasts a later challenger is compared with, origin by origin
+        gate_target, gate_model, _ = registry.split_metric(exp.primary_metric)
+        ours = gate_forecasts(result.predictions, gate_target, gate_model)
+        mlflow.log_text(ours.to_csv(), registry.GATE_FORECASTS)
         version, registered = _register(client, exp, model, info)
         champion = registry.current_champion(client, exp.model_name)
-        decision = registry.decide(result.metrics, exp.primary_metric, exp.name, champion, force)
+        comparison = None
+        if champion and (champion.get("experiment"), champion.get("primary_metric")) == (exp.name, exp.primary_metric):
+            theirs = registry.champion_forecasts(client, champion)
+            if theirs is not None:
+                comparison = compare_forecasts(theirs, ours, exp.horizon, exp.gate_p_value)
+        decision = registry.decide(result.metrics, exp.primary_metric, exp.name, champion, force, comparison)
         versus = review.vs_champion(headline, review.champion_metrics(client, champion), exp.primary_metric)
         mlflow.log_table(versus, "vs_champion.json")
         review.record_version(
@@ -286,7 +301,8 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
             review.Trained(exp.name, parent.info.run_id, params_source or "the model specs", dataset_name(panel),
                            panel.fingerprint()), versus,
             {"experiment": exp.name, "primary_metric": exp.primary_metric,
-             "primary_metric_value": repr(decision.value), "data_source": panel.source, "forced": str(decision.forced)})
+             "primary_metric_value": repr(decision.value), "data_source": panel.source, "forced": str(decision.forced),
+             **(decision.comparison.tags() if decision.comparison else {})})
         registry.move_aliases(client, exp.model_name, version, decision.promote)
         label = f"champion v{champion['version']}" if champion else "champion"
         # the decision at training time; which version is champion now lives only in the registry's alias
