@@ -170,7 +170,7 @@ def test_record_on_real_history_matches_an_independent_count(real_panel):
 
 
 def test_the_card_shows_the_reading_and_its_record_known_at_the_forecast_origin(real_panel):
-    from smallcap_regime.explain import forecast_lines
+    from smallcap_regime.card import forecast_lines
     from smallcap_regime.features.valuation import valuation_lines
     from smallcap_regime.values import Forecast
 
