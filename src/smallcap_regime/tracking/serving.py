@@ -70,7 +70,9 @@ def served_model(home: Path, model_name: str = "smallcap-regime", version: str |
 def predict_local(model_uri: str, features: pd.DataFrame) -> pd.DataFrame:
     import mlflow.pyfunc
 
-    return mlflow.pyfunc.load_model(model_uri).predict(features)
+    # the requirement check (importlib metadata of every installed package, ~1 s) is for the served model: here the
+    # model is loaded by the package that logged it
+    return mlflow.pyfunc.load_model(model_uri, suppress_warnings=True).predict(features)
 
 
 def predict_remote(server: str, features: pd.DataFrame, timeout_s: float = 30.0) -> pd.DataFrame:
