@@ -137,7 +137,7 @@ class RegimeModel:
         Parameters
         ----------
         values : float64 array of shape (n_rows, n_features), columns in :attr:`features` order, NaN allowed.
-        n_drivers : drivers listed per row and target.
+        n_drivers : drivers listed per row and target; 0 leaves the drivers columns empty and skips TreeSHAP.
 
         Returns
         -------
@@ -158,8 +158,11 @@ class RegimeModel:
             f = m.point(raw_f)
             if skill:
                 out[PROB_COLUMN[target]] = m.platt(raw_p)
-                points = self._points(values, target, threads)
-                out[output_column(target, "drivers")] = self._drivers(values, points, n_drivers)
+                if n_drivers > 0:  # TreeSHAP: most of a large batch's cost, skipped when no driver is asked for
+                    points = self._points(values, target, threads)
+                    out[output_column(target, "drivers")] = self._drivers(values, points, n_drivers)
+                else:
+                    out[output_column(target, "drivers")] = [""] * len(values)
             else:  # no demonstrated skill: the honest probability is the base rate, and nothing drives it
                 out[PROB_COLUMN[target]] = np.full(len(values), m.base_rate)
                 out[output_column(target, "drivers")] = [""] * len(values)

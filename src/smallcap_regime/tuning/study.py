@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import threading
 import time
@@ -181,17 +182,63 @@ def _worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _log_trial(frozen: FrozenTrial, metric: str, experiment: str) -> None:
-    """One nested MLflow run per trial: params, objective (complete trials), fold scores by step, state."""
-    import mlflow
+class _TrialRuns:
+    """One nested MLflow run per trial (params, objective of complete trials, fold scores by step, state), written
+    by a background thread: a run is several SQL transactions, as long as a fold's fit on SQLite, and the trials
+    need not wait for them. Each run is one ``log_batch``; leaving the context waits for the last one (before the
+    parent run ends) and raises the first error the thread met."""
 
-    tags = {"optuna_trial_number": str(frozen.number), "state": frozen.state.name, "worker": _worker()}
-    with mlflow.start_run(experiment_id=experiment, run_name=f"trial {frozen.number}", nested=True, tags=tags):
-        mlflow.log_params(frozen.params)
-        for step, score in sorted(frozen.intermediate_values.items()):
-            mlflow.log_metric(f"fold_{metric}", score, step=step)
+    def __init__(self, experiment: str, metric: str) -> None:
+        import mlflow
+        from mlflow.tracking.context.registry import resolve_tags
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+        active = mlflow.active_run()
+        # the tags a nested fluent run gets (user, source, parent), resolved once on this thread
+        self.tags = resolve_tags({MLFLOW_PARENT_RUN_ID: active.info.run_id} if active else {})
+        self.experiment, self.metric = experiment, metric
+        self.queue: queue.Queue[FrozenTrial | None] = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._drain, name="mlflow-trial-runs", daemon=True)
+        self.thread.start()
+
+    def put(self, frozen: FrozenTrial) -> None:
+        self.queue.put(frozen)
+
+    def _drain(self) -> None:
+        from mlflow import MlflowClient
+
+        client = MlflowClient()
+        while (frozen := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._write(client, frozen)
+                except BaseException as exc:  # raised on the tuning thread when the context ends
+                    self.error = exc
+
+    def _write(self, client, frozen: FrozenTrial) -> None:
+        from mlflow.entities import Metric, Param, RunStatus
+
+        tags = {**self.tags, "optuna_trial_number": str(frozen.number), "state": frozen.state.name,
+                "worker": _worker()}
+        run = client.create_run(self.experiment, run_name=f"trial {frozen.number}", tags=tags)
+        now = int(time.time() * 1000)
+        metrics = [Metric(f"fold_{self.metric}", score, now, step)
+                   for step, score in sorted(frozen.intermediate_values.items())]
         if frozen.state == TrialState.COMPLETE and frozen.value is not None:
-            mlflow.log_metric(metric, frozen.value)
+            metrics.append(Metric(self.metric, frozen.value, now, 0))
+        client.log_batch(run.info.run_id, metrics=metrics,
+                         params=[Param(k, str(v)) for k, v in frozen.params.items()])
+        client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
+
+    def __enter__(self) -> _TrialRuns:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None and exc[0] is None:  # an error of the tuning itself goes first
+            raise self.error
 
 
 def _record_best(study: optuna.Study, settings: dict[str, Any]) -> None:
@@ -266,7 +313,8 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     the_study = _open_study(exp, backend, name, settings, label)
     experiment = store.experiment_id(home, exp.name)  # under the home lock that training shares
     tags = {"optuna_study": name, "optuna_storage": label, "worker": _worker()}
-    with mlflow.start_run(experiment_id=experiment, run_name=f"tune {name}", tags=tags):
+    with (mlflow.start_run(experiment_id=experiment, run_name=f"tune {name}", tags=tags),
+          _TrialRuns(experiment, settings["metric"]) as runs):
         mlflow.log_params(_run_params(settings, data, trials))
         while deadline is None or time.monotonic() < deadline:
             _fail_stale(the_study, backend)
@@ -284,12 +332,11 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
             except optuna.TrialPruned:
                 frozen = the_study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
             except BaseException:  # errors and Ctrl-C: never leave the trial RUNNING (it would hold the budget)
-                _log_trial(the_study.tell(trial, state=TrialState.FAIL, skip_if_finished=True), settings["metric"],
-                           experiment)
+                runs.put(the_study.tell(trial, state=TrialState.FAIL, skip_if_finished=True))
                 raise
             else:
                 frozen = the_study.tell(trial, value, skip_if_finished=True)
-            _log_trial(frozen, settings["metric"], experiment)
+            runs.put(frozen)
             if frozen.state not in FINISHED:  # failed meanwhile by another worker: its result is not counted
                 log.warning("study %s: trial %d was marked failed by another worker (its heartbeat was late); "
                             "its result is dropped and a new trial replaces it", name, frozen.number)
