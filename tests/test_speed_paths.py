@@ -114,3 +114,48 @@ def test_changed_live_data_gives_another_key(tmp_path, realdata_dir):
     assert dataset_key(home, *args) not in (before, rewritten)
     shutil.rmtree(root)
     assert dataset_key(home, *args) is None
+
+
+def test_drivers_param_skips_only_the_drivers_and_is_checked(trained_home):
+    import mlflow.pyfunc
+    import pytest
+    from mlflow.exceptions import MlflowException
+
+    from smallcap_regime.tracking import store
+
+    home, result = trained_home
+    store.configure(home)
+    model = mlflow.pyfunc.load_model(result.model_uri)
+    assert [p.name for p in model.metadata.get_params_schema().params] == ["drivers"]
+    rows = result.backtest.features.tail(4)
+    default = model.predict(rows)
+    without = model.predict(rows, params={"drivers": 0})
+    drivers = [c for c in default.columns if c.endswith("drivers")]
+    assert (default[drivers] != "").any().any()  # the tiny model has drivers to skip
+    assert (without[drivers] == "").all().all()
+    pdt.assert_frame_equal(without.drop(columns=drivers), default.drop(columns=drivers))
+    one = model.predict(rows, params={"drivers": 1})  # the first of the default three
+    for column in drivers:
+        assert one[column].tolist() == default[column].str.split("; ").str[0].tolist()
+    with pytest.raises(MlflowException, match="params drivers = -1: give the number of drivers per row"):
+        model.predict(rows, params={"drivers": -1})
+
+
+def test_the_guarded_app_answers_a_batch_without_drivers_like_in_process(trained_home):
+    from starlette.testclient import TestClient
+
+    from smallcap_regime.tracking import store
+    from smallcap_regime.tracking.scoring import build_app
+
+    home, result = trained_home
+    store.configure(home)
+    rows = result.backtest.features.dropna(subset=result.model.required).tail(50)
+    body = {"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()},
+            "params": {"drivers": 0}}
+    with TestClient(build_app(result.model_uri)) as client:
+        response = client.post("/invocations", json=body)
+    assert response.status_code == 200, response.text
+    served = pd.DataFrame(response.json()["predictions"])
+    assert (served["relative_drivers"] == "").all()
+    local = result.model.predict(rows, n_drivers=0).reset_index(drop=True)
+    pdt.assert_frame_equal(served[local.columns], local, check_dtype=False)
