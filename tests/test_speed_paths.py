@@ -1,8 +1,10 @@
 """The fast paths of a forecast give what the slow ones give: stored datasets, the direct registry read.
 
-- ``regime predict`` imports no tuning code (optuna) and no MLflow SQL store, checked in a fresh interpreter;
+- ``regime predict`` and ``regime history`` import no tuning code (optuna) and no MLflow SQL store, checked in a
+  fresh interpreter;
 - a dataset stored under ``<home>/datasets`` is reused only while its data, spec and experiment are unchanged;
-- the in-process forecast from the registry file equals MLflow's own ``models:/`` load, column by column.
+- the in-process forecast and the history read through the registry file equal MLflow's own reads;
+- the ``drivers`` inference param skips only the drivers.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ import sys
 
 import pandas as pd
 import pandas.testing as pdt
+import pytest
 
 from smallcap_regime.dataset import build_dataset, dataset_key, datasets_dir
 from smallcap_regime.experiment import load_experiment
 from smallcap_regime.home import data_dir
 
 
-def test_predict_imports_neither_optuna_nor_the_tuning_package_nor_the_sql_store(trained_home, tiny_experiment):
+@pytest.mark.parametrize("command", [["predict"], ["history", "--from", "2008-01", "--to", "2009-12"]])
+def test_predict_and_history_import_neither_optuna_nor_the_tuning_package_nor_the_sql_store(
+        command, trained_home, tiny_experiment):
     home, result = trained_home
     code = ("import json, sys\nfrom smallcap_regime.cli import main\n"
             "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
@@ -30,12 +35,12 @@ def test_predict_imports_neither_optuna_nor_the_tuning_package_nor_the_sql_store
             "if m in sys.modules]]))")
     env = {**os.environ, "COLUMNS": "80"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    run = subprocess.run([sys.executable, "-c", code, "predict", "--home", str(home),
+    run = subprocess.run([sys.executable, "-c", code, *command, "--home", str(home),
                           "--experiment", str(tiny_experiment)], capture_output=True,
                          text=True, env=env, timeout=300)
     exit_code, loaded = json.loads(run.stdout.strip().splitlines()[-1])
     assert exit_code in (0, None), run.stdout + run.stderr
-    assert "champion (version 1)" in run.stdout
+    assert "models:/smallcap-regime/1" in run.stdout
     assert loaded == []
 
 
@@ -159,3 +164,15 @@ def test_the_guarded_app_answers_a_batch_without_drivers_like_in_process(trained
     assert (served["relative_drivers"] == "").all()
     local = result.model.predict(rows, n_drivers=0).reset_index(drop=True)
     pdt.assert_frame_equal(served[local.columns], local, check_dtype=False)
+
+
+def test_history_from_the_registry_file_equals_mlflow_client(trained_home, monkeypatch):
+    from smallcap_regime.tracking import artifacts, serving
+
+    home, result = trained_home
+    choice = serving.choose_model(home, "smallcap-regime")
+    assert artifacts._local_predictions(home, choice) is not None  # the direct read answered
+    fast = artifacts.backtest_predictions(home, choice)
+    monkeypatch.setattr(artifacts, "_local_predictions", lambda home, choice: None)
+    pdt.assert_frame_equal(fast, artifacts.backtest_predictions(home, choice))
+    pdt.assert_frame_equal(fast, result.backtest.predictions, check_freq=False)

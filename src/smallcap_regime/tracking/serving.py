@@ -34,14 +34,11 @@ def _read_local_registry(home: Path, model_name: str, version: str | None) -> Mo
     server, no champion, another schema, a locked or missing file) returns None, and MLflow's client answers with
     its own messages.
     """
-    uri = store.tracking_uri(home)
-    if not uri.startswith("sqlite:///"):
-        return None
-    path = Path(uri.removeprefix("sqlite:///"))
-    if not path.is_file():
+    connection = store.read_only_database(home)
+    if connection is None:
         return None
     try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as db:
+        with closing(connection) as db:
             if version is None:
                 found = db.execute("SELECT version FROM registered_model_aliases WHERE workspace = 'default' AND "
                                    "name = ? AND alias = ?", (model_name, registry.CHAMPION)).fetchone()
