@@ -161,7 +161,7 @@ def test_regime_serve_is_the_server_and_sigterm_stops_it(trained_home):
         wait_until_up(proc, f"{url}/ping", "regime serve")
         # `regime serve` replaced itself with the (guarded) MLflow scoring server: the process we started is it
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
-        assert b"smallcap_regime.tracking.scoring" in cmdline and b"models:/smallcap-regime/" in cmdline[4]
+        assert b"smallcap_regime.tracking.scoring" in cmdline and b"models:/smallcap-regime/" in cmdline[3]
         assert not any(a.endswith(b"/regime") for a in cmdline)
         store.configure(home)
         champion = MlflowClient().get_model_version_by_alias("smallcap-regime", "champion").version

@@ -176,3 +176,18 @@ def test_history_from_the_registry_file_equals_mlflow_client(trained_home, monke
     monkeypatch.setattr(artifacts, "_local_predictions", lambda home, choice: None)
     pdt.assert_frame_equal(fast, artifacts.backtest_predictions(home, choice))
     pdt.assert_frame_equal(fast, result.backtest.predictions, check_freq=False)
+
+
+@pytest.mark.parametrize("command", [["features"], ["data", "status"]])
+def test_features_and_data_status_load_no_model_tracking_or_tuning_library(command, tmp_path):
+    heavy = ("optuna", "mlflow", "lightgbm", "sklearn", "sqlalchemy", "linearmodels", "smallcap_regime.tuning")
+    code = ("import json, sys\nfrom smallcap_regime.cli import main\n"
+            "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+            f"print(json.dumps([code, [m for m in {heavy!r} if m in sys.modules]]))")
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "REGIME_HOME")}
+    run = subprocess.run([sys.executable, "-c", code, *command, "--home", str(tmp_path / "home")],
+                         capture_output=True, text=True, env={**env, "COLUMNS": "80"}, timeout=300)
+    exit_code, loaded = json.loads(run.stdout.strip().splitlines()[-1])
+    assert exit_code in (0, None), run.stdout + run.stderr
+    assert "offline sample" in run.stdout.replace("\n", " ")
+    assert loaded == []
