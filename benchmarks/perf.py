@@ -1,15 +1,23 @@
-"""Speed as ratios measured in one run: serving, CLI start and backtest against their references.
+"""Speed as ratios measured in one run: forecasts, serving, tuning, CLI start and backtest against their references.
 
-    python benchmarks/perf.py [--only serve cli backtest] [--seconds 60] [--clients 20] [--rounds 2]
-                              [--out benchmarks/results]
+    python benchmarks/perf.py [--only cli forecast serve tune backtest] [--seconds 60] [--clients 20]
+                              [--rounds 2] [--out benchmarks/results]
 
 On a shared machine absolute timings drift with the neighbours' load, so every comparison here runs its two sides
 interleaved (A B, B A, ...) in the same process and reports the ratio next to the absolute figures:
 
-- serve: the registered regime model (four boosters, calibration, TreeSHAP drivers) under `mlflow models serve`
-  vs the stock server of one plain LightGBM model (the same relative classifier, logged with mlflow.lightgbm),
-  both started on 127.0.0.1 with `--env-manager local`. A bounded loopback load test (one client, then
-  ``--clients`` concurrent clients for ``--seconds``, each capped by a request count) and a 1,000-row request.
+- forecast: `regime quickstart` in a fresh home (wall time, once); then, in that home, `regime predict` (in process,
+  offline sample, champion trained) and `regime history --from 2008-01 --to 2009-12` vs the import floor
+  `python -c "import pandas, lightgbm, mlflow.pyfunc"`, interleaved ``--forecast-reps`` times (medians).
+- serve: the registered regime model (four boosters, calibration, TreeSHAP drivers) under what `regime serve` runs
+  (MLflow's scoring app behind the request guard) vs the stock server of one plain LightGBM model (the same relative
+  classifier, logged with mlflow.lightgbm, under `mlflow models serve --env-manager local`), both on 127.0.0.1. A
+  bounded loopback load test (one client, then ``--clients`` concurrent clients for ``--seconds``, each capped by a
+  request count) and a 1,000-row request: without drivers (``"params": {"drivers": 0}``, the batch case compared
+  with stock) and with the default three drivers per row (reported).
+- tune: `tune` (what `regime tune` runs: journal storage, MLflow runs) of the quickstart study vs the floor: plain
+  Optuna (the same per-trial seeded TPE sampler, fold-median pruner and search space, in-memory storage) with
+  plain LightGBM on the same inner folds, checked to reproduce the project's trial values; trials per second.
 - cli: cold start of `regime --help` vs a bare interpreter.
 - backtest: `run_backtest` of the live experiment (real files to 2018-12 from tests/data/realdata, served from a
   loopback server), with its default worker processes and serially (``jobs=1``), vs the floor: a minimal
@@ -17,7 +25,7 @@ interleaved (A B, B A, ...) in the same process and reports the ratio next to th
   predictions; and, per LightGBM fit, vs Nixtla mlforecast and skforecast running the same expanding walk-forward
   when they are installed (``pip install '.[bench]'``).
 
-Targets (issue 15) are reported as PASS/MISS; they are not asserted in tests. Results go to
+Targets (issues 15 and 24) are reported as PASS/MISS; they are not asserted in tests. Results go to
 ``benchmarks/results/perf-<time>.json``.
 """
 
@@ -50,10 +58,15 @@ sys.path.insert(0, str(REPO / "tests"))
 JSON = {"Content-Type": "application/json"}
 # (what, target ratio or seconds, True if higher is better)
 TARGETS = {
-    "serve.one_client.throughput_ratio": (0.8, True),
-    "serve.many_clients.throughput_ratio": (0.8, True),
+    "forecast.predict_vs_floor": (1.2, False),
+    "forecast.history_vs_floor": (1.2, False),
+    "forecast.quickstart_s": (17.7, False),  # issue 24: not slower than 17.7 s after the install
+    "serve.one_client.throughput_ratio": (0.95, True),
+    "serve.many_clients.throughput_ratio": (0.95, True),
     "serve.many_clients.errors": (0, False),
+    "serve.rows_1000.ratio": (1.5, False),
     "serve.rows_1000.latency_s": (0.2, False),
+    "tune.vs_floor_ratio": (0.9, True),
     "cli.help.median_s": (0.2, False),
     "backtest.vs_floor_ratio": (1.3, False),
     "backtest.per_fit_vs_mlforecast": (1.0, False),
@@ -64,9 +77,7 @@ TARGETS = {
 # ---------------------------------------------------------------------------------------------------- cold start
 def cold_start(reps: int) -> dict[str, float]:
     """Median wall time of `regime --help` and of a bare interpreter, interleaved ``reps`` times each (seconds)."""
-    # the console script is exactly this line; -c keeps PYTHONPATH in charge of which checkout is measured
-    commands = {"python": [sys.executable, "-c", "pass"],
-                "help": [sys.executable, "-c", "from smallcap_regime.cli import main; main()", "--help"]}
+    commands = {"python": [sys.executable, "-c", "pass"], "help": _regime("--help")}
     times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(reps):
         for name, command in commands.items():
@@ -75,6 +86,37 @@ def cold_start(reps: int) -> dict[str, float]:
             times[name].append(time.perf_counter() - start)
     help_s, python_s = statistics.median(times["help"]), statistics.median(times["python"])
     return {"cli.help.median_s": help_s, "cli.python.median_s": python_s, "cli.help_vs_python": help_s / python_s}
+
+
+# ------------------------------------------------------------------------------------------------------ forecast
+def _regime(*args: str) -> list[str]:
+    # the console script is exactly this line; -c keeps PYTHONPATH in charge of which checkout is measured
+    return [sys.executable, "-c", "from smallcap_regime.cli import main; main()", *args]
+
+
+def forecast(home: Path, reps: int) -> dict[str, float]:
+    """`regime quickstart` once in a fresh home, then predict and history vs the import floor, interleaved."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "REGIME_HOME")}
+    start = time.perf_counter()
+    subprocess.run(_regime("quickstart", "--home", str(home)), stdout=subprocess.DEVNULL, env=env, check=True,
+                   timeout=900)
+    out = {"forecast.quickstart_s": time.perf_counter() - start}
+    commands = {"floor": [sys.executable, "-c", "import pandas, lightgbm, mlflow.pyfunc"],
+                "predict": _regime("predict", "--home", str(home)),
+                "history": _regime("history", "--from", "2008-01", "--to", "2009-12", "--home", str(home))}
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for r in range(reps + 1):  # the first round warms the page cache and is not counted
+        names = list(commands) if r % 2 == 0 else list(commands)[::-1]
+        for name in names:
+            start = time.perf_counter()
+            subprocess.run(commands[name], stdout=subprocess.DEVNULL, env=env, check=True, timeout=300)
+            if r:
+                times[name].append(time.perf_counter() - start)
+    median = {name: statistics.median(values) for name, values in times.items()}
+    out |= {f"forecast.{name}_s": value for name, value in median.items()}
+    out["forecast.predict_vs_floor"] = median["predict"] / median["floor"]
+    out["forecast.history_vs_floor"] = median["history"] / median["floor"]
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------- serving
@@ -138,10 +180,10 @@ def interleaved_load(urls: dict[str, str], body: bytes, clients: int, seconds: f
     return totals
 
 
-def _payload(frame) -> bytes:
+def _payload(frame, params: dict | None = None) -> bytes:
     split = json.loads(frame.to_json(orient="split", date_format="iso"))
     split.pop("index")
-    return json.dumps({"dataframe_split": split}).encode()
+    return json.dumps({"dataframe_split": split, **({"params": params} if params else {})}).encode()
 
 
 def _free_port() -> int:
@@ -151,10 +193,12 @@ def _free_port() -> int:
 
 
 class ModelServer:
-    """`mlflow models serve` of one model URI on a free loopback port, in its own process group."""
+    """A model server on a free loopback port, in its own process group: what `regime serve` runs (``guarded``)
+    or `mlflow models serve --env-manager local` (stock)."""
 
-    def __init__(self, home: Path, model_uri: str):
+    def __init__(self, home: Path, model_uri: str, guarded: bool = False):
         from smallcap_regime.home import mlflow_uri
+        from smallcap_regime.tracking.serving import serve_command
 
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -163,10 +207,11 @@ class ModelServer:
                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
         # the server's log goes to a file: a pipe nobody reads would fill up and stall it under load
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
-             "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        command = (serve_command(home, model_uri, "127.0.0.1", self.port) if guarded else
+                   [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
+                    "--host", "127.0.0.1", "--port", str(self.port)])
+        self.proc = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
 
     def wait_ready(self, timeout_s: float = 180) -> None:
         import httpx
@@ -224,8 +269,9 @@ def serving(home: Path, seconds: float, clients: int, rounds: int, big_reps: int
     one = _payload(features.tail(1))
     # 1,000 real feature rows that pass the request validation (required features present), drawn with a seed
     valid = features.dropna(subset=required)
-    big = _payload(valid.sample(1000, replace=True, random_state=0).reset_index(drop=True))
-    servers = {"ours": ModelServer(home, ours_uri), "stock": ModelServer(home, stock_uri)}
+    rows = valid.sample(1000, replace=True, random_state=0).reset_index(drop=True)
+    big, big_drivers = _payload(rows, {"drivers": 0}), _payload(rows)
+    servers = {"ours": ModelServer(home, ours_uri, guarded=True), "stock": ModelServer(home, stock_uri)}
     try:
         for server in servers.values():
             server.wait_ready()
@@ -235,10 +281,11 @@ def serving(home: Path, seconds: float, clients: int, rounds: int, big_reps: int
             asyncio.run(_load(url, big, 1, 30, 2))
         single = interleaved_load(urls, one, 1, min(seconds, 20), rounds, max_requests=20_000)
         many = interleaved_load(urls, one, clients, seconds, rounds, max_requests=200_000)
-        large = {name: Load() for name in urls}
+        large = {name: Load() for name in [*urls, "ours_drivers"]}
         for r in range(big_reps):
-            for name in list(urls) if r % 2 == 0 else list(urls)[::-1]:
-                large[name].add(asyncio.run(_load(urls[name], big, 1, 60, 1)))
+            for name in list(large) if r % 2 == 0 else list(large)[::-1]:
+                url, body = (urls["ours"], big_drivers) if name == "ours_drivers" else (urls[name], big)
+                large[name].add(asyncio.run(_load(url, body, 1, 60, 1)))
     finally:
         for server in servers.values():
             server.stop()
@@ -255,9 +302,121 @@ def serving(home: Path, seconds: float, clients: int, rounds: int, big_reps: int
     for name, load in large.items():
         out[f"serve.rows_1000.{name}.latency_s"] = statistics.median(load.latencies) if load.latencies else float("nan")
         out[f"serve.rows_1000.{name}.errors"] = load.errors
+    out["serve.rows_1000.drivers_ratio"] = (out["serve.rows_1000.ours_drivers.latency_s"]
+                                            / out["serve.rows_1000.stock.latency_s"])
     out["serve.rows_1000.latency_s"] = out["serve.rows_1000.ours.latency_s"]
     out["serve.rows_1000.ratio"] = out["serve.rows_1000.ours.latency_s"] / out["serve.rows_1000.stock.latency_s"]
     return out
+
+
+# -------------------------------------------------------------------------------------------------------- tuning
+def tuning_floor(data, settings: dict, fixed: dict, trials: int, storage=None) -> list[float | None]:
+    """The floor of `regime tune`: plain Optuna and plain LightGBM on the project's inner folds.
+
+    The same sampler (TPE seeded per trial number, as the project seeds it), pruner (the project's fold-median
+    pruner: Optuna has none for folds) and search space; an in-memory study; each fold a LightGBM fit on numpy
+    arrays and its loss. ``storage``: an Optuna storage instead of memory. Returns each trial's value (None:
+    pruned).
+    """
+    import lightgbm as lgb
+    import numpy as np
+    import optuna
+    from sklearn.metrics import log_loss
+
+    from smallcap_regime.models.lgbm import DETERMINISTIC
+    from smallcap_regime.tuning.objective import FoldMedianPruner
+    from smallcap_regime.tuning.space import PARAMS
+
+    x_all, y_all = data.features.to_numpy(dtype="float64"), data.y.to_numpy(dtype="float64")
+    folds = []
+    for fold in data.folds:
+        keep = ~np.isnan(y_all[fold.train])
+        realised = ~np.isnan(y_all[fold.test])
+        folds.append((x_all[fold.train][keep], y_all[fold.train][keep], x_all[fold.test][realised],
+                      y_all[fold.test][realised]))
+    classifier = settings["model"] == "classifier"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize", pruner=FoldMedianPruner(n_startup_trials=3, n_warmup_steps=1),
+                                storage=storage)
+    values: list[float | None] = []
+    for number in range(trials):
+        study.sampler = optuna.samplers.TPESampler(
+            seed=int(np.random.SeedSequence([settings["seed"], number]).generate_state(1)[0]))
+        trial = study.ask()
+        params = dict(fixed)
+        for name, (low, high) in settings["space"].items():
+            params[name] = (trial.suggest_int(name, int(low), int(high)) if PARAMS[name].kind is int
+                            else trial.suggest_float(name, low, high, log=PARAMS[name].log))
+        scores, pruned = [], False
+        for step, (x, y, x_test, y_test) in enumerate(folds):
+            if classifier:
+                model = lgb.LGBMClassifier(**{"objective": "binary", **params, **DETERMINISTIC}).fit(x, y.astype(int))
+                scores.append(float(log_loss(y_test.astype(int), model.predict_proba(x_test)[:, 1], labels=[0, 1])))
+            else:
+                model = lgb.LGBMRegressor(**{"objective": "regression", **params, **DETERMINISTIC}).fit(x, y)
+                scores.append(float(np.mean((y_test - model.predict(x_test)) ** 2)))
+            trial.report(scores[-1], step)
+            if step < len(folds) - 1 and trial.should_prune():
+                pruned = True
+                break
+        if pruned:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            values.append(None)
+        else:
+            study.tell(trial, float(np.mean(scores)))
+            values.append(float(np.mean(scores)))
+    return values
+
+
+def tuning(home: Path, trials: int, rounds: int) -> dict[str, float]:
+    """`tune` of the quickstart study (fresh study per round) vs :func:`tuning_floor`, interleaved."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    from threadpoolctl import threadpool_limits
+
+    from smallcap_regime.dataset import build_dataset
+    from smallcap_regime.experiment import load_experiment
+    from smallcap_regime.tuning import search_space, tune
+    from smallcap_regime.tuning.objective import inner_data
+
+    exp = load_experiment("quickstart")
+    settings = search_space(exp)
+    data = inner_data(build_dataset(exp, home=home, before=exp.validation.oos_start), settings)
+    fixed = getattr(exp.models[settings["target"]], settings["model"])
+    # warm-up, not counted: the first study creates the MLflow database and both sides load their libraries
+    tune(exp, home, trials=2, study="perf-warm-up")
+    tuning_floor(data, settings, fixed, 2)
+    sides = ["project", "floor", "floor_journal"]
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    ours: list[float | None] = []
+    floor: list[float | None] = []
+    for r in range(rounds):
+        for side in sides[r % len(sides):] + sides[:r % len(sides)]:  # rotate the order round by round
+            start = time.perf_counter()
+            if side == "project":
+                study = tune(exp, home, trials=trials, study=f"perf-{r}")
+                ours = [t.value if t.state.name == "COMPLETE" else None
+                        for t in sorted(study.trials, key=lambda t: t.number)]
+            elif side == "floor":
+                with threadpool_limits(limits=1):  # as the project's fits
+                    floor = tuning_floor(data, settings, fixed, trials)
+            else:  # the floor on the project's default storage: what the journal file costs
+                journal = JournalStorage(JournalFileBackend(str(home / f"floor-journal-{r}.log")))
+                with threadpool_limits(limits=1):
+                    tuning_floor(data, settings, fixed, trials, storage=journal)
+            times[side].append(time.perf_counter() - start)
+    same_pruning = [a is None for a in ours] == [b is None for b in floor]
+    worst = max((abs(a - b) for a, b in zip(ours, floor) if a is not None and b is not None), default=0.0)
+    if not same_pruning or worst > 1e-9:
+        raise AssertionError(f"the tuning floor does not reproduce the project's trials (max diff {worst:g}, "
+                             f"same pruned trials: {same_pruning})")
+    median = {side: statistics.median(values) for side, values in times.items()}
+    return {"tune.trials": trials, "tune.project_trials_per_s": trials / median["project"],
+            "tune.floor_trials_per_s": trials / median["floor"],
+            "tune.floor_journal_trials_per_s": trials / median["floor_journal"],
+            "tune.vs_floor_ratio": median["floor"] / median["project"],
+            "tune.vs_floor_journal_ratio": median["floor_journal"] / median["project"],
+            "tune.floor_max_abs_diff": worst}
 
 
 # ------------------------------------------------------------------------------------------------------ backtest
@@ -424,13 +583,15 @@ def verdicts(results: dict[str, float]) -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="+", choices=["serve", "cli", "backtest"],
-                        default=["cli", "serve", "backtest"])
+    parser.add_argument("--only", nargs="+", choices=["cli", "forecast", "serve", "tune", "backtest"],
+                        default=["cli", "forecast", "serve", "tune", "backtest"])
     parser.add_argument("--seconds", type=float, default=60.0, help="many-client load test length per server")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds per comparison")
     parser.add_argument("--cli-reps", type=int, default=15)
     parser.add_argument("--big-reps", type=int, default=10, help="1,000-row requests per server")
+    parser.add_argument("--forecast-reps", type=int, default=5, help="predict/history/floor runs each")
+    parser.add_argument("--tune-trials", type=int, default=20, help="trials per tuning study")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
     results: dict[str, float] = {}
@@ -438,9 +599,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if "cli" in args.only:
             results.update(cold_start(args.cli_reps))
+        if "forecast" in args.only:
+            results.update(forecast(Path(tmp) / "forecast", args.forecast_reps))
         if "serve" in args.only:
             (Path(tmp) / "serve").mkdir()
             results.update(serving(Path(tmp) / "serve", args.seconds, args.clients, args.rounds, args.big_reps))
+        if "tune" in args.only:
+            (Path(tmp) / "tune").mkdir()
+            results.update(tuning(Path(tmp) / "tune", args.tune_trials, args.rounds))
         if "backtest" in args.only:
             (Path(tmp) / "backtest").mkdir()
             results.update(backtest(Path(tmp) / "backtest", args.rounds))

@@ -18,6 +18,7 @@ The sample's month grid is where both legs exist: 1949-01..2017-03.
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -35,8 +36,25 @@ SAMPLE_NOTE = (
 
 
 def _package_file(module_name: str, filename: str) -> Path:
-    module = __import__(module_name, fromlist=["__file__"])
-    return Path(str(module.__file__)).with_name(filename)
+    """``filename`` inside the package directory ``module_name`` (e.g. ``arch.data.default``), found without
+    importing it: importing ``linearmodels`` alone costs a second of every offline forecast."""
+    top, *sub = module_name.split(".")
+    spec = importlib.util.find_spec(top)  # a top-level spec is located, not executed
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"package {top!r} (the offline sample's data) is not installed")
+    return Path(next(iter(spec.submodule_search_locations)), *sub, filename)
+
+
+#: (module, file) of each sample table.
+SAMPLE_FILES = {"size_value": ("linearmodels.datasets.french", "french.csv.bz2"),
+                "factors": ("arch.data.frenchdata", "frenchdata.csv.gz"),
+                "moodys": ("arch.data.default", "default.csv.gz"),
+                "core_cpi": ("arch.data.core_cpi", "core-cpi.csv.gz")}
+
+
+def sample_files() -> list[Path]:
+    """The files the offline sample is read from."""
+    return [_package_file(module, name) for module, name in SAMPLE_FILES.values()]
 
 
 def _read_csv(module_name: str, filename: str) -> tuple[pd.DataFrame, dict]:
@@ -51,19 +69,19 @@ def load_sample_frames() -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
     """The raw sample tables, each on a DatetimeIndex, in the units documented in the module docstring."""
     frames, vintages = {}, {}
 
-    size_value, vintages["sample/size_value_portfolios"] = _read_csv("linearmodels.datasets.french", "french.csv.bz2")
+    size_value, vintages["sample/size_value_portfolios"] = _read_csv(*SAMPLE_FILES["size_value"])
     size_value.index = pd.to_datetime(size_value.pop("dates")) + pd.offsets.MonthEnd(0)
     frames["size_value"] = size_value.astype("float64")
 
-    factors, vintages["sample/ff_factors"] = _read_csv("arch.data.frenchdata", "frenchdata.csv.gz")
+    factors, vintages["sample/ff_factors"] = _read_csv(*SAMPLE_FILES["factors"])
     factors.index = pd.to_datetime(factors.pop("Date").astype(str), format="%Y%m") + pd.offsets.MonthEnd(0)
     frames["factors"] = factors.astype("float64") / 100.0
 
-    default, vintages["sample/moodys_yields"] = _read_csv("arch.data.default", "default.csv.gz")
+    default, vintages["sample/moodys_yields"] = _read_csv(*SAMPLE_FILES["moodys"])
     default.index = pd.to_datetime(default.pop("Date"))
     frames["moodys"] = default.astype("float64")
 
-    cpi, vintages["sample/core_cpi"] = _read_csv("arch.data.core_cpi", "core-cpi.csv.gz")
+    cpi, vintages["sample/core_cpi"] = _read_csv(*SAMPLE_FILES["core_cpi"])
     cpi.index = pd.to_datetime(cpi.pop("Date"))
     frames["core_cpi"] = cpi.astype("float64")
     return frames, vintages

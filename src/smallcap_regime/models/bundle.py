@@ -139,7 +139,7 @@ class RegimeModel:
         Parameters
         ----------
         values : float64 array of shape (n_rows, n_features), columns in :attr:`features` order, NaN allowed.
-        n_drivers : drivers listed per row and target.
+        n_drivers : drivers listed per row and target; 0 leaves the drivers columns empty and skips TreeSHAP.
 
         Returns
         -------
@@ -161,9 +161,13 @@ class RegimeModel:
             if skill:
                 f = m.point(raw_f)
                 out[PROB_COLUMN[target]] = m.platt(raw_p)
-                # drivers in words: the n pushing P up and the n pushing it down
-                out[output_column(target, "drivers_up")], out[output_column(target, "drivers_down")] = driver_texts(
-                    self.features, values, self._points(values, target, threads), n_drivers)
+                if n_drivers > 0:  # TreeSHAP: most of a large batch's cost, skipped when no driver is asked for
+                    # drivers in words: the n pushing P up and the n pushing it down
+                    out[output_column(target, "drivers_up")], out[output_column(target, "drivers_down")] = (
+                        driver_texts(self.features, values, self._points(values, target, threads), n_drivers))
+                else:
+                    for side in ("drivers_up", "drivers_down"):
+                        out[output_column(target, side)] = [""] * len(values)
             else:  # no demonstrated skill: the base rate, the historical mean and its interval; nothing drives it
                 f = np.full(len(values), m.prevailing_mean)
                 out[PROB_COLUMN[target]] = np.full(len(values), m.base_rate)

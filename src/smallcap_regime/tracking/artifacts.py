@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
@@ -22,6 +25,9 @@ def backtest_predictions(home: Path, choice: ModelChoice) -> pd.DataFrame:
     RegimeError
         The model version's run has no ``backtest`` child run holding the predictions.
     """
+    local = _local_predictions(home, choice)
+    if local is not None:
+        return pd.read_parquet(local)
     import mlflow
     from mlflow import MlflowClient
 
@@ -39,3 +45,34 @@ def backtest_predictions(home: Path, choice: ModelChoice) -> pd.DataFrame:
                           "retrain it with `regime train`")
     path = mlflow.artifacts.download_artifacts(run_id=children[0].info.run_id, artifact_path=PREDICTIONS)
     return pd.read_parquet(path)
+
+
+def _local_predictions(home: Path, choice: ModelChoice) -> Path | None:
+    """The predictions file found through the home's SQLite store read directly (the same run MLflow's client
+    finds: the version's training run, its latest active child run named ``backtest``), or None when that read
+    does not answer (another store, schema or artifact location): the caller then asks MLflow."""
+    connection = store.read_only_database(home)
+    if connection is None:
+        return None
+    name = choice.uri.removeprefix("models:/").rsplit("/", 1)[0]
+    try:
+        with closing(connection) as db:
+            version = db.execute("SELECT run_id FROM model_versions WHERE workspace = 'default' AND name = ? AND "
+                                 "version = ?", (name, int(choice.version))).fetchone()
+            tag = db.execute("SELECT value FROM model_version_tags WHERE workspace = 'default' AND name = ? AND "
+                             "version = ? AND key = 'run_id'", (name, int(choice.version))).fetchone()
+            if version is None:
+                return None
+            run_id = (tag[0] if tag else None) or version[0]
+            child = db.execute(
+                "SELECT r.artifact_uri FROM runs r JOIN runs p ON p.run_uuid = ? AND r.experiment_id = p.experiment_id "
+                "JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = 'mlflow.parentRunId' AND t.value = ? "
+                "JOIN tags n ON n.run_uuid = r.run_uuid AND n.key = 'mlflow.runName' AND n.value = 'backtest' "
+                "WHERE r.lifecycle_stage = 'active' ORDER BY r.start_time DESC, r.run_uuid LIMIT 1",
+                (run_id, run_id)).fetchone()
+    except (sqlite3.Error, ValueError):
+        return None
+    if child is None or not str(child[0]).startswith("file://"):
+        return None
+    path = Path(unquote(urlparse(child[0]).path)) / PREDICTIONS
+    return path if path.is_file() else None

@@ -33,6 +33,18 @@ REGISTERED_MODEL_META = "registered_model_meta"
 #: a third of a one-row request's cost. Should MLflow drop the flag, the model returns a DataFrame: slower, same JSON.
 SERVING_FLAG = "_MLFLOW_IS_IN_SERVING_ENVIRONMENT"
 FLOAT64 = np.dtype("float64")
+#: Drivers per row and target unless the request's ``params`` say otherwise (the signature's default).
+DRIVERS = 3
+
+
+def drivers_param(params: dict | None, n_features: int) -> int:
+    """The ``drivers`` inference param as a count in ``[0, n_features]``, or MlflowException (HTTP 400)."""
+    value = (params or {}).get("drivers", DRIVERS)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= n_features:
+        raise MlflowException.invalid_parameter_value(
+            f"params drivers = {value!r}: give the number of drivers per row and target, 0 to {n_features} "
+            f"(default {DRIVERS}; 0 skips them)")
+    return int(value)
 
 
 def _shown(names: list[str], limit: int = 10) -> str:
@@ -61,7 +73,7 @@ def validate_request(frame: pd.DataFrame, model: RegimeModel) -> np.ndarray:
     """
     if not isinstance(frame, pd.DataFrame) or frame.empty:
         raise MlflowException.invalid_parameter_value("the request holds no rows; send one row per month end")
-    if list(frame.columns) != model.features:  # MLflow's schema enforcement hands them in this order
+    if frame.columns.tolist() != model.features:  # MLflow's schema enforcement hands them in this order
         missing = [c for c in model.features if c not in frame.columns]
         if missing:
             raise MlflowException.invalid_parameter_value(f"missing feature column(s): {_shown(missing)}")
@@ -118,9 +130,14 @@ class RegimePyfunc(PythonModel):
     def predict(self, context, model_input: pd.DataFrame,
                 params: dict | None = None) -> pd.DataFrame | list[dict[str, Any]]:
         """One forecast per request row (:data:`SERVED_COLUMNS`): a DataFrame in process; under the scoring server
-        the same rows as records, which is what the server turns a DataFrame into before writing its JSON."""
+        the same rows as records, which is what the server turns a DataFrame into before writing its JSON.
+
+        ``params={"drivers": n}`` (MLflow's inference params; over REST ``"params": {"drivers": 0}`` beside the
+        data) lists ``n`` drivers per row and target, default :data:`DRIVERS`; 0 leaves the drivers columns empty
+        and skips their TreeSHAP, most of the cost of a large batch."""
         values = validate_request(model_input, self.model)
-        columns = {**self.model.predict_columns(values), "model_version": self.version}
+        n_drivers = drivers_param(params, len(self.model.features))
+        columns = {**self.model.predict_columns(values, n_drivers), "model_version": self.version}
         if _serving():
             return as_records(columns, len(values))
         return pd.DataFrame(columns, index=pd.RangeIndex(len(values)))

@@ -7,7 +7,9 @@ import json
 import math
 import os
 import socket
+import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -19,9 +21,52 @@ from ..urls import redact_url, scrub
 from ..values import ModelChoice
 from . import registry, store
 
+#: Registered versions found by :func:`_read_local_registry`: model URI -> (artifact location, version). Lets
+#: :func:`predict_local` load the model without MLflow's SQL store, whose import alone (SQLAlchemy, Alembic) costs
+#: more than a forecast's own work.
+_LOCATED: dict[str, tuple[str, str]] = {}
+
+
+def _read_local_registry(home: Path, model_name: str, version: str | None) -> ModelChoice | None:
+    """The champion (or ``version``) read from the home's SQLite store with the standard library, read-only.
+
+    Only the plain case: a local SQLite store holding that alias or version, READY. Anything else (a tracking
+    server, no champion, another schema, a locked or missing file) returns None, and MLflow's client answers with
+    its own messages.
+    """
+    connection = store.read_only_database(home)
+    if connection is None:
+        return None
+    try:
+        with closing(connection) as db:
+            if version is None:
+                found = db.execute("SELECT version FROM registered_model_aliases WHERE workspace = 'default' AND "
+                                   "name = ? AND alias = ?", (model_name, registry.CHAMPION)).fetchone()
+                if found is None:
+                    return None
+                number = int(found[0])
+            else:
+                number = int(version)
+            row = db.execute("SELECT storage_location, source, status FROM model_versions WHERE workspace = "
+                             "'default' AND name = ? AND version = ?", (model_name, number)).fetchone()
+            if row is None or row[2] != "READY" or not (row[0] or "").startswith("file://"):
+                return None
+            tags = dict(db.execute("SELECT key, value FROM model_version_tags WHERE workspace = 'default' AND "
+                                   "name = ? AND version = ?", (model_name, number)).fetchall())
+    except (sqlite3.Error, ValueError):
+        return None
+    note = f"version {version} as requested" if version else f"champion (version {number})"
+    choice = ModelChoice(f"models:/{model_name}/{number}", str(number), tags.get("experiment", ""), note)
+    _LOCATED[choice.uri] = (row[0], str(number))
+    return choice
+
 
 def choose_model(home: Path, model_name: str = "smallcap-regime", version: str | None = None) -> ModelChoice:
     """The champion, or an explicit version; with no champion, the latest version and a note saying why."""
+    if version is None or version.isdigit():
+        local = _read_local_registry(home, model_name, version)
+        if local is not None:
+            return local
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -70,7 +115,15 @@ def served_model(home: Path, model_name: str = "smallcap-regime", version: str |
 def predict_local(model_uri: str, features: pd.DataFrame) -> pd.DataFrame:
     import mlflow.pyfunc
 
-    return mlflow.pyfunc.load_model(model_uri).predict(features)
+    # the requirement check (importlib metadata of every installed package, ~1 s) is for the served model: here the
+    # model is loaded by the package that logged it
+    if model_uri in _LOCATED:  # found in the home's registry file: load its artifacts directly, no SQL store
+        location, version = _LOCATED[model_uri]
+        model = mlflow.pyfunc.load_model(location, suppress_warnings=True)
+        # what the registered_model_meta file MLflow writes for a models:/ download would have said
+        model.unwrap_python_model().version = version
+        return model.predict(features)
+    return mlflow.pyfunc.load_model(model_uri, suppress_warnings=True).predict(features)
 
 
 def predict_remote(server: str, features: pd.DataFrame, timeout_s: float = 30.0) -> pd.DataFrame:

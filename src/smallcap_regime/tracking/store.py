@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
@@ -45,6 +46,24 @@ def tracking_uri(home: Path) -> str:
     """``$MLFLOW_TRACKING_URI`` (a team's tracking server, e.g. ``http://mlflow.internal:5000``), else the home's
     SQLite store. The model registry is always the same store as the runs."""
     return os.environ.get("MLFLOW_TRACKING_URI") or mlflow_uri(home)
+
+
+def read_only_database(home: Path) -> sqlite3.Connection | None:
+    """A read-only standard-library connection to the home's SQLite store when it is the store in use, else None.
+
+    For the lookups a forecast makes (champion, its artifacts): importing MLflow's SQL store (SQLAlchemy, Alembic)
+    costs more than the forecast itself. Callers fall back to MLflow's client whenever a query does not answer.
+    """
+    uri = tracking_uri(home)
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = Path(uri.removeprefix("sqlite:///"))
+    if not path.is_file():
+        return None
+    try:
+        return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return None
 
 
 def is_server(uri: str) -> bool:

@@ -77,7 +77,10 @@ def inner_data(data: Dataset, settings: dict[str, Any]) -> InnerData:
                      exp.estimator(settings["target"]))
 
 
-def _fold_score(data: InnerData, fold: Fold, params: dict[str, Any], model: str) -> float:
+def _fold_score(data: InnerData, fold: Fold, params: dict[str, Any], model: str,
+                binned: dict[tuple, Any] | None = None) -> float:
+    """The loss of one fit on ``fold``; ``binned``: the fold's LightGBM Datasets kept from earlier trials (a
+    trial whose binning parameters an earlier one had reuses its binning: same bins, same trees)."""
     x_train, y_train = data.features.iloc[fold.train], data.y.iloc[fold.train]
     keep = y_train.notna().to_numpy()
     x_test, y_test = data.features.iloc[fold.test], data.y.iloc[fold.test]
@@ -87,9 +90,9 @@ def _fold_score(data: InnerData, fold: Fold, params: dict[str, Any], model: str)
     estimator = TargetEstimator(params, params, template.options, template.families)
     y = y_train[keep].to_numpy()
     if model == "regressor":
-        pred = estimator.fit(x_train[keep], y).predict(x_test)
+        pred = estimator.fit(x_train[keep], y, binned=binned).predict(x_test)
         return float(np.mean((y_test - pred) ** 2))
-    proba = estimator.fit(x_train[keep], None, y).predict_proba(x_test)[:, 1]
+    proba = estimator.fit(x_train[keep], None, y, binned=binned).predict_proba(x_test)[:, 1]
     return float(log_loss(y_test.astype(int), proba, labels=[0, 1]))
 
 
@@ -137,11 +140,13 @@ class FoldMedianPruner(optuna.pruners.BasePruner):
 
 
 def make_objective(data: InnerData, settings: dict[str, Any], fixed: dict[str, Any]) -> Callable[[Trial], float]:
+    binned: list[dict[tuple, Any]] = [{} for _ in data.folds]  # per fold, for the whole study
+
     def objective(trial: Trial) -> float:
         params = {**fixed, **_suggest(trial, settings["space"])}
         scores = []
         for step, fold in enumerate(data.folds):
-            scores.append(_fold_score(data, fold, params, settings["model"]))
+            scores.append(_fold_score(data, fold, params, settings["model"], binned[step]))
             trial.report(scores[-1], step)
             # after the last fold the score is complete: pruning then would save nothing and discard it
             if step < len(data.folds) - 1 and trial.should_prune():

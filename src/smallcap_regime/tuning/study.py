@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
 import time
@@ -171,28 +172,66 @@ def _ms(when) -> int | None:
     return None if when is None else int(when.timestamp() * 1000)
 
 
-def _log_trial(frozen: FrozenTrial, metric: str, experiment: str) -> None:
-    """One nested MLflow run per trial, timed as the trial ran: params, objective (complete trials), fold scores
-    by step, state. Params and the objective side by side are what MLflow's parallel-coordinates chart plots."""
-    import mlflow
-    from mlflow import MlflowClient
-    from mlflow.entities import Metric, Param
-    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+class _TrialRuns:
+    """One nested MLflow run per trial (params, objective of complete trials, fold scores by step, state), written
+    by a background thread: a run is several SQL transactions, as long as a fold's fit on SQLite, and the trials
+    need not wait for them. Each run is one ``log_batch``; leaving the context waits for the last one (before the
+    parent run ends) and raises the first error the thread met."""
 
-    client = MlflowClient()
-    parent = mlflow.active_run()
-    tags = {"optuna_trial_number": str(frozen.number), "state": frozen.state.name, WORKER_TAG: worker(),
-            **({MLFLOW_PARENT_RUN_ID: parent.info.run_id} if parent else {})}
-    start, end = _ms(frozen.datetime_start), _ms(frozen.datetime_complete)
-    run = client.create_run(experiment, start_time=start, tags=tags, run_name=f"trial {frozen.number}")
-    # `<metric>_fold` sorts after `<metric>`: MLflow's compare view then plots the objective first
-    metrics = [Metric(f"{metric}_fold", score, end or start or 0, step)
-               for step, score in sorted(frozen.intermediate_values.items())]
-    if frozen.state == TrialState.COMPLETE and frozen.value is not None:
-        metrics.append(Metric(metric, frozen.value, end or 0, 0))
-    client.log_batch(run.info.run_id, metrics=metrics,
-                     params=[Param(k, str(v)) for k, v in frozen.params.items()])
-    client.set_terminated(run.info.run_id, RUN_STATUS.get(frozen.state, "FAILED"), end_time=end)
+    def __init__(self, experiment: str, metric: str) -> None:
+        import mlflow
+        from mlflow.tracking.context.registry import resolve_tags
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+        active = mlflow.active_run()
+        # the tags a nested fluent run gets (user, source, parent), resolved once on this thread
+        self.tags = resolve_tags({MLFLOW_PARENT_RUN_ID: active.info.run_id} if active else {})
+        self.experiment, self.metric = experiment, metric
+        self.queue: queue.Queue[FrozenTrial | None] = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._drain, name="mlflow-trial-runs", daemon=True)
+        self.thread.start()
+
+    def put(self, frozen: FrozenTrial) -> None:
+        self.queue.put(frozen)
+
+    def _drain(self) -> None:
+        from mlflow import MlflowClient
+
+        client = MlflowClient()
+        while (frozen := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._write(client, frozen)
+                except BaseException as exc:  # raised on the tuning thread when the context ends
+                    self.error = exc
+
+    def _write(self, client, frozen: FrozenTrial) -> None:
+        """The trial's run, timed as the trial ran. Params and the objective side by side are what MLflow's
+        parallel-coordinates chart plots."""
+        from mlflow.entities import Metric, Param
+
+        tags = {**self.tags, "optuna_trial_number": str(frozen.number), "state": frozen.state.name,
+                WORKER_TAG: worker()}
+        start, end = _ms(frozen.datetime_start), _ms(frozen.datetime_complete)
+        run = client.create_run(self.experiment, start_time=start, tags=tags, run_name=f"trial {frozen.number}")
+        # `<metric>_fold` sorts after `<metric>`: MLflow's compare view then plots the objective first
+        metrics = [Metric(f"{self.metric}_fold", score, end or start or 0, step)
+                   for step, score in sorted(frozen.intermediate_values.items())]
+        if frozen.state == TrialState.COMPLETE and frozen.value is not None:
+            metrics.append(Metric(self.metric, frozen.value, end or 0, 0))
+        client.log_batch(run.info.run_id, metrics=metrics,
+                         params=[Param(k, str(v)) for k, v in frozen.params.items()])
+        client.set_terminated(run.info.run_id, RUN_STATUS.get(frozen.state, "FAILED"), end_time=end)
+
+    def __enter__(self) -> _TrialRuns:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None and exc[0] is None:  # an error of the tuning itself goes first
+            raise self.error
 
 
 def default_score(data: InnerData, settings: dict[str, Any], fixed: dict[str, Any]) -> float:
@@ -285,7 +324,8 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     the_study = _open_study(exp, backend, name, settings, label)
     experiment = store.experiment_id(home, exp.name)  # under the home lock that training shares
     tags = {"optuna_study": name, "optuna_storage": label, WORKER_TAG: worker()}
-    with mlflow.start_run(experiment_id=experiment, run_name=f"tune {name}", tags=tags):
+    with (mlflow.start_run(experiment_id=experiment, run_name=f"tune {name}", tags=tags),
+          _TrialRuns(experiment, settings["metric"]) as runs):
         mlflow.log_params(_run_params(settings, data, trials))
         if "default_value" not in the_study.user_attrs:  # once per study: every worker's parent shows it
             the_study.set_user_attr("default_value", default_score(data, settings, fixed))
@@ -306,12 +346,11 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
             except optuna.TrialPruned:
                 frozen = the_study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
             except BaseException:  # errors and Ctrl-C: never leave the trial RUNNING (it would hold the budget)
-                _log_trial(the_study.tell(trial, state=TrialState.FAIL, skip_if_finished=True), settings["metric"],
-                           experiment)
+                runs.put(the_study.tell(trial, state=TrialState.FAIL, skip_if_finished=True))
                 raise
             else:
                 frozen = the_study.tell(trial, value, skip_if_finished=True)
-            _log_trial(frozen, settings["metric"], experiment)
+            runs.put(frozen)
             if frozen.state not in FINISHED:  # failed meanwhile by another worker: its result is not counted
                 log.warning("study %s: trial %d was marked failed by another worker (its heartbeat was late); "
                             "its result is dropped and a new trial replaces it", name, frozen.number)
