@@ -100,7 +100,7 @@ def test_a_changed_spec_gives_another_dataset(tmp_path):
 def test_changed_live_data_gives_another_key(tmp_path, realdata_dir):
     home = tmp_path / "home"
     exp = load_experiment("live")
-    args = (exp, None, {"spec": 1}, tmp_path / "spec.toml")
+    args = (exp, None)
     assert dataset_key(home, *args) is None  # nothing pulled: the panel loader says what is missing
     root = data_dir(home)
     (root / "french").mkdir(parents=True)

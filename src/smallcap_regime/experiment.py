@@ -185,17 +185,25 @@ class Experiment:
         return out
 
 
-@lru_cache(maxsize=8)
 def _spec(feature_spec: str, valuation: bool) -> FeatureSpec:
+    """Read afresh each time (a spec edited while a process runs is not served from a cache)."""
     from .features.build import load_feature_spec
 
     spec = load_feature_spec(feature_spec)
     return spec.with_families("valuation") if valuation else spec
 
 
-@lru_cache(maxsize=8)
 def _families(feature_spec: str, valuation: bool = False) -> dict[str, str]:
-    return _spec(feature_spec, valuation).family_of()
+    from .configs import resolve_config
+
+    path = resolve_config("features", feature_spec)
+    return _families_of(str(path), path.stat().st_mtime_ns, valuation)
+
+
+@lru_cache(maxsize=8)
+def _families_of(path: str, mtime_ns: int, valuation: bool) -> dict[str, str]:
+    """Feature -> family of a spec file as it is now (keyed by its modification time: an edit is seen)."""
+    return _spec(path, valuation).family_of()
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
