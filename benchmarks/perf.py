@@ -310,7 +310,7 @@ def serving(home: Path, seconds: float, clients: int, rounds: int, big_reps: int
 
 
 # -------------------------------------------------------------------------------------------------------- tuning
-def tuning_floor(data, settings: dict, fixed: dict, trials: int, storage=None) -> list[float | None]:
+def tuning_floor(data, settings, fixed: dict, trials: int, storage=None) -> list[float | None]:
     """The floor of `regime tune`: plain Optuna and plain LightGBM on the project's inner folds.
 
     The same sampler (TPE seeded per trial number, as the project seeds it), pruner (the project's fold-median
@@ -334,17 +334,17 @@ def tuning_floor(data, settings: dict, fixed: dict, trials: int, storage=None) -
         realised = ~np.isnan(y_all[fold.test])
         folds.append((x_all[fold.train][keep], y_all[fold.train][keep], x_all[fold.test][realised],
                       y_all[fold.test][realised]))
-    classifier = settings["model"] == "classifier"
+    classifier = settings.model == "classifier"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", pruner=FoldMedianPruner(n_startup_trials=3, n_warmup_steps=1),
                                 storage=storage)
     values: list[float | None] = []
     for number in range(trials):
         study.sampler = optuna.samplers.TPESampler(
-            seed=int(np.random.SeedSequence([settings["seed"], number]).generate_state(1)[0]))
+            seed=int(np.random.SeedSequence([settings.seed, number]).generate_state(1)[0]))
         trial = study.ask()
         params = dict(fixed)
-        for name, (low, high) in settings["space"].items():
+        for name, (low, high) in settings.space.items():
             params[name] = (trial.suggest_int(name, int(low), int(high)) if PARAMS[name].kind is int
                             else trial.suggest_float(name, low, high, log=PARAMS[name].log))
         scores, pruned = [], False
@@ -382,7 +382,7 @@ def tuning(home: Path, trials: int, rounds: int) -> dict[str, float]:
     exp = load_experiment("quickstart")
     settings = search_space(exp)
     data = inner_data(build_dataset(exp, home=home, before=exp.validation.oos_start), settings)
-    fixed = getattr(exp.models[settings["target"]], settings["model"])
+    fixed = getattr(exp.models[settings.target], settings.model)
     # warm-up, not counted: the first study creates the MLflow database and both sides load their libraries
     tune(exp, home, trials=2, study="perf-warm-up")
     tuning_floor(data, settings, fixed, 2)

@@ -367,7 +367,7 @@ def test_shipped_experiments_tune_what_the_gate_scores(name):
     exp = load_experiment(name)
     target, model, metric = registry.split_metric(exp.primary_metric)
     settings = search_space(exp)
-    assert (settings["target"], settings["model"], settings["metric"]) == (target, "classifier", "log_loss")
+    assert (settings.target, settings.model, settings.metric) == (target, "classifier", "log_loss")
     assert model == "lgbm_cal" and metric == "brier_skill"  # a score of the calibrated classifier's probability
 
 

@@ -311,7 +311,7 @@ def test_classifier_objective_scores_log_loss(tmp_path, panel):
     section = TINY_TUNING.replace('"relative.regressor"', '"absolute.classifier"').replace('"mse"', '"log_loss"')
     exp = load_experiment(write_experiment(tmp_path, section + "\n[tuning.absolute]\nnum_leaves = [2, 4]\n"))
     settings = tuning.search_space(exp)
-    assert settings["space"]["num_leaves"] == (2, 4) and settings["metric"] == "log_loss"
+    assert settings.space["num_leaves"] == (2, 4) and settings.metric == "log_loss"
     data = objective.inner_data(pre_oos(exp, panel), settings)
     assert set(data.y.unique()) == {0.0, 1.0}
     params = {"n_estimators": 20, "num_leaves": 3, "learning_rate": 0.05, "min_child_samples": 30, "lambda_l2": 1.0}

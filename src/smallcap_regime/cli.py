@@ -342,9 +342,9 @@ def tune_cmd(
     exp = load_experiment(experiment)
     name = study or study_name_for(exp)
     settings = search_space(exp)
-    metric = settings["metric"]
-    console.print(f"tuning {settings['objective']} of {escape(exp.name)} on {metric} (lower is better) over "
-                  f"{settings['inner_folds']} inner folds before {exp.validation.oos_start:%Y-%m}", soft_wrap=True)
+    metric = settings.metric
+    console.print(f"tuning {settings.objective} of {escape(exp.name)} on {metric} (lower is better) over "
+                  f"{settings.inner_folds} inner folds before {exp.validation.oos_start:%Y-%m}", soft_wrap=True)
     with Progress(TextColumn(f"[bold]tune {escape(name)}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.description}"), TimeElapsedColumn(), console=console.get()) as progress:
         task = progress.add_task("", total=trials)

@@ -24,7 +24,7 @@ from .errors import ConfigError
 from .models.estimator import TargetEstimator
 from .models.lgbm import ModelSpec, load_model_spec
 from .models.options import ModelOptions
-from .models.search_space import tuning_settings
+from .models.search_space import TuningSettings, tuning_settings
 from .names import MODEL_METRICS, MODELS, TARGETS, metric_key
 
 if TYPE_CHECKING:
@@ -147,9 +147,9 @@ class Experiment:
     no_call_band: float
     model_name: str
     primary_metric: str
-    #: the validated ``[tuning]`` section (:func:`~smallcap_regime.models.search_space.tuning_settings`); empty
+    #: the validated ``[tuning]`` section (:func:`~smallcap_regime.models.search_space.tuning_settings`); None
     #: when the experiment has none
-    tuning: dict[str, Any] = field(default_factory=dict)
+    tuning: TuningSettings | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     options: ModelOptions = field(default_factory=ModelOptions)
     gate_p_value: float = 0.10
@@ -279,7 +279,7 @@ def load_experiment(name_or_path: str | Path, *,
         no_call_band=cfg.regime.no_call_band,
         model_name=cfg.registry.model_name,
         primary_metric=cfg.registry.primary_metric,
-        tuning=tuning_settings(cfg.tuning, path, models) if cfg.tuning else {},
+        tuning=tuning_settings(cfg.tuning, path, models) if cfg.tuning else None,
         raw=raw,
         options=cfg.options,
         gate_p_value=cfg.registry.gate_p_value,

@@ -31,6 +31,29 @@ class _Param:
     log: bool = False
 
 
+@dataclass(frozen=True)
+class TuningSettings:
+    """An experiment's validated ``[tuning]`` section: what the tuning layer runs on.
+
+    Attributes
+    ----------
+    objective : ``<target>.<model>``, e.g. ``relative.classifier``.
+    target, model : its two parts (``model`` is ``regressor`` or ``classifier``).
+    metric : the minimised inner-fold loss (``mse`` for a regressor, ``log_loss`` for a classifier).
+    inner_folds : folds of the inner purged walk-forward before the out-of-sample start.
+    seed : the TPE sampler's seed.
+    space : hyperparameter -> ``(low, high)`` for the objective's target.
+    """
+
+    objective: str
+    target: str
+    model: str
+    metric: str
+    inner_folds: int
+    seed: int
+    space: dict[str, tuple[Any, Any]]
+
+
 PARAMS: dict[str, _Param] = {
     "n_estimators": _Param(int, lambda v: v >= 1, ">= 1"),
     "num_leaves": _Param(int, lambda v: v >= 2, ">= 2"),
@@ -70,7 +93,7 @@ def _ranges(section: dict[str, Any], where: str, extra: tuple[str, ...]) -> dict
     return {name: _range(section[name], name, where) for name in PARAMS if name in section}
 
 
-def tuning_settings(raw: Mapping[str, Any], path: Path, models: Mapping[str, ModelSpec]) -> dict[str, Any]:
+def tuning_settings(raw: Mapping[str, Any], path: Path, models: Mapping[str, ModelSpec]) -> TuningSettings:
     """An experiment's validated ``[tuning]`` section.
 
     Ranges are ``param = [low, high]`` (integers for integer parameters; ``learning_rate`` is sampled on a log
@@ -85,10 +108,7 @@ def tuning_settings(raw: Mapping[str, Any], path: Path, models: Mapping[str, Mod
 
     Returns
     -------
-    dict
-        ``objective`` ("relative.regressor"), ``target``, ``model`` ("regressor" or "classifier"), ``metric``
-        ("mse" or "log_loss", minimised), ``inner_folds``, ``seed`` and ``space`` (param -> (low, high)) for the
-        objective's target.
+    TuningSettings
 
     Raises
     ------
@@ -125,5 +145,5 @@ def tuning_settings(raw: Mapping[str, Any], path: Path, models: Mapping[str, Mod
     if "bagging_fraction" in space and "bagging_freq" not in space and not fixed.get("bagging_freq"):
         raise ConfigError(f"{where}: bagging_fraction has no effect: the {target} {model} spec has no "
                           "bagging_freq > 0 (set it there or add a bagging_freq range)")
-    return {"objective": objective, "target": target, "model": model, "metric": metric, "inner_folds": folds,
-            "seed": seed, "space": space}
+    return TuningSettings(objective=str(objective), target=target, model=model, metric=metric, inner_folds=folds,
+                          seed=seed, space=space)

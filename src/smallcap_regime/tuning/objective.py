@@ -16,7 +16,7 @@ from ..dataset import Dataset
 from ..errors import RegimeError
 from ..evaluation.walkforward import Fold, PurgedWalkForward
 from ..models.estimator import TargetEstimator
-from .space import PARAMS
+from .space import PARAMS, TuningSettings
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class InnerData:
     estimator: TargetEstimator
 
 
-def inner_data(data: Dataset, settings: dict[str, Any]) -> InnerData:
+def inner_data(data: Dataset, settings: TuningSettings) -> InnerData:
     """The inner walk-forward over origins whose targets were realised before the out-of-sample start.
 
     Parameters
@@ -58,10 +58,10 @@ def inner_data(data: Dataset, settings: dict[str, Any]) -> InnerData:
     if len(data.features) and data.features.index[-1] >= val.oos_start:
         raise RegimeError(f"tuning data must end before oos_start {val.oos_start:%Y-%m}; build it with "
                           "before=oos_start")
-    y = data.target(settings["target"], label=settings["model"] == "classifier")
+    y = data.target(settings.target, label=settings.model == "classifier")
     # purge at the outer boundary too: the same origins the first out-of-sample fold trains on
     usable = len(data.features) - h - val.embargo_months + 1
-    gap, k = h + val.embargo_months, settings["inner_folds"]
+    gap, k = h + val.embargo_months, settings.inner_folds
     block = (usable - val.min_train_months - gap + 1) // k
     if block < 1:
         raise RegimeError(
@@ -74,7 +74,7 @@ def inner_data(data: Dataset, settings: dict[str, Any]) -> InnerData:
     splitter = PurgedWalkForward(horizon=h, first_test=first_test, refit_every=block,
                                  min_train=val.min_train_months, embargo=val.embargo_months, start=first_test)
     return InnerData(data.features.iloc[:usable], y.iloc[:usable], splitter.folds(index),
-                     exp.estimator(settings["target"]))
+                     exp.estimator(settings.target))
 
 
 def _fold_score(data: InnerData, fold: Fold, params: dict[str, Any], model: str,
@@ -139,14 +139,14 @@ class FoldMedianPruner(optuna.pruners.BasePruner):
         return current > float(np.median(done))
 
 
-def make_objective(data: InnerData, settings: dict[str, Any], fixed: dict[str, Any]) -> Callable[[Trial], float]:
+def make_objective(data: InnerData, settings: TuningSettings, fixed: dict[str, Any]) -> Callable[[Trial], float]:
     binned: list[dict[tuple, Any]] = [{} for _ in data.folds]  # per fold, for the whole study
 
     def objective(trial: Trial) -> float:
-        params = {**fixed, **_suggest(trial, settings["space"])}
+        params = {**fixed, **_suggest(trial, settings.space)}
         scores = []
         for step, fold in enumerate(data.folds):
-            scores.append(_fold_score(data, fold, params, settings["model"], binned[step]))
+            scores.append(_fold_score(data, fold, params, settings.model, binned[step]))
             trial.report(scores[-1], step)
             # after the last fold the score is complete: pruning then would save nothing and discard it
             if step < len(data.folds) - 1 and trial.should_prune():

@@ -9,7 +9,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from ..experiment import Experiment
 from ..tracking import store
 from ..tracking.stale import WORKER_TAG, dead_here, worker
 from .objective import FoldMedianPruner, InnerData, _fold_score, inner_data, make_objective
-from .space import search_space, study_name_for
+from .space import TuningSettings, search_space, study_name_for
 from .storage import default_storage, log, open_storage, report_stale, storage_label
 
 # Trials that use up the budget: finished ones, and running ones (another worker is evaluating them).
@@ -130,15 +130,15 @@ def _heartbeat(storage: BaseStorage, trial_id: int) -> Iterator[None]:
         thread.join()
 
 
-def _open_study(exp: Experiment, storage: BaseStorage, name: str, settings: dict[str, Any],
+def _open_study(exp: Experiment, storage: BaseStorage, name: str, settings: TuningSettings,
                 label: str) -> optuna.Study:
     study = optuna.create_study(
-        storage=storage, study_name=name, sampler=_sampler(settings["seed"], 0), direction="minimize",
+        storage=storage, study_name=name, sampler=_sampler(settings.seed, 0), direction="minimize",
         pruner=FoldMedianPruner(n_startup_trials=3, n_warmup_steps=1), load_if_exists=True,
     )
     attrs = study.user_attrs
-    ours = {"experiment": exp.name, "objective": settings["objective"], "metric": settings["metric"],
-            "space": settings["space"]}
+    ours = {"experiment": exp.name, "objective": settings.objective, "metric": settings.metric,
+            "space": settings.space}
     for key in ("experiment", "objective"):  # losses of another experiment or objective are not comparable
         if key in attrs and attrs[key] != ours[key]:
             raise RegimeError(f"study {name!r} in {label} tunes {key} {attrs[key]!r}, not {ours[key]!r} "
@@ -149,15 +149,15 @@ def _open_study(exp: Experiment, storage: BaseStorage, name: str, settings: dict
     if study.metric_names is None:
         with warnings.catch_warnings():  # "experimental" in Optuna since 3.2
             warnings.simplefilter("ignore", ExperimentalWarning)
-            study.set_metric_names([settings["metric"]])
+            study.set_metric_names([settings.metric])
     return study
 
 
-def _run_params(settings: dict[str, Any], data: InnerData, trials: int) -> dict[str, Any]:
+def _run_params(settings: TuningSettings, data: InnerData, trials: int) -> dict[str, Any]:
     """Parent-run params: the tuning settings and the inner period (which shows it ends before oos_start)."""
     index = data.features.index
-    params: dict[str, Any] = {f"tuning.{k}": v for k, v in settings.items() if k != "space"}
-    params |= {f"tuning.space.{k}": f"{lo}..{hi}" for k, (lo, hi) in settings["space"].items()}
+    params: dict[str, Any] = {f"tuning.{k}": v for k, v in asdict(settings).items() if k != "space"}
+    params |= {f"tuning.space.{k}": f"{lo}..{hi}" for k, (lo, hi) in settings.space.items()}
     params |= {"tuning.trials": trials, "inner.first_origin": f"{index[0]:%Y-%m}",
                "inner.last_origin": f"{index[-1]:%Y-%m}",
                "inner.test_starts": " ".join(f"{index[f.test[0]]:%Y-%m}" for f in data.folds)}
@@ -234,24 +234,24 @@ class _TrialRuns:
             raise self.error
 
 
-def default_score(data: InnerData, settings: dict[str, Any], fixed: dict[str, Any]) -> float:
+def default_score(data: InnerData, settings: TuningSettings, fixed: dict[str, Any]) -> float:
     """The objective of the model spec's own parameters (no tuning) on the same inner folds: what tuning must beat."""
-    return float(np.mean([_fold_score(data, fold, fixed, settings["model"]) for fold in data.folds]))
+    return float(np.mean([_fold_score(data, fold, fixed, settings.model) for fold in data.folds]))
 
 
-def _record_best(study: optuna.Study, settings: dict[str, Any]) -> None:
+def _record_best(study: optuna.Study, settings: TuningSettings) -> None:
     """Best trial so far -> study user attrs and the active (parent) MLflow run."""
     import mlflow
 
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return
     best = study.best_trial
-    metric = settings["metric"]
+    metric = settings.metric
     default = study.user_attrs.get("default_value")
     study.set_user_attr("best_params", best.params)
     study.set_user_attr("best_value", best.value)
     study.set_user_attr("best_trial", best.number)
-    mlflow.log_dict({"objective": settings["objective"], "metric": metric, "value": best.value,
+    mlflow.log_dict({"objective": settings.objective, "metric": metric, "value": best.value,
                      "default_params_value": default, "trial": best.number, "params": best.params},
                     "best_params.json")
     mlflow.log_params({f"best.{k}": v for k, v in best.params.items()})
@@ -319,17 +319,17 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
         raise RegimeError(f"heartbeat must be >= 1 second, got {heartbeat}")
     backend = open_storage(storage, home, heartbeat=heartbeat)
     data = inner_data(build_dataset(exp, home=home, panel=panel, before=exp.validation.oos_start), settings)
-    fixed = getattr(exp.models[settings["target"]], settings["model"])
+    fixed = getattr(exp.models[settings.target], settings.model)
     objective = make_objective(data, settings, fixed)
     the_study = _open_study(exp, backend, name, settings, label)
     experiment = store.experiment_id(home, exp.name)  # under the home lock that training shares
     tags = {"optuna_study": name, "optuna_storage": label, WORKER_TAG: worker()}
     with (mlflow.start_run(experiment_id=experiment, run_name=f"tune {name}", tags=tags),
-          _TrialRuns(experiment, settings["metric"]) as runs):
+          _TrialRuns(experiment, settings.metric) as runs):
         mlflow.log_params(_run_params(settings, data, trials))
         if "default_value" not in the_study.user_attrs:  # once per study: every worker's parent shows it
             the_study.set_user_attr("default_value", default_score(data, settings, fixed))
-        mlflow.log_metric(f"default_{settings['metric']}", float(the_study.user_attrs["default_value"]))
+        mlflow.log_metric(f"default_{settings.metric}", float(the_study.user_attrs["default_value"]))
         while deadline is None or time.monotonic() < deadline:
             _fail_stale(the_study, backend)
             trial = _claim(the_study, backend, trials)
@@ -338,7 +338,7 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
                     break
                 time.sleep(1.0)
                 continue
-            the_study.sampler = _sampler(settings["seed"], trial.number)
+            the_study.sampler = _sampler(settings.seed, trial.number)
             try:
                 with _heartbeat(backend, _trial_id(backend, the_study, trial.number)):
                     trial.set_user_attr("worker", worker())
