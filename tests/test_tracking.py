@@ -84,10 +84,11 @@ def test_train_logs_parent_and_child_runs_with_metrics_and_artifacts(trained_hom
     dataset = dataset_input.dataset
     assert dataset.name == "sample panel 1949-01..2017-03 @ arch 8.0.0, linearmodels 7.1"
     assert dataset.digest == result.backtest.panel.fingerprint()[:32]
-    # metrics logged against the logged model too
+    # metrics logged against the logged model too (`regime monitor` may add its own there later)
     logged = mlflow.get_logged_model(mlflow.models.get_model_info(result.model_uri).model_id)
-    assert {metric.key: metric.value for metric in logged.metrics} == pytest.approx(
-        {k: v for k, v in headline.items()})
+    on_model = {metric.key: metric.value for metric in logged.metrics}
+    assert {k: on_model.get(k) for k in headline} == pytest.approx(headline)
+    assert not [k for k in on_model if k not in headline and not k.startswith(("drift.", "live."))]
     names = {a.path for a in client.list_artifacts(backtest.info.run_id, "backtest")}
     for wanted in ("predictions.parquet", "fold_metrics.csv", "decade_metrics.csv", "strategies.png",
                    "calibration.png", "regimes.png"):

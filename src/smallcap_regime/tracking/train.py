@@ -213,7 +213,8 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
                          "params_source": params_source or "model specs", "forced": str(force),
                          "gate_metric": exp.primary_metric, stale.WORKER_TAG: stale.worker(),
                          **({"tuned_study": tuned[0], "tuned_trial": str(tuned[1])} if tuned else {})})
-        client.set_experiment_tag(exp_id, review.PRIMARY_TAG, exp.primary_metric)
+        # two trainings on a shared server may insert this tag at once: the loser's retry finds the row
+        store.retry_race(lambda: client.set_experiment_tag(exp_id, review.PRIMARY_TAG, exp.primary_metric))
         step("backtest (purged walk-forward)")
         with mlflow.start_run(experiment_id=exp_id, run_name="backtest", nested=True):
             result = run_backtest(exp, home, panel=panel, on_fold=on_fold)
