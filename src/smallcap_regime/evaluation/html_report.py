@@ -81,7 +81,9 @@ def report_forecast(result: BacktestResult, model: RegimeModel, label: str) -> F
 
 
 def _card(fc: Forecast) -> str:
-    lines = "".join(f"<p>{html.escape(line)}</p>" for line in forecast_lines(fc))
+    # the card's indentation (records, drivers under their target) becomes a margin, not lost whitespace
+    lines = "".join((f'<p style="margin-left:{(len(line) - len(line.lstrip())) * 0.6:g}em">' if line[:1] == " "
+                     else "<p>") + f"{html.escape(line.strip())}</p>" for line in forecast_lines(fc))
     notes = "".join(f'<p class="warn">{html.escape(n)}</p>' for n in fc.notes + fc.warnings)
     return (f'<div class="card"><p><b>{html.escape(forecast_header(fc))}</b></p>'
             f"{_table(forecast_table(fc.output))}<p class=\"muted\">{html.escape(LEGEND)}</p>{lines}{notes}"
