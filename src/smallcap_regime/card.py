@@ -18,7 +18,7 @@ from .explain import EVENTS, PROB, has_skill, pct, tilt
 from .models.drivers import split
 from .models.regime import NO_CALL
 from .models.skill import HIT_LABEL, NO_SKILL, accuracy_text
-from .names import TARGETS
+from .names import TARGETS, output_column
 
 if TYPE_CHECKING:
     from .values import Forecast
@@ -39,11 +39,11 @@ def forecast_table(output: pd.Series) -> pd.DataFrame:
     rows = {}
     for target in TARGETS:
         mark = "" if has_skill(output, target) else " hist."
-        lo, hi = output[f"{target}_lo"] * 100, output[f"{target}_hi"] * 100
+        lo, hi = output[output_column(target, "lo")] * 100, output[output_column(target, "hi")] * 100
         rows[target] = {
             "P(> 0)": pct(output[PROB[target]]) + mark,
-            "base rate": pct(output.get(f"{target}_base_rate", float("nan"))),
-            "forecast": pct(output[f"{target}_forecast"], signed=True) + mark,
+            "base rate": pct(output.get(output_column(target, "base_rate"), float("nan"))),
+            "forecast": pct(output[output_column(target, "forecast")], signed=True) + mark,
             interval: "-" if math.isnan(lo) else f"{lo:+.1f} .. {hi:+.1f} %"}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("target")
 
@@ -55,7 +55,7 @@ def _known(value) -> bool:
 def record_line(output: pd.Series, target: str, skilled: bool = True) -> str | None:
     """The target's one accuracy figure (calls against the base rate, right N of M), with, for a target with skill,
     how calls of this kind fared, and AUC, Brier skill and the P>0.5 hit rate; None without a record."""
-    made = output.get(f"{target}_calls_made_all")
+    made = output.get(output_column(target, "calls_made_all"))
     if not _known(made):
         return None
     text = (f"out of sample, {accuracy_text(int(output[f'{target}_calls_right_all']), int(made))}; AUC "
@@ -63,8 +63,8 @@ def record_line(output: pd.Series, target: str, skilled: bool = True) -> str | N
             f"{pct(output[f'{target}_hit_rate'])}")
     if not skilled:
         return text
-    kind = "above" if output[PROB[target]] > output[f"{target}_base_rate"] else "at or below"
-    right, like = int(output[f"{target}_calls_right"]), int(output[f"{target}_calls_made"])
+    kind = "above" if output[PROB[target]] > output[output_column(target, "base_rate")] else "at or below"
+    right, like = int(output[output_column(target, "calls_right")]), int(output[output_column(target, "calls_made")])
     return text + f"; of them, calls {kind} the base rate like this one: right {right} of {like}"
 
 
@@ -72,7 +72,7 @@ def driver_lines(output: pd.Series, target: str, prefix: str = "  ") -> list[str
     """``pushing up: ...`` and ``pushing down: ...``, one driver per line, in words."""
     lines = []
     for side, word in (("up", "up"), ("down", "down")):
-        drivers = split(output.get(f"{target}_drivers_{side}", ""))
+        drivers = split(output.get(output_column(target, f"drivers_{side}"), ""))
         if drivers:
             lines.append(f"{prefix}pushing P {word}:")
             lines += [f"{prefix}  {d}" for d in drivers]
@@ -81,7 +81,7 @@ def driver_lines(output: pd.Series, target: str, prefix: str = "  ") -> list[str
 
 def target_lines(output: pd.Series, target: str, band: float) -> list[str]:
     """What the forecast says about one target, its record and its drivers (none without demonstrated skill)."""
-    p, base = output[PROB[target]], output.get(f"{target}_base_rate", float("nan"))
+    p, base = output[PROB[target]], output.get(output_column(target, "base_rate"), float("nan"))
     head = f"{target}: P({EVENTS[target]}) {pct(p)}"
     record = record_line(output, target, skilled=has_skill(output, target))
     if not has_skill(output, target):

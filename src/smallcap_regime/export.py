@@ -16,7 +16,7 @@ import pandas as pd
 
 from .explain import PROB, has_skill
 from .models.drivers import split
-from .names import TARGETS
+from .names import TARGETS, output_column
 
 if TYPE_CHECKING:
     from .values import Forecast
@@ -43,7 +43,7 @@ def plain(value: Any) -> Any:
 def target_record(output: pd.Series, target: str) -> dict[str, Any]:
     """One target of a forecast: probability, base rate, skill, forecast and interval, accuracy, drivers."""
     def get(name: str) -> Any:
-        return output.get(f"{target}_{name}", math.nan)
+        return output.get(output_column(target, name), math.nan)
 
     right, made = get("calls_right_all"), get("calls_made_all")
     return {
@@ -53,8 +53,8 @@ def target_record(output: pd.Series, target: str) -> dict[str, Any]:
                      "share": right / made if made and not math.isnan(made) else math.nan},
         "calls_like_this": {"right": get("calls_right"), "made": get("calls_made")},
         "p_above_half_hit_rate": get("hit_rate"), "auc": get("auc"), "brier_skill": get("brier_skill"),
-        "drivers_up": split(output.get(f"{target}_drivers_up", "")),
-        "drivers_down": split(output.get(f"{target}_drivers_down", "")),
+        "drivers_up": split(output.get(output_column(target, "drivers_up"), "")),
+        "drivers_down": split(output.get(output_column(target, "drivers_down"), "")),
     }
 
 

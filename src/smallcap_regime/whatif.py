@@ -21,7 +21,7 @@ import pandas as pd
 from .errors import RegimeError
 from .explain import PROB as PROB_COLUMNS
 from .features.labels import feature_text, plain_name, value_text
-from .names import TARGETS
+from .names import TARGETS, output_column
 from .scenario import changed_features, parse_shifts, scenario_dataset
 from .workflow import Forecast, forecast, resolve_forecast
 
@@ -52,7 +52,7 @@ class Scenario:
         rows = {}
         for target in TARGETS:
             for label, column in ((f"P({target} > 0)", PROB_COLUMNS[target]),
-                                  (f"{target} forecast", f"{target}_forecast")):
+                                  (f"{target} forecast", output_column(target, "forecast"))):
                 b, s = float(self.baseline.output[column]), float(self.output[column])
                 rows[label] = {"baseline": b, "scenario": s, "difference": s - b}
         return pd.DataFrame.from_dict(rows, orient="index")
@@ -75,8 +75,8 @@ class Scenario:
                 "p_baseline": float(self.baseline.output[PROB_COLUMNS[target]]),
                 "p_scenario": float(self.output[PROB_COLUMNS[target]]),
                 "p_difference": float(diff.loc[f"P({target} > 0)", "difference"]),
-                "forecast_baseline": float(self.baseline.output[f"{target}_forecast"]),
-                "forecast_scenario": float(self.output[f"{target}_forecast"]),
+                "forecast_baseline": float(self.baseline.output[output_column(target, "forecast")]),
+                "forecast_scenario": float(self.output[output_column(target, "forecast")]),
                 "forecast_difference": float(diff.loc[f"{target} forecast", "difference"]),
                 "drivers_of_difference": self.drivers(target, n=len(self.changed)),
             } for target in TARGETS},
@@ -126,7 +126,7 @@ def what_if(home: Path, shifts: list[str], *, as_of: str | None = None, server: 
         raise RegimeError(f"the model refused the scenario row of {when.date()}: {message}") from None
     effects: dict[str, dict[str, float]] = {}
     for target in TARGETS:
-        skill = out.loc[0, f"{target}_has_skill"]
+        skill = out.loc[0, output_column(target, "has_skill")]
         if isinstance(skill, (bool, np.bool_)) and not skill:  # no skill: P is the base rate, nothing moves it
             continue
         p = out[PROB_COLUMNS[target]].to_numpy(dtype="float64")

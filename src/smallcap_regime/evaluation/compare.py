@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pandas as pd
 from scipy.stats import norm
 
+from ..names import col
 from .metrics import auc, newey_west_se
 
 #: Columns of a gate forecast frame (indexed by origin): the realised 0/1 label and the probability.
@@ -103,7 +104,7 @@ def gate_forecasts(predictions: pd.DataFrame, target: str, model: str) -> pd.Dat
     origins whose target is not realised yet are left out.
     """
     oos = predictions[predictions["oos"].astype(bool)]
-    frame = pd.DataFrame({"y_up": oos[f"{target}.up"], "p": oos[f"{target}.{model}.p"]}).dropna()
+    frame = pd.DataFrame({"y_up": oos[col(target, "up")], "p": oos[col(target, model, "p")]}).dropna()
     frame.index.name = "origin"
     return frame
 

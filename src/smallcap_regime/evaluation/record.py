@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..models.regime import regime_arrays
 from ..models.skill import SKILL_TEST_LEVEL, SkillRecord
-from ..names import TARGETS, col
+from ..names import TARGETS, col, metric_key
 from .metrics import brier_skill_interval
 
 MODEL = "lgbm_cal"
@@ -87,10 +87,10 @@ def record_metrics(skill: dict[str, SkillRecord]) -> dict[str, float]:
     ``calls_accuracy`` (share right), the numbers the card, the report and ``regime history`` print."""
     out: dict[str, float] = {}
     for target, record in skill.items():
-        out[f"{target}.{MODEL}.calls_right"] = float(record.calls_right)
-        out[f"{target}.{MODEL}.calls_made"] = float(record.calls_made)
+        out[metric_key(target, MODEL, "calls_right")] = float(record.calls_right)
+        out[metric_key(target, MODEL, "calls_made")] = float(record.calls_made)
         if record.calls_made:
-            out[f"{target}.{MODEL}.calls_accuracy"] = record.calls_right / record.calls_made
+            out[metric_key(target, MODEL, "calls_accuracy")] = record.calls_right / record.calls_made
     return out
 
 
