@@ -129,3 +129,19 @@ def test_predict_warns_when_drift_is_high(trained_home, tiny_experiment, monkeyp
     fc = forecast(home, experiment=str(tiny_experiment), today=date(2017, 5, 15))
     (warning,) = [w for w in fc.warnings if "drifted" in w]
     assert warning.startswith("the features have drifted from the training data (")
+
+
+def test_monitor_in_a_fresh_process_reads_the_homes_store(trained_home, tiny_experiment):
+    """As a user runs it: nothing configured MLflow before (the champion is found without MLflow's client)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    home, _ = trained_home
+    regime = str(Path(sys.executable).with_name("regime"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")} | ENV
+    out = subprocess.run([regime, "monitor", "--home", str(home), "--experiment", str(tiny_experiment),
+                          "--format", "json"], env=env, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout)["version"] == "1"

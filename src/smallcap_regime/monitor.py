@@ -135,6 +135,7 @@ def monitor(home: Path, *, experiment: str | None = None, version: str | None = 
     choice = choose_model(home, exp.model_name, version=version)
     if experiment is None and choice.experiment and choice.experiment != exp.name:
         exp = load_experiment(choice.experiment)
+    store.configure(home)  # choose_model may have read the home's registry without MLflow (the fast path)
     client = MlflowClient()
     mv = client.get_model_version(exp.model_name, choice.version)
     model = load_model(choice.uri)
@@ -170,7 +171,6 @@ def monitor(home: Path, *, experiment: str | None = None, version: str | None = 
                                     index=rows.index.rename("origin"))
     result = Monitor(f"{choice.uri} [{choice.note}]", choice.version, drift, start, live)
     if log:
-        store.configure(home)
         metrics = result.metrics()
         experiment_id = store.retry_race(lambda: mlflow.set_experiment(exp.name).experiment_id)
         with mlflow.start_run(experiment_id=experiment_id, run_name=f"monitor v{choice.version}"):
