@@ -47,8 +47,10 @@ def realdata_dir() -> Path:
 
 @pytest.fixture(autouse=True)
 def _own_tracking_store(monkeypatch) -> None:
-    """No test inherits a tracking URI from an earlier one (``mlflow.set_tracking_uri`` exports it)."""
-    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+    """No test inherits a tracking URI from an earlier one (``mlflow.set_tracking_uri`` exports it), nor the
+    serving flag MLflow's scoring app sets in ``os.environ`` when a test builds it in process (the model would then
+    answer every later in-process call, and every subprocess, with records instead of a frame)."""
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "_MLFLOW_IS_IN_SERVING_ENVIRONMENT"):
         monkeypatch.delenv(var, raising=False)
 
 

@@ -122,8 +122,11 @@ def predict_local(model_uri: str, features: pd.DataFrame) -> pd.DataFrame:
         model = mlflow.pyfunc.load_model(location, suppress_warnings=True)
         # what the registered_model_meta file MLflow writes for a models:/ download would have said
         model.unwrap_python_model().version = version
-        return model.predict(features)
-    return mlflow.pyfunc.load_model(model_uri, suppress_warnings=True).predict(features)
+    else:
+        model = mlflow.pyfunc.load_model(model_uri, suppress_warnings=True)
+    out = model.predict(features)
+    # under MLflow's serving flag (exported by a scoring server's process) the model answers records: same rows
+    return out if isinstance(out, pd.DataFrame) else pd.DataFrame(out, index=features.index)
 
 
 def predict_remote(server: str, features: pd.DataFrame, timeout_s: float = 30.0) -> pd.DataFrame:

@@ -60,13 +60,22 @@ def connection_lost(exc: BaseException) -> bool:
 def _retried(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def call(self: RetryingRDBStorage, *args: Any, **kwargs: Any) -> Any:
-        deadline, delay = time.monotonic() + self.retry_budget_s, 0.5
+        from optuna.exceptions import UpdateFinishedTrialError
+
+        deadline, delay, retried = time.monotonic() + self.retry_budget_s, 0.5, False
         while True:
             try:
                 return method(self, *args, **kwargs)
+            except UpdateFinishedTrialError:
+                # the connection dropped after the server committed the first attempt: the trial is already
+                # finished as asked (its state is written once), so the retry has nothing left to do
+                if retried and method.__name__ == "set_trial_state_values":
+                    return True
+                raise
             except Exception as exc:
                 if not connection_lost(exc):
                     raise
+                retried = True
                 if time.monotonic() + delay > deadline:
                     raise StoreUnavailable(
                         f"storage {self.label}: the database cannot be reached (retried for "
