@@ -8,6 +8,8 @@ import socket
 import subprocess
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -181,3 +183,36 @@ def scoring_json(predictions) -> str:
     buffer = io.StringIO()
     predictions_to_json(predictions, buffer)
     return buffer.getvalue()
+
+
+@contextmanager
+def scoring_server(home: Path, model_uri: str) -> Iterator[str]:
+    """`regime serve`'s server for ``model_uri`` on a free loopback port, started for real; yields its URL."""
+    from smallcap_regime.tracking.serving import mlflow_env, serve_command
+
+    port = free_port()
+    proc = subprocess.Popen(serve_command(home, model_uri, "127.0.0.1", port), env=mlflow_env(home),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(proc, f"{url}/ping", "the scoring server")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def run_cli(monkeypatch, capsys, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run the real `regime` entry point in process with ``env`` exported; returns (exit code, stdout, stderr)."""
+    from smallcap_regime.cli import main
+
+    for var, value in (env or {}).items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.setattr("sys.argv", ["regime", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err

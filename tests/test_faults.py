@@ -34,7 +34,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from smallcap_regime.cli import main
 from smallcap_regime.configs import resolve_config
 from smallcap_regime.data import fred, sources
 from smallcap_regime.data.cache import MANIFEST, Cache
@@ -43,7 +42,7 @@ from smallcap_regime.data.http import retry_after_seconds
 from smallcap_regime.locks import home_lock
 from smallcap_regime.workflow import feature_snapshot
 
-from helpers import FINRA_HEADER, finra_file, make_zip
+from helpers import FINRA_HEADER, finra_file, make_zip, run_cli
 from loopback import LoopbackServer, point_sources_at, pull_table
 
 # fault injection through loopback servers: timeouts, retry waits, slow drips and concurrent pulls take wall time
@@ -380,15 +379,7 @@ def faults(fault_env, monkeypatch, tmp_path):
 
 def regime(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     """Run the real `regime` entry point in process; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr("sys.argv", ["regime", *args])
-    monkeypatch.setenv("COLUMNS", "1000")
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(monkeypatch, capsys, *args, env={"COLUMNS": "1000"})
 
 
 # --- the fault suite ------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 from smallcap_regime.data import sources
 from smallcap_regime.data.cache import Cache
 
-from helpers import finra_file
+from helpers import finra_file, run_cli
 from loopback import LoopbackServer, point_sources_at
 
 SHRT = "/equity/otcmarket/biweekly/shrt{:%Y%m%d}.csv"
@@ -56,18 +56,7 @@ def test_a_finra_file_whose_rows_say_another_date_is_refused_and_that_date_stays
 
 def regime(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     """The real `regime` entry point in process, in the shell the issue names (80 columns, no colour, dumb, C)."""
-    from smallcap_regime.cli import main
-
-    for var, value in {"COLUMNS": "80", "NO_COLOR": "1", "TERM": "dumb", "LANG": "C"}.items():
-        monkeypatch.setenv(var, value)
-    monkeypatch.setattr("sys.argv", ["regime", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_cli(monkeypatch, capsys, *args, env={"COLUMNS": "80", "NO_COLOR": "1", "TERM": "dumb", "LANG": "C"})
 
 
 @pytest.mark.parametrize(("content", "problem"), [

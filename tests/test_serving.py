@@ -23,9 +23,9 @@ from smallcap_regime.cli import main
 from smallcap_regime.models.regime import REGIMES
 from smallcap_regime.tracking import store
 from smallcap_regime.tracking.pyfunc import SERVED_COLUMNS
-from smallcap_regime.tracking.serving import mlflow_env, predict_local, predict_remote, serve_command
+from smallcap_regime.tracking.serving import predict_local, predict_remote
 
-from helpers import free_port, port_is_free, wait_until_up
+from helpers import free_port, port_is_free, scoring_server, wait_until_up
 
 pytestmark = pytest.mark.slow  # MLflow scoring servers
 
@@ -35,14 +35,8 @@ REGIME = [str(Path(sys.executable).with_name("regime"))]  # the installed consol
 @pytest.fixture(scope="module")
 def server(trained_home):
     home, result = trained_home
-    port = free_port()
-    proc = subprocess.Popen(serve_command(home, result.model_uri, "127.0.0.1", port), env=mlflow_env(home),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(proc, f"{url}/ping", "mlflow models serve")
-    yield url, result
-    proc.terminate()
-    proc.wait(timeout=30)
+    with scoring_server(home, result.model_uri) as url:
+        yield url, result
 
 
 def _payload(frame) -> dict:

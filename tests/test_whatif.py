@@ -18,11 +18,10 @@ from smallcap_regime.errors import RegimeError
 from smallcap_regime.experiment import load_experiment
 from smallcap_regime.features.catalogue import source_series
 from smallcap_regime.scenario import changed_features, parse_shifts, scenario_dataset
-from smallcap_regime.tracking.serving import mlflow_env, serve_command
 from smallcap_regime.whatif import what_if
 from test_features import synthetic_rich_panel
 
-from helpers import free_port, wait_until_up
+from helpers import scoring_server
 
 FRESH_ENV = {"COLUMNS": "80", "NO_COLOR": "1", "TERM": "dumb"}
 
@@ -149,14 +148,8 @@ def test_scenario_json_and_csv(trained_home, tiny_experiment):
 @pytest.fixture(scope="module")
 def server(trained_home):
     home, result = trained_home
-    port = free_port()
-    proc = subprocess.Popen(serve_command(home, result.model_uri, "127.0.0.1", port), env=mlflow_env(home),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(proc, f"{url}/ping", "mlflow models serve")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    with scoring_server(home, result.model_uri) as url:
+        yield url
 
 
 def test_scenario_through_the_server_equals_in_process(trained_home, tiny_experiment, server):
