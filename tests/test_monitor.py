@@ -67,7 +67,7 @@ def test_live_record_counts_calls_after_promotion_by_hand(trained_to_2014, tiny_
     right = ((p > base) == (realised > 0))[realised.notna()]
     assert result.record("relative") == (int(right.sum()), len(right), 3)  # the last 3 origins are pending
     assert result.live["relative"].index[0] == pd.Timestamp("2015-01-31")
-    with pytest.raises(Exception, match=r"--since 2014-06: the model was trained on data to 2014-12-31, so its "
+    with pytest.raises(Exception, match=r"since 2014-06: the model was trained on data to 2014-12-31, so its "
                                         "calls up to then are in-sample"):
         monitor(home, experiment=str(tiny_experiment), since="2014-06", log=False)
 

@@ -190,7 +190,7 @@ def test_serve_errors_are_one_line_and_exit_2(trained_home, home, monkeypatch, c
         port = busy.getsockname()[1]
         code, err = _run_main(monkeypatch, capsys, "serve", "--home", str(trained), "--port", str(port))
         assert code == 2 and err.strip().count("\n") == 0
-        assert f"port {port} on 127.0.0.1 is already in use; stop the other server or pass --port" in err
+        assert f"port {port} on 127.0.0.1 is already in use; stop the other server or choose another port" in err
     code, err = _run_main(monkeypatch, capsys, "serve", "--home", str(trained), "--version", "99")
     assert code == 2 and err.strip().count("\n") == 0 and "version 99" in err and "Traceback" not in err
     code, err = _run_main(monkeypatch, capsys, "serve", "--home", str(home))

@@ -246,10 +246,10 @@ def test_gate_decisions_stay_on_their_versions_through_promotions_and_a_rejectio
     # decision (not promoted when it was registered) stays as it was
     forced = train(load_experiment(weak), home, force=True)
     assert forced.version == other.version and forced.decision.promote and forced.decision.forced
-    assert forced.decision.reason.startswith("forced with --force")
+    assert forced.decision.reason.startswith("forced although it")
     assert client.get_registered_model("smallcap-regime").aliases == {"champion": int(other.version)}
     tags = client.get_model_version("smallcap-regime", other.version).tags
-    assert tags[f"gate_retrain.{forced.run_id}"].startswith("promoted (forced): forced with --force")
+    assert tags[f"gate_retrain.{forced.run_id}"].startswith("promoted (forced): forced although it")
     assert {k: tags[k] for k in v2} == v2
     # a second promotion of a new version: earlier versions and runs keep what was true when they were made
     third = train(load_experiment(write_experiment(tmp_path, "tiny", trees=3)), home, force=True)

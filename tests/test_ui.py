@@ -132,7 +132,8 @@ def test_ui_on_a_busy_port_is_one_line_and_exit_2(home):
         done = subprocess.run([REGIME, "ui", "--home", str(home), "--port", str(port)], capture_output=True,
                               text=True, timeout=120)
     assert done.returncode == 2
-    assert done.stderr == f"error: port {port} on 127.0.0.1 is already in use; stop the other server or pass --port\n"
+    assert done.stderr == (f"error: port {port} on 127.0.0.1 is already in use; stop the other server or choose "
+                           "another port\n")
     assert port_is_free(port)
 
 

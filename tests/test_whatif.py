@@ -58,34 +58,34 @@ def test_a_one_point_shift_changes_exactly_the_features_built_from_it(series, ex
 
 def test_shift_texts_are_parsed_or_refused_in_one_line():
     assert parse_shifts(["yield_10y=-0.50", " fed_funds = -0.5 "]) == {"yield_10y": -0.5, "fed_funds": -0.5}
-    with pytest.raises(RegimeError, match=r"^--what-if 'yield_10y=abc': the shift 'abc' is not a number; give it in "
+    with pytest.raises(RegimeError, match=r"^shift 'yield_10y=abc': the shift 'abc' is not a number; give it in "
                                           r"the series' own units, e.g. yield_10y=-0.50 \(50 bp lower\)$"):
         parse_shifts(["yield_10y=abc"])
     with pytest.raises(RegimeError, match="the shift 'nan' is not a number"):
         parse_shifts(["aaa=nan"])
-    with pytest.raises(RegimeError, match=r"^--what-if 'yield_10y': expected SERIES=SHIFT"):
+    with pytest.raises(RegimeError, match=r"^shift 'yield_10y': expected SERIES=SHIFT"):
         parse_shifts(["yield_10y"])
-    with pytest.raises(RegimeError, match="names aaa twice"):
+    with pytest.raises(RegimeError, match="^the shifts name aaa twice"):
         parse_shifts(["aaa=1", "aaa=2"])
 
 
 def test_the_sample_has_no_policy_rate_and_says_so():
     data = build_dataset(load_experiment("quickstart"))
     when = data.features.index[-1]
-    with pytest.raises(RegimeError, match=r"^--what-if: fed_funds is not in the sample data: the offline sample has "
+    with pytest.raises(RegimeError, match=r"^scenario: fed_funds is not in the sample data: the offline sample has "
                                           r"no policy rate, so a rate-cut scenario cannot run on it; shift its "
-                                          r"long-rate proxy instead \(--what-if aaa=-0.50\)"):
+                                          r"long-rate proxy instead \(aaa=-0.50\)"):
         scenario_dataset(data, {"fed_funds": -0.5}, when)
-    with pytest.raises(RegimeError, match=r"^--what-if: unknown series 'yield_11y'; series of the sample data: "
+    with pytest.raises(RegimeError, match=r"^scenario: unknown series 'yield_11y'; series of the sample data: "
                                           r"small_ret, large_ret, .*aaa, baa, cpi$"):
         scenario_dataset(data, {"yield_11y": -0.5}, when)
 
 
 @pytest.mark.parametrize(("shift", "message"), [
-    ("fed_funds=-0.50", "error: --what-if: fed_funds is not in the sample data: the offline sample has no policy "
+    ("fed_funds=-0.50", "error: scenario: fed_funds is not in the sample data: the offline sample has no policy "
                         "rate"),
-    ("aaa=lower", "error: --what-if 'aaa=lower': the shift 'lower' is not a number"),
-    ("gold=1", "error: --what-if: unknown series 'gold'"),
+    ("aaa=lower", "error: shift 'aaa=lower': the shift 'lower' is not a number"),
+    ("gold=1", "error: scenario: unknown series 'gold'"),
 ])
 def test_cli_refuses_a_bad_scenario_with_one_line_and_exit_2(trained_home, tiny_experiment, shift, message):
     import os

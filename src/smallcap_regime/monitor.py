@@ -148,9 +148,9 @@ def monitor(home: Path, *, experiment: str | None = None, version: str | None = 
         try:
             start = pd.Timestamp(since) + pd.offsets.MonthEnd(0)
         except ValueError:
-            raise RegimeError(f"--since {since!r} is not a month like 2019-01") from None
+            raise RegimeError(f"since {since!r} is not a month like 2019-01") from None
         if start <= data_last:
-            raise RegimeError(f"--since {since}: the model was trained on data to {data_last.date()}, so its calls "
+            raise RegimeError(f"since {since}: the model was trained on data to {data_last.date()}, so its calls "
                               "up to then are in-sample, not a live record; give a later month")
     else:
         promoted = (mv.tags or {}).get(PROMOTED_AT)

@@ -22,7 +22,7 @@ from .errors import RegimeError
 #: What each source lacks, said when a scenario names it.
 MISSING_HINTS = {
     ("sample", "fed_funds"): "the offline sample has no policy rate, so a rate-cut scenario cannot run on it; "
-                             "shift its long-rate proxy instead (--what-if aaa=-0.50) or pull live data with "
+                             "shift its long-rate proxy instead (aaa=-0.50) or pull live data with "
                              "`regime data pull`",
 }
 
@@ -40,17 +40,17 @@ def parse_shifts(texts: list[str] | None) -> dict[str, float]:
         name, sep, amount = text.partition("=")
         name = name.strip()
         if not sep or not name:
-            raise RegimeError(f"--what-if {text!r}: expected SERIES=SHIFT in the series' own units, e.g. "
+            raise RegimeError(f"shift {text!r}: expected SERIES=SHIFT in the series' own units, e.g. "
                               "yield_10y=-0.50 (50 bp lower)")
         try:
             value = float(amount)
         except ValueError:
             value = math.nan
         if not math.isfinite(value):
-            raise RegimeError(f"--what-if {text!r}: the shift {amount.strip()!r} is not a number; give it in the "
+            raise RegimeError(f"shift {text!r}: the shift {amount.strip()!r} is not a number; give it in the "
                               "series' own units, e.g. yield_10y=-0.50 (50 bp lower)")
         if name in shifts:
-            raise RegimeError(f"--what-if names {name} twice; give one shift per series")
+            raise RegimeError(f"the shifts name {name} twice; give one shift per series")
         shifts[name] = value
     return shifts
 
@@ -67,13 +67,13 @@ def check_series(panel: Panel, shifts: dict[str, float], when: pd.Timestamp) -> 
     have = [c for c in panel.frame.columns if panel.frame[c].notna().any()]
     for name in shifts:
         if name not in panel_columns() and name not in panel.frame.columns:
-            raise RegimeError(f"--what-if: unknown series {name!r}; series of the {panel.source} data: "
+            raise RegimeError(f"scenario: unknown series {name!r}; series of the {panel.source} data: "
                               f"{', '.join(have)}")
         if name not in have:
             hint = MISSING_HINTS.get((panel.source, name), f"series of this data: {', '.join(have)}")
-            raise RegimeError(f"--what-if: {name} is not in the {panel.source} data: {hint}")
+            raise RegimeError(f"scenario: {name} is not in the {panel.source} data: {hint}")
         if pd.isna(panel.frame[name].get(when)):
-            raise RegimeError(f"--what-if: {name} has no value at {when.date()}, the forecast month; nothing to "
+            raise RegimeError(f"scenario: {name} has no value at {when.date()}, the forecast month; nothing to "
                               "shift")
 
 

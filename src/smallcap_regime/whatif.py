@@ -104,7 +104,7 @@ def what_if(home: Path, shifts: list[str], *, as_of: str | None = None, server: 
 
     parsed = parse_shifts(shifts)
     if not parsed:
-        raise RegimeError("--what-if needs at least one SERIES=SHIFT")
+        raise RegimeError("a scenario needs at least one shift, SERIES=SHIFT")
     # the same experiment forecast() resolves, so the scenario row is built as the baseline row is
     choice, data, when = resolve_forecast(home, experiment=experiment, version=version, as_of=as_of)
     shifted = scenario_dataset(data, parsed, when)  # checks the series before the model is asked anything

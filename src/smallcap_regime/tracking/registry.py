@@ -83,7 +83,8 @@ def decide(metrics, primary: str, experiment: str, champion: dict | None, force:
         champ_version, champ_value = champion["version"], float(champion["value"])
         if champion.get("experiment") != experiment or champion.get("primary_metric") != primary:
             reasons.append(f"champion v{champ_version} comes from experiment {champion.get('experiment')!r} "
-                           f"scored on {champion.get('primary_metric')!r}: not comparable, use --force to replace it")
+                           f"scored on {champion.get('primary_metric')!r}: not comparable: force the "
+                           "promotion to replace it (`regime train --force`)")
         elif comparison is not None:
             if not comparison.passes:
                 reasons.append(f"does not beat champion v{champ_version} beyond noise: {comparison.why_not()} "
@@ -98,7 +99,7 @@ def decide(metrics, primary: str, experiment: str, champion: dict | None, force:
     if not reasons:
         return Decision(True, False, reason, value, champ_value, champ_version, primary, comparison)
     if force:
-        return Decision(True, True, "forced with --force although it " + "; ".join(reasons), value, champ_value,
+        return Decision(True, True, "forced although it " + "; ".join(reasons), value, champ_value,
                         champ_version, primary, comparison)
     return Decision(False, False, "; ".join(reasons), value, champ_value, champ_version, primary, comparison)
 

@@ -107,8 +107,9 @@ def served_model(home: Path, model_name: str = "smallcap-regime", version: str |
     """
     choice = choose_model(home, model_name, version)
     if version is None and not choice.note.startswith(registry.CHAMPION):
-        raise RegimeError(f"no champion to serve ({choice.note}); serve a version with --version "
-                          f"{choice.version}, or make one champion with `regime train --force`")
+        raise RegimeError(f"no champion to serve ({choice.note}); serve version {choice.version} explicitly "
+                          f"(`regime serve --version {choice.version}`), or make one champion with "
+                          "`regime train --force`")
     return choice
 
 
@@ -197,7 +198,7 @@ def check_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as exc:
             reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
-            raise RegimeError(f"port {port} on {host} {reason}; stop the other server or pass --port") from None
+            raise RegimeError(f"port {port} on {host} {reason}; stop the other server or choose another port") from None
 
 
 def mlflow_env(home: Path, *, jobs: bool = True) -> dict[str, str]:

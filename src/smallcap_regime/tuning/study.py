@@ -142,7 +142,7 @@ def _open_study(exp: Experiment, storage: BaseStorage, name: str, settings: Tuni
     for key in ("experiment", "objective"):  # losses of another experiment or objective are not comparable
         if key in attrs and attrs[key] != ours[key]:
             raise RegimeError(f"study {name!r} in {label} tunes {key} {attrs[key]!r}, not {ours[key]!r} "
-                              f"({exp.path}); pass another --study name")
+                              f"({exp.path}); give the study another name")
     for key, value in ours.items():
         if key not in attrs:
             study.set_user_attr(key, value)
