@@ -216,3 +216,33 @@ def run_cli(monkeypatch, capsys, *args: str, env: dict[str, str] | None = None) 
         code = exc.code if isinstance(exc.code, int) else 1
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def synthetic_predictions(folds, index: pd.DatetimeIndex, horizon: int, *, seed: int, outcome_noise: float,
+                          models: tuple[tuple[str, float, float], ...], logit: float) -> pd.DataFrame:
+    """SYNTHETIC raw out-of-sample predictions of the relative target on ``index`` (what the backtest's raw step hands
+    to post-processing): a signal, an outcome = signal + noise (the last ``horizon`` rows unrealised), and per
+    ``(model, scale, noise)`` a forecast ``scale * signal + noise`` with P = logistic(``logit`` * forecast), set only
+    inside the test blocks of ``folds``."""
+    from smallcap_regime.evaluation import metrics
+
+    rng = np.random.default_rng(seed)
+    n = len(index)
+    signal = rng.normal(0, 0.03, n)
+    y = pd.Series(signal + rng.normal(0, outcome_noise, n), index=index)
+    y.iloc[-horizon:] = np.nan
+    up = (y > 0).astype("float64").where(y.notna())
+    pred = pd.DataFrame(index=index)
+    pred["fold"] = np.nan
+    for f in folds:
+        pred.iloc[f.test, 0] = f.fold_id
+    pred["relative.y"], pred["relative.up"] = y, up
+    pred["relative.hist_mean.f"] = metrics.prevailing_mean(y, horizon)
+    pred["relative.hist_mean.p"] = metrics.prevailing_mean(up, horizon)
+    for model, scale, noise in models:
+        forecast = scale * signal + rng.normal(0, noise, n)
+        pred[f"relative.{model}.f"] = forecast
+        pred[f"relative.{model}.p"] = 1 / (1 + np.exp(-logit * forecast))
+    fitted = [c for c in pred.columns if c.startswith(tuple(f"relative.{m}." for m, _, _ in models))]
+    pred.loc[pred["fold"].isna(), fitted] = np.nan
+    return pred

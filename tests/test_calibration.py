@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smallcap_regime.evaluation import backtest as bt
 from smallcap_regime.evaluation.backtest import _post_process
 from smallcap_regime.evaluation.metrics import brier_skill, brier_skill_interval
 from smallcap_regime.evaluation.walkforward import make_folds
@@ -20,6 +19,8 @@ from smallcap_regime.experiment import load_experiment
 from smallcap_regime.models.calibration import Platt, fit_calibration, fit_platt, recentre
 from smallcap_regime.models.options import ModelOptions
 from smallcap_regime.models.skill import SkillRecord
+
+from helpers import synthetic_predictions
 
 INDEX = pd.date_range("1949-01-31", "2017-12-31", freq="ME", name="date")
 FIRST_TEST = pd.Timestamp("1975-01-31")
@@ -56,26 +57,8 @@ def test_recentre_moves_the_intercept_to_the_trailing_base_rate_and_keeps_the_sl
 
 def _anti_predictions(folds) -> pd.DataFrame:
     """SYNTHETIC raw forecasts whose probability ranks the relative target the wrong way round."""
-    rng = np.random.default_rng(7)
-    n = len(INDEX)
-    signal = rng.normal(0, 0.03, n)
-    y = pd.Series(signal + rng.normal(0, 0.05, n), index=INDEX)
-    y.iloc[-H:] = np.nan
-    up = (y > 0).astype("float64").where(y.notna())
-    pred = pd.DataFrame(index=INDEX)
-    pred["fold"] = np.nan
-    for f in folds:
-        pred.iloc[f.test, 0] = f.fold_id
-    pred["relative.y"], pred["relative.up"] = y, up
-    pred["relative.hist_mean.f"] = bt.M.prevailing_mean(y, H)
-    pred["relative.hist_mean.p"] = bt.M.prevailing_mean(up, H)
-    for model in ("lgbm", "linear"):
-        f = -signal + rng.normal(0, 0.02, n)
-        pred[f"relative.{model}.f"] = f
-        pred[f"relative.{model}.p"] = 1 / (1 + np.exp(-30 * f))
-    pred.loc[pred["fold"].isna(), [c for c in pred.columns if c.startswith(("relative.lgbm.", "relative.linear."))]] \
-        = np.nan
-    return pred
+    return synthetic_predictions(folds, INDEX, H, seed=7, outcome_noise=0.05,
+                                 models=(("lgbm", -1.0, 0.02), ("linear", -1.0, 0.02)), logit=30)
 
 
 def _calibrated(options: ModelOptions) -> tuple[list, pd.DataFrame]:

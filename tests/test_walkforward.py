@@ -20,7 +20,7 @@ from smallcap_regime.evaluation.backtest import _post_process, _realised_before,
 from smallcap_regime.evaluation.walkforward import PurgedWalkForward, make_folds
 from smallcap_regime.experiment import load_experiment
 
-from helpers import synthetic_panel, write_experiment
+from helpers import synthetic_panel, synthetic_predictions, write_experiment
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -174,27 +174,10 @@ def test_realised_before_keeps_origins_up_to_start_minus_h():
 
 
 def _fake_predictions(folds, seed: int = 0) -> pd.DataFrame:
-    """Raw out-of-sample predictions with some skill, on INDEX (what _raw_predictions would hand over)."""
-    rng = np.random.default_rng(seed)
-    n = len(INDEX)
-    signal = rng.normal(0, 0.03, n)
-    y = pd.Series(signal + rng.normal(0, 0.06, n), index=INDEX)
-    y.iloc[-H:] = np.nan
-    up = (y > 0).astype("float64").where(y.notna())
-    pred = pd.DataFrame(index=INDEX)
-    pred["fold"] = np.nan
-    for f in folds:
-        pred.iloc[f.test, 0] = f.fold_id
-    pred["relative.y"], pred["relative.up"] = y, up
-    pred["relative.hist_mean.f"] = bt.M.prevailing_mean(y, H)
-    pred["relative.hist_mean.p"] = bt.M.prevailing_mean(up, H)
-    for model, noise in (("lgbm", 0.02), ("linear", 0.05)):
-        f = 2.0 * signal + rng.normal(0, noise, n)  # over-dispersed: the shrinkage has work to do
-        pred[f"relative.{model}.f"] = f
-        pred[f"relative.{model}.p"] = 1 / (1 + np.exp(-40 * f))  # over-confident: Platt has work to do
-    forecast = pred["fold"].notna()
-    pred.loc[~forecast, [c for c in pred.columns if c.startswith(("relative.lgbm.", "relative.linear."))]] = np.nan
-    return pred
+    """Raw out-of-sample predictions with some skill, on INDEX (what _raw_predictions would hand over): forecasts
+    over-dispersed (the shrinkage has work to do) and over-confident (Platt has work to do)."""
+    return synthetic_predictions(folds, INDEX, H, seed=seed, outcome_noise=0.06,
+                                 models=(("lgbm", 2.0, 0.02), ("linear", 2.0, 0.05)), logit=40)
 
 
 @pytest.fixture(scope="module")
