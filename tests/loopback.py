@@ -83,6 +83,19 @@ def point_sources_at(monkeypatch, url: str) -> None:
     monkeypatch.setenv("REGIME_HTTP_TIMEOUT", "5")
 
 
+def pull_realdata(home: Path, realdata: Path, source_names=("french", "fred")) -> list:
+    """The real files to 2018-12 pulled into ``home``'s cache through the real download code, from a loopback server
+    that serves them in the live sites' layout; returns the pull results."""
+    import pytest
+
+    from smallcap_regime.data.sources import pull
+
+    with pytest.MonkeyPatch.context() as mp, LoopbackServer() as server:
+        server.serve_realdata(realdata)
+        point_sources_at(mp, server.url)
+        return pull(home, list(source_names))
+
+
 def pull_table(output: str) -> dict[str, tuple[str, str]]:
     """The rows of the `regime data pull` table: dataset -> (status, detail)."""
     rows = {}

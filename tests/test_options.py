@@ -36,15 +36,10 @@ CASES = {
 @pytest.fixture(scope="module")
 def live_home(tmp_path_factory, realdata_dir):
     """A home holding the real files to 2018-12, pulled from a loopback server (Ken French and FRED)."""
-    from smallcap_regime.data.sources import pull
-
-    from loopback import LoopbackServer, point_sources_at
+    from loopback import pull_realdata
 
     home = tmp_path_factory.mktemp("live") / "home"
-    with pytest.MonkeyPatch.context() as mp, LoopbackServer() as server:
-        server.serve_realdata(realdata_dir)
-        point_sources_at(mp, server.url)
-        pull(home, ["french", "fred"])
+    pull_realdata(home, realdata_dir)
     return home
 
 

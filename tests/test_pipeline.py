@@ -19,14 +19,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smallcap_regime.data import sources
 from smallcap_regime.dataset import build_dataset
 from smallcap_regime.experiment import load_experiment
 from smallcap_regime.tracking.serving import mlflow_env
 from smallcap_regime.workflow import champion, forecast, train_experiment
 
 from helpers import MODEL_SPEC
-from loopback import LoopbackServer, point_sources_at
+from loopback import pull_realdata
 
 pytestmark = pytest.mark.slow  # train, register and serve end to end
 
@@ -56,12 +55,7 @@ def custom(tmp_path_factory, realdata_dir):
     root = tmp_path_factory.mktemp("pipeline")
     home = root / "home"
     home.mkdir()
-    mp = pytest.MonkeyPatch()
-    with LoopbackServer() as server:
-        server.serve_realdata(realdata_dir)
-        point_sources_at(mp, server.url)
-        results = sources.pull(home, ["french", "fred"])
-    mp.undo()
+    results = pull_realdata(home, realdata_dir)
     assert all(r.ok for r in results if r.key.startswith("french/"))
     paths = {}
     for target, seed in (("relative", 5), ("absolute", 7)):

@@ -179,22 +179,31 @@ def test_three_tune_workers_share_a_postgres_study_and_replace_a_killed_ones_tri
     assert not any(_password(postgres_db) in str(r.data.tags) + str(r.data.params) for r in runs)
 
 
-@pytest.fixture
-def mlflow_server(postgres_db, tmp_path):
-    """A real `mlflow server` on 127.0.0.1 with its store in PostgreSQL and artifacts in a local directory."""
-    artifacts = tmp_path / "server-artifacts"
-    port = _free_port()
-    # the store URL (with its password) goes through the environment, not argv (which `ps` shows)
-    env = {**_env(tmp_path), "MLFLOW_BACKEND_STORE_URI": postgres_db, "MLFLOW_DISABLE_TELEMETRY": "true",
+def _mlflow_server(store_url: str, port: int, artifacts: Path, home: Path) -> subprocess.Popen:
+    """A real `mlflow server` on 127.0.0.1:``port`` with its store at ``store_url``, up and answering. The store URL
+    (with its password) goes through the environment, not argv (which `ps` shows)."""
+    env = {**_env(home), "MLFLOW_BACKEND_STORE_URI": store_url, "MLFLOW_DISABLE_TELEMETRY": "true",
            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
     proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
                              "--workers", "1", "--artifacts-destination", artifacts.as_uri()],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(f"{url}/health", proc, "mlflow server", timeout_s=180)
-        yield url, artifacts
+        _wait_http(f"http://127.0.0.1:{port}/health", proc, "mlflow server", timeout_s=180)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc
+
+
+@pytest.fixture
+def mlflow_server(postgres_db, tmp_path):
+    """A real `mlflow server` on 127.0.0.1 with its store in PostgreSQL and artifacts in a local directory."""
+    artifacts = tmp_path / "server-artifacts"
+    port = _free_port()
+    proc = _mlflow_server(postgres_db, port, artifacts, tmp_path)
+    try:
+        yield f"http://127.0.0.1:{port}", artifacts
     finally:
         _stop(proc)
 

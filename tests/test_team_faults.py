@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from test_team import REGIME, _env, _free_port, _password, _stop, _wait_http
+from test_team import REGIME, _env, _free_port, _mlflow_server, _password, _stop
 from test_tuning import write_experiment as write_tuning_experiment
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -38,15 +37,6 @@ def _one_error_line(err: str) -> str:
     return lines[0]
 
 
-def _mlflow_server(store_url: str, port: int, artifacts: Path, home: Path) -> subprocess.Popen:
-    env = {**_env(home), "MLFLOW_BACKEND_STORE_URI": store_url, "MLFLOW_DISABLE_TELEMETRY": "true",
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                             "--workers", "1", "--artifacts-destination", artifacts.as_uri()],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    _wait_http(f"http://127.0.0.1:{port}/health", proc, "mlflow server", timeout_s=180)
-    return proc
 
 
 @pytest.mark.slow
