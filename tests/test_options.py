@@ -25,7 +25,7 @@ CASES = {
     "monotone": "monotone = {baa_aaa_spread_bp = 1, rs_mom_12m = -1}",
     # post-processing options: the fold's calibrated forecast and the served one come from the same maps
     "calibration": 'calibration = "platt"',
-    "min_slope": "min_slope = 0.3",
+    "min_slope": 'calibration = "monotone"\nmin_slope = 0.3',
     "train_start": 'train_start = "1960-01"',
     # live files (the offline sample has no book-to-market): the held family becomes model input, constrained
     "valuation": "valuation = true\nmonotone = {smb_btm_spread_log = 1}",
@@ -92,7 +92,7 @@ def test_final_model_on_the_last_folds_rows_forecasts_as_that_fold(case, tiny_ex
                                rtol=0, atol=1e-12)
     np.testing.assert_allclose(served["p_positive"], result.predictions.loc[test.index, "absolute.lgbm.p"],
                                rtol=0, atol=1e-9)
-    if case in ("calibration", "min_slope", "recentre_months"):
+    if case in ("defaults", "calibration", "min_slope", "recentre_months"):
         _calibrated_as_served(exp, result, fold, test, model)
 
 
@@ -112,7 +112,7 @@ def _calibrated_as_served(exp, result, fold, test, model) -> None:
     served = shipped.predict(test)
     raw_p = pred.loc[test.index, col("absolute", "lgbm", "p")].to_numpy()
     np.testing.assert_allclose(served["p_positive"], result.final_maps["absolute"].platt(raw_p), atol=1e-9)
-    if exp.options.calibration == "monotone":
+    if exp.options.calibration in ("anchored", "monotone"):
         assert all(result.final_maps[t].platt.a >= exp.options.min_slope for t in TARGETS)
 
 

@@ -16,9 +16,11 @@ from threadpoolctl import threadpool_limits
 
 from smallcap_regime.data.panel import Panel
 from smallcap_regime.evaluation import backtest as bt
+from smallcap_regime.evaluation import metrics
 from smallcap_regime.evaluation.backtest import _post_process, _realised_before, run_backtest
 from smallcap_regime.evaluation.walkforward import PurgedWalkForward, make_folds
 from smallcap_regime.experiment import load_experiment
+from smallcap_regime.models.options import ModelOptions
 
 from helpers import synthetic_panel, synthetic_predictions, write_experiment
 
@@ -229,13 +231,17 @@ CAL_COLUMNS = [f"relative.{m}_cal.{k}" for m in ("lgbm", "linear") for k in "fp"
 CAL_COLUMNS += ["relative.lo", "relative.hi", "relative.shrink_weight"]
 
 
-def _scrambled_post_process(folds, fold, positions, exp) -> pd.DataFrame:
-    """Fold ``fold``'s post-processed forecasts after replacing the targets at ``positions`` with absurd values."""
+def _scrambled_post_process(folds, fold, positions, exp, base_rates: bool = False) -> pd.DataFrame:
+    """Fold ``fold``'s post-processed forecasts after replacing the targets at ``positions`` with absurd values
+    (``base_rates``: and the prevailing mean and base rate recomputed from them, as the backtest would)."""
     pred = _fake_predictions(folds)
     y = pred["relative.y"].to_numpy().copy()
     y[positions] = np.random.default_rng(99).normal(0.5, 1.0, len(positions))  # any use would show
     pred["relative.y"] = y
     pred["relative.up"] = (pred["relative.y"] > 0).astype("float64").where(pred["relative.y"].notna())
+    if base_rates:
+        pred["relative.hist_mean.f"] = metrics.prevailing_mean(pred["relative.y"], H)
+        pred["relative.hist_mean.p"] = metrics.prevailing_mean(pred["relative.up"], H)
     _post_process(pred, "relative", [fold], exp)  # each fold's maps depend only on the frame and its own start
     return pred.loc[INDEX[fold.test], CAL_COLUMNS]
 
@@ -257,9 +263,16 @@ def test_scrambling_realised_targets_does_move_them(quick_exp, post_processed):
     fold = folds[14]
     t0 = fold.test[0]
     rows = INDEX[fold.test]
-    changed = _scrambled_post_process(folds, fold, np.arange(folds[0].test[0], t0 - H + 1), quick_exp)
+    realised = np.arange(folds[0].test[0], t0 - H + 1)
+    changed = _scrambled_post_process(folds, fold, realised, quick_exp)
     assert not np.allclose(changed["relative.lgbm_cal.f"], base.loc[rows, "relative.lgbm_cal.f"])
-    assert not np.allclose(changed["relative.lgbm_cal.p"], base.loc[rows, "relative.lgbm_cal.p"])
+    # the anchored map reads the labels through its slope (here at its floor) and the base rate it sits on
+    moved = _scrambled_post_process(folds, fold, realised, quick_exp, base_rates=True)
+    assert not np.allclose(moved["relative.lgbm_cal.p"], base.loc[rows, "relative.lgbm_cal.p"])
+    monotone = dataclasses.replace(quick_exp, options=ModelOptions(calibration="monotone", min_slope=0.0))
+    none = np.array([], dtype=int)
+    assert not np.allclose(_scrambled_post_process(folds, fold, realised, monotone)["relative.lgbm_cal.p"],
+                           _scrambled_post_process(folds, fold, none, monotone)["relative.lgbm_cal.p"])
     last_only = _scrambled_post_process(folds, fold, np.array([t0 - H]), quick_exp)
     assert last_only["relative.shrink_weight"].iloc[0] != base.loc[rows[0], "relative.shrink_weight"]
 

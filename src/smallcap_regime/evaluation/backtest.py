@@ -131,7 +131,7 @@ def fit_maps(pred: pd.DataFrame, target: str, model: str, mask: np.ndarray, min_
              col(target, "hist_mean", "f"), col(target, "hist_mean", "p")]
     forecast, raw_p, y, up, mean, base_rate = pred[names].to_numpy(dtype="float64")[mask].T
     return fit_calibration(forecast, raw_p, y, up, mean, base_rate, min_obs, coverage,
-                           monotone=options.calibration == "monotone", min_slope=options.min_slope,
+                           method=options.calibration, min_slope=options.min_slope,
                            recentre_months=options.recentre_months)
 
 

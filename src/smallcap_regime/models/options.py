@@ -3,7 +3,8 @@
 Every option is read by :class:`~smallcap_regime.models.estimator.TargetEstimator`, the one ``fit`` behind the
 backtest folds, the tuning inner folds and the final (registered) model, so an option measured by the backtest is
 the option that ships. The defaults reproduce the model as it was before options existed, except the
-calibration map, monotone by default since issue 20 (the unconstrained one could reverse a ranking).
+calibration map: anchored with a slope floor of 0.5 since issue 20 (the unconstrained Platt map could reverse a
+ranking; the monotone one without a floor flattened forecasts to a drifting base rate).
 
 Adding an option: declare the field here (with its validator), read it in ``TargetEstimator.fit`` (or in the
 post-processing, for options that act after the fit), and add a case to ``tests/test_options.py``, which checks that
@@ -22,7 +23,7 @@ from ..features.families import FAMILIES
 
 class ModelOptions(Section):
     """``[options]``: how both targets' LightGBM models are fitted and calibrated (all off by default but the
-    monotone calibration map).
+    anchored calibration map).
 
     Attributes
     ----------
@@ -38,12 +39,14 @@ class ModelOptions(Section):
         computed on the whole panel first (rolling windows warm up on earlier months); rows before the start are
         then left out for every model, baselines included.
     calibration : the probability map fitted on earlier out-of-sample pairs (post-processing,
-        :func:`~smallcap_regime.models.calibration.fit_calibration`): ``monotone`` (default), Platt scaling with
-        its slope bounded at >= 0, which never reverses two forecasts' order; ``platt``, the unconstrained fit used
-        before (a negative slope turns a right-way ranking into a wrong-way one).
-    min_slope : with ``calibration = "monotone"``, the lowest Platt slope allowed (0 to 1; default 0): the map then
-        keeps at least that share of the raw log-odds spread instead of flattening a forecast to the base rate
-        when earlier pairs show no positive relation (whether it has skill is the skill test's call).
+        :func:`~smallcap_regime.models.calibration.fit_calibration`): ``anchored`` (default since issue 20's second
+        round), the base rate known at the fit plus the model's log-odds deviation from its out-of-sample mean times
+        the pairs' Platt slope floored at ``min_slope`` - it never reverses two forecasts' order and never flattens a
+        forecast to the base rate; ``monotone``, Platt scaling with its slope bounded at >= ``min_slope`` and its
+        intercept fitted on the pairs (the default of issue 20's first round, with ``min_slope = 0``); ``platt``, the
+        unconstrained fit used before (a negative slope turns a right-way ranking into a wrong-way one).
+    min_slope : with ``anchored`` or ``monotone``, the lowest slope allowed (0 to 1; default 0.5): the map keeps at
+        least that share of the raw log-odds spread (whether the model has skill is the skill test's call).
     recentre_months : > 0: after the fit, move the Platt intercept so the mean calibrated probability of the
         latest ``recentre_months`` out-of-sample pairs equals their realised base rate (a trailing base rate
         instead of the expanding one); 0 (default): off.
@@ -53,8 +56,8 @@ class ModelOptions(Section):
     monotone: dict[str, Literal[-1, 1]] = {}
     valuation: bool = False
     train_start: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
-    calibration: Literal["monotone", "platt"] = "monotone"
-    min_slope: float = Field(default=0.0, ge=0.0, le=1.0)
+    calibration: Literal["anchored", "monotone", "platt"] = "anchored"
+    min_slope: float = Field(default=0.5, ge=0.0, le=1.0)
     recentre_months: int = Field(default=0, ge=0, le=600)
 
     @field_validator("drop_families")
