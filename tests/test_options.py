@@ -30,6 +30,7 @@ CASES = {
     # live files (the offline sample has no book-to-market): the held family becomes model input, constrained
     "valuation": "valuation = true\nmonotone = {smb_btm_spread_log = 1}",
     "recentre_months": "recentre_months = 60",
+    "smooth_k": "smooth_k = 3",
 }
 
 
@@ -94,6 +95,8 @@ def test_final_model_on_the_last_folds_rows_forecasts_as_that_fold(case, tiny_ex
                                rtol=0, atol=1e-9)
     if case in ("defaults", "calibration", "min_slope", "recentre_months"):
         _calibrated_as_served(exp, result, fold, test, model)
+    if case == "smooth_k":
+        _smoothed_as_served(exp, result, fold, test, model)
 
 
 def _calibrated_as_served(exp, result, fold, test, model) -> None:
@@ -148,3 +151,31 @@ def test_the_tuning_objective_fits_the_options_it_would_ship(tmp_path):
                              - model.predict(data.features.iloc[fold.test][realised])) ** 2))
         assert mse == objective._fold_score(data, fold, {**fixed, **params}, "regressor")
     assert losses["defaults"] != losses["drop_families"]
+
+
+def _smoothed_as_served(exp, result, fold, test, model) -> None:
+    """With ``smooth_k = 3`` the fold's forecast at an origin is the mean of its calibrated forecasts for that origin
+    and the two before it (the fold's model on the months before its block, too), and the shipped model, sent those
+    months first, answers the same number for every origin of the block."""
+    from smallcap_regime.evaluation.backtest import forecast_rows
+    from smallcap_regime.models.calibration import trailing_mean
+
+    pred, val, k = result.predictions, exp.validation, exp.options.smooth_k
+    full = pred.reindex(result.features.index)
+    mask = _realised_before(full.index, full["fold"].notna().to_numpy(), int(fold.test[0]), exp.horizon)
+    shipped = copy.copy(model)
+    shipped.meta = {"options": exp.options.model_dump()}
+    assert shipped.smooth_k == 3
+    maps = {t: fit_maps(full, t, "lgbm", mask, val.calibration_min_obs, val.interval_coverage, exp.options)
+            for t in TARGETS}
+    shipped.maps = {t: TargetMaps.from_calibration(maps[t], 0.0, 0.5, 1) for t in TARGETS}
+    rows = result.features.iloc[forecast_rows(fold, k)]
+    served = shipped.predict(rows).iloc[k - 1:]
+    for target, column in (("relative", "p_outperform"), ("absolute", "p_positive")):
+        backtest = pred.loc[test.index, col(target, "lgbm_cal", "p")].to_numpy()
+        np.testing.assert_allclose(served[column].to_numpy(), backtest, rtol=0, atol=1e-12)
+        # and it is a smoothed forecast: not the origin's own calibrated one
+        _, raw_p = model.raw(rows.to_numpy(dtype="float64"), target)
+        own = maps[target].platt(raw_p)[k - 1:]
+        np.testing.assert_allclose(trailing_mean(maps[target].platt(raw_p), k)[k - 1:], backtest, atol=1e-12)
+        assert np.abs(own - backtest).max() > 1e-4

@@ -136,6 +136,8 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
 
     choice, data, when = resolve_forecast(home, experiment=experiment, version=version, as_of=as_of)
     row = data.features.loc[[when]]
+    # [options] smooth_k: the model averages each row with the rows before it, so it gets the k - 1 months before
+    rows = data.features.loc[:when].tail(data.experiment.options.smooth_k)
     h = data.experiment.horizon
     in_sample = bool(data.target("relative").notna().loc[when])
     warnings = []
@@ -150,7 +152,7 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
     warnings += [s.warning(data.panel, when) for s in stale]
     warnings += drift_warnings(data.features, data.target("relative"), data.spec.family_of(), when)
     try:
-        output = predict_remote(server, row) if server else predict_local(choice.uri, row)
+        output = (predict_remote(server, rows) if server else predict_local(choice.uri, rows)).tail(1)
     except StoreUnavailable:  # the server could not be asked: not the model refusing the row
         raise
     except (MlflowException, RegimeError) as exc:  # the request validation, in process or the server's HTTP 400
@@ -194,7 +196,8 @@ def backtest(experiment: str | Path | Experiment, home: Path, *, on_fold: Callab
     out = run_dir(home, exp.name)
     figures = save_backtest(result, out)
     model = fit_regime_model(result.features, result.targets, exp.estimators(), result.final_maps, exp.horizon,
-                             exp.no_call_band, skill=backtest_skill(result))
+                             exp.no_call_band, {"experiment": exp.name, "options": exp.options.model_dump()},
+                             skill=backtest_skill(result))
     write_report(result, model, out, label="fitted on every realised origin by `regime backtest` (not registered)",
                  figures=figures)
     return result, out

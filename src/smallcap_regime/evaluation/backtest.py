@@ -28,7 +28,7 @@ from ..dataset import Dataset, build_dataset
 from ..experiment import Experiment
 from ..features.ops import compound
 from ..models.baselines import fit_linear_baselines
-from ..models.calibration import CalibrationMaps, fit_calibration, shrink
+from ..models.calibration import CalibrationMaps, fit_calibration, shrink, trailing_mean
 from ..models.options import ModelOptions
 from ..models.regime import regime_labels
 from ..names import FITTED, MODELS, TARGETS, col, tbill_column
@@ -95,9 +95,17 @@ def fit_fold_models(x: np.ndarray, y: np.ndarray, y_up: np.ndarray, x_test: np.n
     return out
 
 
+def forecast_rows(fold: Fold, smooth_k: int = 1) -> np.ndarray:
+    """Row positions a fold's models forecast: its test block, preceded by the ``smooth_k - 1`` origins before it
+    (``[options] smooth_k``; features known by then, targets purged from the training window)."""
+    start = int(fold.test[0])
+    return np.r_[np.arange(max(start - smooth_k + 1, 0), start), fold.test]
+
+
 def _fit_fold(fold: Fold, exp: Experiment, x: np.ndarray, labels: dict[str, tuple[np.ndarray, np.ndarray]],
               feature_names: list[str] | None = None) -> dict[str, np.ndarray]:
-    """Raw test forecasts ``{"<target>.<model>.<f|p>": (n_test,)}`` of one fold (a worker process's task).
+    """Raw forecasts ``{"<target>.<model>.<f|p>": (n_rows,)}`` of one fold on :func:`forecast_rows` (a worker
+    process's task).
 
     ``x`` is the feature matrix (n_origins, n_features); ``labels`` maps each target to its decimal return and
     0/1 label over all origins (NaN where not realised).
@@ -106,7 +114,8 @@ def _fit_fold(fold: Fold, exp: Experiment, x: np.ndarray, labels: dict[str, tupl
     binned: dict[bytes, dict] = {}  # targets realised on the same rows share their binned LightGBM Datasets
     for target, (y, y_up) in labels.items():
         rows = fold.train[~np.isnan(y[fold.train])]
-        fitted = fit_fold_models(x[rows], y[rows], y_up[rows].astype(int), x[fold.test], exp, target,
+        fitted = fit_fold_models(x[rows], y[rows], y_up[rows].astype(int),
+                                 x[forecast_rows(fold, exp.options.smooth_k)], exp, target,
                                  binned.setdefault(rows.tobytes(), {}), feature_names)
         out.update({col(target, name): values for name, values in fitted.items()})
     return out
@@ -173,7 +182,7 @@ def run_backtest(exp: Experiment, home: Path | None = None, *, panel: Panel | No
     folds = walk_forward(exp).folds(features.index)
     # small linear algebra (ridge, logistic, Platt) pays more for BLAS thread start-up than it gains
     with threadpool_limits(limits=1):
-        pred = _raw_predictions(exp, data, folds, on_fold, jobs or default_jobs())
+        pred, context = _raw_predictions(exp, data, folds, on_fold, jobs or default_jobs())
         t_fit = time.perf_counter()
         trailing = trailing_return(data.panel.frame, h)
         pred["tbill"] = targets[tbill_column(h)]
@@ -182,7 +191,7 @@ def run_backtest(exp: Experiment, home: Path | None = None, *, panel: Panel | No
             momentum = trailing[target]
             pred[col(target, "momentum", "f")] = momentum
             pred[col(target, "momentum", "p")] = (momentum > 0).astype("float64").where(momentum.notna())
-            final_maps[target] = _post_process(pred, target, folds, exp)
+            final_maps[target] = _post_process(pred, target, folds, exp, context)
 
     # each probability read against the base rate known at its origin, as the deployed model reads its own
     regimes = regime_labels(pred[col("relative", "lgbm_cal", "p")], pred[col("absolute", "lgbm_cal", "p")],
@@ -204,8 +213,9 @@ def run_backtest(exp: Experiment, home: Path | None = None, *, panel: Panel | No
 
 
 def _raw_predictions(exp: Experiment, data: Dataset, folds: list[Fold], on_fold: Callable[[int, int], None] | None,
-                     jobs: int) -> pd.DataFrame:
-    """Targets, prevailing means and the raw fold forecasts of the fitted models, one row per origin."""
+                     jobs: int) -> tuple[pd.DataFrame, dict[int, dict[str, np.ndarray]]]:
+    """Targets, prevailing means and the raw fold forecasts of the fitted models, one row per origin; and per fold
+    its models' raw forecasts of the ``smooth_k - 1`` origins before its test block (empty without smoothing)."""
     h, features = exp.horizon, data.features
     pred = pd.DataFrame(index=features.index)
     pred["fold"] = np.nan
@@ -221,6 +231,7 @@ def _raw_predictions(exp: Experiment, data: Dataset, folds: list[Fold], on_fold:
     raw = {col(target, model, kind): np.full(len(features), np.nan)
            for target in TARGETS for model in FITTED for kind in ("f", "p")}
     fold_id = np.full(len(features), np.nan)
+    context: dict[int, dict[str, np.ndarray]] = {}
     task = partial(_fit_fold, exp=exp, x=features.to_numpy(dtype="float64"), labels=labels,
                    feature_names=[str(c) for c in features.columns])
     jobs = max(1, min(jobs, len(folds)))
@@ -237,8 +248,11 @@ def _raw_predictions(exp: Experiment, data: Dataset, folds: list[Fold], on_fold:
     try:
         for done, (fold, forecasts) in enumerate(zip(folds, results), start=1):
             fold_id[fold.test] = fold.fold_id
+            n_context = len(forecast_rows(fold, exp.options.smooth_k)) - len(fold.test)
             for name, values in forecasts.items():
-                raw[name][fold.test] = values
+                raw[name][fold.test] = values[n_context:]
+            if n_context:
+                context[fold.fold_id] = {name: values[:n_context] for name, values in forecasts.items()}
             if on_fold:
                 on_fold(done, len(folds))
     finally:
@@ -249,11 +263,17 @@ def _raw_predictions(exp: Experiment, data: Dataset, folds: list[Fold], on_fold:
     order = ["fold"] + [col(target, *name) for target in TARGETS for name in
                         (("y",), ("up",), ("hist_mean", "f"), ("hist_mean", "p"),
                          *((model, kind) for model in FITTED for kind in ("f", "p")))]
-    return pred[order]
+    return pred[order], context
 
 
-def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Experiment) -> CalibrationMaps:
-    """Fill ``<target>.<model>_cal.{f,p}`` and the interval fold by fold; return the maps fitted on everything."""
+def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Experiment,
+                  context: dict[int, dict[str, np.ndarray]] | None = None) -> CalibrationMaps:
+    """Fill ``<target>.<model>_cal.{f,p}`` and the interval fold by fold; return the maps fitted on everything.
+
+    With ``[options] smooth_k`` > 1 each calibrated forecast is the mean over its origin and the ``smooth_k - 1``
+    before it of the fold's calibrated forecasts (``context``: the fold models' raw forecasts of the origins before
+    its test block, from :func:`_raw_predictions`). The maps are fitted on the unsmoothed raw pairs either way."""
+    k = exp.options.smooth_k
     h, val = exp.horizon, exp.validation
     forecast_mask = pred["fold"].notna().to_numpy()
     models = FITTED
@@ -267,12 +287,19 @@ def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Exper
     for fold in folds:
         mask = _realised_before(pred.index, forecast_mask, int(fold.test[0]), h)
         rows = fold.test
+        lead = forecast_rows(fold, k)[: -len(rows)]  # the origins before the block a smoothed forecast averages
+        before = (context or {}).get(fold.fold_id, {})
         for model in models:
             maps = fit_maps(pred, target, model, mask, val.calibration_min_obs, val.interval_coverage, exp.options)
             f, p = raw[model]
             shrunk = shrink(f[rows], mean[rows], maps.shrink_weight)
+            prob = maps.platt(p[rows])
+            if len(lead):  # the fold's own model and maps on the k - 1 origins before the block, then the mean
+                shrunk = trailing_mean(np.r_[shrink(before[col(target, model, "f")], mean[lead], maps.shrink_weight),
+                                             shrunk], k)[len(lead):]
+                prob = trailing_mean(np.r_[maps.platt(before[col(target, model, "p")]), prob], k)[len(lead):]
             out[col(target, f"{model}_cal", "f")][rows] = shrunk
-            out[col(target, f"{model}_cal", "p")][rows] = maps.platt(p[rows])
+            out[col(target, f"{model}_cal", "p")][rows] = prob
             if model == "lgbm":
                 out[col(target, "lo")][rows] = shrunk + maps.interval[0]
                 out[col(target, "hi")][rows] = shrunk + maps.interval[1]

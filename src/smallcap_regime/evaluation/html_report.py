@@ -70,11 +70,12 @@ def _table(frame: pd.DataFrame, digits: int = 3) -> str:
 def report_forecast(result: BacktestResult, model: RegimeModel, label: str) -> Forecast:
     """The model's forecast at the backtest's latest origin, as :func:`~smallcap_regime.workflow.forecast` gives."""
     exp = result.experiment
-    row = result.features.tail(1)
+    rows = result.features.tail(model.smooth_k)  # a smoothed model averages the row with the ones before it
+    row = rows.tail(1)
     when = row.index[0]
     valuation = valuation_lines(result.panel.frame, when, start=exp.validation.oos_start,
                                 horizon_months=exp.horizon)
-    return Forecast(when, model.predict(row).iloc[0], row.iloc[0], label, result.panel.source,
+    return Forecast(when, model.predict(rows).iloc[-1], row.iloc[0], label, result.panel.source,
                     list(result.panel.notes), exp.horizon, forecast_window(when, exp.horizon), False, [],
                     exp.no_call_band, rotation_status(result.panel.frame, result.targets[f"relative_{exp.horizon}m"],
                                                       when, exp.horizon), *valuation)

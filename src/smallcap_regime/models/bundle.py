@@ -29,7 +29,7 @@ from ..names import (
     output_column,
     target_column,
 )
-from .calibration import CalibrationMaps, Platt, probability_points, shrink
+from .calibration import CalibrationMaps, Platt, probability_points, shrink, trailing_mean
 from .drivers import driver_texts
 from .regime import regime_arrays
 from .skill import SKILL_COLUMNS, SkillRecord, record_columns
@@ -158,13 +158,14 @@ class RegimeModel:
             m = self.maps[target]
             skill = self.has_skill(target)
             raw_f, raw_p = self.raw(values, target, probability=skill, threads=threads)
-            if skill:
-                f = m.point(raw_f)
-                out[PROB_COLUMN[target]] = m.platt(raw_p)
+            if skill:  # [options] smooth_k > 1: each row averaged with the rows before it (trailing_mean)
+                f = trailing_mean(m.point(raw_f), self.smooth_k)
+                out[PROB_COLUMN[target]] = trailing_mean(m.platt(raw_p), self.smooth_k)
                 if n_drivers > 0:  # TreeSHAP: most of a large batch's cost, skipped when no driver is asked for
                     # drivers in words: the n pushing P up and the n pushing it down
+                    points = trailing_mean(self._points(values, target, threads), self.smooth_k)
                     out[output_column(target, "drivers_up")], out[output_column(target, "drivers_down")] = (
-                        driver_texts(self.features, values, self._points(values, target, threads), n_drivers))
+                        driver_texts(self.features, values, points, n_drivers))
                 else:
                     for side in ("drivers_up", "drivers_down"):
                         out[output_column(target, side)] = [""] * len(values)
@@ -201,6 +202,12 @@ class RegimeModel:
         p = (np.asarray(classifier.predict(inputs, num_threads=threads)) if probability
              else np.full(len(values), np.nan))
         return f, p
+
+    @property
+    def smooth_k(self) -> int:
+        """``[options] smooth_k`` the model was trained with: each forecast row is the mean of the calibrated
+        forecasts of that row and the ``smooth_k - 1`` rows before it in the request (1: no smoothing)."""
+        return int(self.meta.get("options", {}).get("smooth_k", 1))
 
     def has_skill(self, target: str) -> bool:
         """Whether the backtest showed skill for ``target`` (assumed for a model trained without a record)."""

@@ -136,6 +136,23 @@ def recentre(platt: Platt, p_raw: np.ndarray, rate: float) -> Platt:
     return Platt(platt.a, float(brentq(gap, -60.0, 60.0)))
 
 
+def trailing_mean(values: np.ndarray, k: int) -> np.ndarray:
+    """Mean of each row and the ``k - 1`` rows before it (fewer at the start), along axis 0: the ``smooth_k``
+    option's average of the last ``k`` monthly forecasts, in the backtest and in the served model alike.
+
+    >>> trailing_mean(np.array([1.0, 2.0, 3.0, 4.0]), 3)
+    array([1. , 1.5, 2. , 3. ])
+    """
+    a = np.asarray(values, dtype="float64")
+    if k <= 1 or len(a) == 0:
+        return a
+    c = np.cumsum(a, axis=0)
+    out = c.copy()
+    out[k:] = c[k:] - c[:-k]
+    n = np.minimum(np.arange(1, len(a) + 1), k).reshape((-1,) + (1,) * (a.ndim - 1))
+    return out / n
+
+
 def conformal_interval(residuals: np.ndarray, coverage: float) -> tuple[float, float]:
     """Lower and upper residual quantiles giving ``coverage`` (e.g. 0.8 -> 10th and 90th percentiles).
 

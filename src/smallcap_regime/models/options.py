@@ -47,6 +47,11 @@ class ModelOptions(Section):
         unconstrained fit used before (a negative slope turns a right-way ranking into a wrong-way one).
     min_slope : with ``anchored`` or ``monotone``, the lowest slope allowed (0 to 1; default 0.5): the map keeps at
         least that share of the raw log-odds spread (whether the model has skill is the skill test's call).
+    smooth_k : > 1: each forecast (probability, point forecast, interval and drivers) is the mean of the model's
+        calibrated forecasts for the latest ``smooth_k`` monthly origins, all made by the same fitted model from
+        features known at the time (in the backtest, a fold's model also forecasts the ``smooth_k - 1`` months
+        before its test block; the served model averages each request row with the rows before it, so a request
+        carries the ``smooth_k - 1`` preceding months, oldest first; ``regime predict`` sends them). 1 (default): off.
     recentre_months : > 0: after the fit, move the Platt intercept so the mean calibrated probability of the
         latest ``recentre_months`` out-of-sample pairs equals their realised base rate (a trailing base rate
         instead of the expanding one); 0 (default): off.
@@ -59,6 +64,7 @@ class ModelOptions(Section):
     calibration: Literal["anchored", "monotone", "platt"] = "anchored"
     min_slope: float = Field(default=0.5, ge=0.0, le=1.0)
     recentre_months: int = Field(default=0, ge=0, le=600)
+    smooth_k: int = Field(default=1, ge=1, le=12)
 
     @field_validator("drop_families")
     @classmethod
