@@ -33,8 +33,8 @@ def test_quickstart_runs_offline_end_to_end(home, monkeypatch):
     # the forecast comes before the long tables, and the offline-sample note is said once
     assert out.index("forecast made at") < out.index("relative: point forecasts")
     assert out.count("offline sample") == 1
-    assert ("absolute: lgbm_cal, linear_cal, hist_mean held the same position as buy-and-hold in every quarter"
-            in " ".join(out.split()))
+    # the base rate never leaves the long side; the calibrated models (anchored map: not flat) do, now and then
+    assert "absolute: hist_mean held the same position as buy-and-hold in every quarter" in " ".join(out.split())
     assert "regime ui" in out
     report = re.search(r"the report \(.*\): (/\S+/report\.html)", out).group(1)  # a file to open
     assert Path(report).is_file() and report.startswith(str(home))
