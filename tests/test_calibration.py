@@ -17,7 +17,15 @@ from smallcap_regime.evaluation.backtest import _post_process
 from smallcap_regime.evaluation.metrics import brier_skill, brier_skill_interval
 from smallcap_regime.evaluation.walkforward import make_folds
 from smallcap_regime.experiment import load_experiment
-from smallcap_regime.models.calibration import Platt, _logit, fit_anchored, fit_calibration, fit_platt, recentre
+from smallcap_regime.models.calibration import (
+    FLOOR_MAX_SD,
+    Platt,
+    _logit,
+    fit_anchored,
+    fit_calibration,
+    fit_platt,
+    recentre,
+)
 from smallcap_regime.models.options import ModelOptions
 from smallcap_regime.models.skill import SkillRecord
 
@@ -50,6 +58,9 @@ def test_the_anchored_map_sits_on_the_base_rate_keeps_a_floor_of_the_spread_and_
     assert m.a == pytest.approx(0.5)  # the floor, not a flat map and not a reversed one
     assert m(np.array([np.exp(np.mean(_logit(p))) / (1 + np.exp(np.mean(_logit(p))))]))[0] == pytest.approx(0.62)
     assert np.all(np.diff(m(np.sort(p))) > 0)
+    wild = np.clip(1 / (1 + np.exp(-8 * (p - 0.5))), 1e-6, 1 - 1e-6)  # the same ranking, log-odds s.d. ~1.4
+    capped = fit_anchored(wild, y, rate=0.62, min_slope=0.5)
+    assert np.std(capped.a * _logit(wild)) == pytest.approx(FLOOR_MAX_SD)  # the floor keeps no more than the cap
     good = fit_anchored(p, 1.0 - y, rate=0.62, min_slope=0.5)  # a positive relation keeps its fitted slope
     assert good.a == pytest.approx(fit_platt(p, 1.0 - y, monotone=False).a) and good.a > 0.5
     # through fit_calibration: the level is the base rate known at the latest pair, whatever the pairs' own rate

@@ -111,15 +111,26 @@ def fit_platt(p_raw: np.ndarray, y_up: np.ndarray, ridge: float = 1.0, monotone:
     return Platt(float(theta[0]), float(theta[1]))
 
 
+#: The most log-odds spread (standard deviation over the pairs) the anchored map's slope floor alone may keep:
+#: 0.5 is about +-12 points of probability around a base rate near one half. A slope the pairs support is kept
+#: whatever the spread; the cap only stops the floor from passing on most of an over-dispersed model's spread
+#: (the live logistic baseline's raw log-odds have s.d. 2.5, LightGBM's 0.6-0.7, where the cap never binds).
+FLOOR_MAX_SD = 0.5
+
+
 def fit_anchored(p_raw: np.ndarray, y_up: np.ndarray, rate: float, min_slope: float = 0.5) -> Platt:
     """The anchored map ``p' = sigmoid(logit(rate) + a (logit(p) - mean logit(p_raw)))``.
 
-    ``a`` is the monotone Platt slope of the pairs (:func:`fit_platt`) floored at ``min_slope``; ``rate`` (clipped to
+    ``a`` is the monotone Platt slope of the pairs (:func:`fit_platt`) floored at ``min_slope``, a floor lowered
+    where needed so that it alone keeps a log-odds s.d. of at most :data:`FLOOR_MAX_SD`; ``rate`` (clipped to
     [0.01, 0.99]) is the base rate known at the fit, so a forecast at the pairs' mean log-odds gets the base rate.
     """
-    a = fit_platt(p_raw, y_up, monotone=True, min_slope=min_slope).a
+    z = _logit(p_raw)
+    spread = float(np.std(z))
+    floor = min(min_slope, FLOOR_MAX_SD / spread) if spread > 0 else min_slope
+    a = fit_platt(p_raw, y_up, monotone=True, min_slope=floor).a
     rate = float(np.clip(rate, 0.01, 0.99))
-    return Platt(a, float(np.log(rate / (1 - rate)) - a * np.mean(_logit(p_raw))))
+    return Platt(a, float(np.log(rate / (1 - rate)) - a * np.mean(z)))
 
 
 def recentre(platt: Platt, p_raw: np.ndarray, rate: float) -> Platt:
