@@ -80,8 +80,8 @@ def main() -> None:
     print(f"\n=== adoption rule (relative, vs base lgbm_cal on every window)\n{rule}")
     verdict = absolute_verdict(summaries)
     print("\n=== absolute target: models beating the prevailing mean and base rate on every window\n"
-          + (verdict.to_string(index=False) if len(verdict) else "none: the absolute forecast stays calibrated to "
-                                                                  "the base rate"))
+          + (verdict.to_string(index=False) if len(verdict) else "none: no absolute model is adopted (the "
+                                                                  "card shows its base rate unless skill is shown)"))
     print(f"\nvariants tried so far (distinct non-base overlays logged under {home}): {tried(home)}")
 
 

@@ -198,8 +198,9 @@ def test_gate_decisions_stay_on_their_versions_through_promotions_and_a_rejectio
     comparison = second.decision.comparison
     assert comparison is not None and comparison.statistic == 0 and comparison.p_value == 0.5
     assert comparison.n == int(first.backtest.predictions["oos"].sum() - first.backtest.experiment.horizon)
-    assert second.decision.reason.startswith(f"does not beat champion v{first.version} beyond noise: "
-                                             "its Brier loss is not lower (Brier ")
+    # (on the tiny experiment the calibrated logistic baseline may also out-score it: a second reason, said first)
+    assert (f"does not beat champion v{first.version} beyond noise: its Brier loss is not lower (Brier "
+            in second.decision.reason)
     assert second.decision.summary() == (f"gate metric relative.lgbm_cal.brier_skill = {first.decision.value:.4f}"
                                          f" vs champion v{first.version} {first.decision.value:.4f} (+0.0000)")
     versions = client.search_model_versions("name='smallcap-regime'")
