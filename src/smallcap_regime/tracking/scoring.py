@@ -11,7 +11,10 @@ before MLflow does, in MLflow's error format (``{"error_code": ..., "message": .
 - 400 for JSON nested deeper than :data:`MAX_DEPTH` levels (the scoring formats need at most 4);
 - 400 for a feature value that is not a JSON number or null (no silent coercion of strings or booleans).
 
-Everything else (``/ping``, ``/version``, parsing, the model's checks, the answer) is MLflow's. Run as
+A request that passes is parsed once: the usual one (``dataframe_split`` with the signature's columns, numbers and
+nulls) is scored by :class:`Scorer` from the array the value check built, through MLflow's ``PyFuncModel.predict``
+(schema and ``params`` enforcement, the model's checks), with MLflow's error answers and response JSON, byte for
+byte (tested); any other request goes to MLflow's scoring app as sent, as do ``/ping`` and ``/version``. Run as
 ``python -m smallcap_regime.tracking.scoring MODEL_URI --host H --port P``.
 """
 
