@@ -209,8 +209,8 @@ class Scorer:
     one float64 array, the frame MLflow would build is that array with those columns; the rest is MLflow's own
     path: ``PyFuncModel.predict`` (schema and ``params`` enforcement, then the model), its error answers and its
     response JSON (``{"predictions": records}``, :class:`~mlflow.utils.proto_json_utils.NumpyEncoder`), written
-    in one C-encoder call. Any other request (other formats, columns, content-type parameters, an ``index``, no
-    rows) goes to MLflow's app unchanged.
+    in one C-encoder call. Any other request (other formats or columns, an ``index``, no rows, a content-type
+    parameter other than ``charset=utf-8``) goes to MLflow's app unchanged.
 
     Parameters
     ----------
