@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
 #: Panel columns and stems as words.
 SERIES = {
@@ -57,6 +58,7 @@ def _tenor(stem: str) -> str:
     return {"aaa": "Aaa", "baa": "Baa", "tbill_1m": "1-month T-bill"}.get(stem, stem.replace("_", " "))
 
 
+@lru_cache(maxsize=4096)  # a function of the name alone; a served batch words thousands of drivers
 def plain_name(name: str) -> tuple[str, str]:
     """``(plain name, unit kind)`` of a feature name; unknown patterns fall back to the name with spaces."""
     m = re.fullmatch(r"fwd_(\d+)m_has_(\w+)_flag", name)
@@ -136,13 +138,19 @@ def value_text(kind: str, value: float) -> str:
         return MONTHS[int(value) - 1] if 1 <= value <= 12 else f"{value:g}"
     if kind == CYCLE:
         return PRES_CYCLE[int(value)] if 0 <= value <= 3 else f"{value:g}"
-    formats = {BP: f"{value:+.0f} bp", BP_LEVEL: f"{value:.0f} bp", PCT: f"{value:+.1f} %",
-               PCT_LEVEL: f"{value:.2f} %", PP: f"{value:+.2f} pp",
-               DECIMAL: f"{value * 100:+.1f} %", ANNUAL: f"{value * 100:.1f} % a year", RATIO: f"{value:.2f}",
-               MONTHS_SIGNED: f"{value:+.0f} months", DAYS: f"{value:+.2f} days", POINTS: f"{value:.1f}",
-               POINTS_CHG: f"{value:+.1f} points",
-               STD: f"{value:+.2f} sd", CUTS: f"{value:+.1f} cuts", UNITLESS: f"{value:+.2f}"}
-    return formats.get(kind, f"{value:g}")
+    write = FORMATS.get(kind)
+    return write(value) if write else f"{value:g}"
+
+
+#: How a value of each remaining unit kind is written (one function per kind: a served batch writes thousands).
+FORMATS = {
+    BP: lambda v: f"{v:+.0f} bp", BP_LEVEL: lambda v: f"{v:.0f} bp", PCT: lambda v: f"{v:+.1f} %",
+    PCT_LEVEL: lambda v: f"{v:.2f} %", PP: lambda v: f"{v:+.2f} pp", DECIMAL: lambda v: f"{v * 100:+.1f} %",
+    ANNUAL: lambda v: f"{v * 100:.1f} % a year", RATIO: lambda v: f"{v:.2f}",
+    MONTHS_SIGNED: lambda v: f"{v:+.0f} months", DAYS: lambda v: f"{v:+.2f} days", POINTS: lambda v: f"{v:.1f}",
+    POINTS_CHG: lambda v: f"{v:+.1f} points", STD: lambda v: f"{v:+.2f} sd", CUTS: lambda v: f"{v:+.1f} cuts",
+    UNITLESS: lambda v: f"{v:+.2f}",
+}
 
 
 def feature_text(name: str, value: float) -> str:
