@@ -66,7 +66,7 @@ CASES = [
     ("batch", lambda r: _split(_rows(r, 40)), True),
     ("no-drivers", lambda r: _split(_rows(r, 40), params={"drivers": 0}), True),
     ("one-driver", lambda r: _split(_rows(r, 3), params={"drivers": 1}), True),
-    ("bad-drivers", lambda r: _split(_rows(r, 1), params={"drivers": -1}), True),
+    ("bad-drivers", lambda r: _split(_rows(r, 1), params={"drivers": -2}), True),
     ("unknown-param", lambda r: _split(_rows(r, 1), params={"other": 1}), True),
     ("integers", lambda r: _split(_rows(r, 2).round(0)), True),
     ("out-of-range", lambda r: _split(_with(_rows(r, 1), aaa_pct=500.0)), True),

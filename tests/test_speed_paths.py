@@ -142,8 +142,18 @@ def test_drivers_param_skips_only_the_drivers_and_is_checked(trained_home):
     one = model.predict(rows, params={"drivers": 1})  # the first of the default three
     for column in drivers:
         assert one[column].tolist() == default[column].str.split("; ").str[0].tolist()
-    with pytest.raises(MlflowException, match="params drivers = -1: give the number of drivers per row"):
-        model.predict(rows, params={"drivers": -1})
+    with pytest.raises(MlflowException, match="params drivers = -2: give the number of drivers per row"):
+        model.predict(rows, params={"drivers": -2})
+    # a batch above DRIVERS_MAX_ROWS gets none unless it asks; the forecasts do not depend on the batch size
+    from smallcap_regime.tracking.pyfunc import DRIVERS_MAX_ROWS
+
+    batch = result.backtest.features.dropna(subset=result.model.required).tail(DRIVERS_MAX_ROWS + 1)
+    big = model.predict(batch)
+    assert (big[drivers] == "").all().all()
+    asked = model.predict(batch, params={"drivers": 3})
+    assert (asked[drivers] != "").any().any()
+    pdt.assert_frame_equal(big.drop(columns=drivers), asked.drop(columns=drivers))
+    assert model.predict(batch.tail(DRIVERS_MAX_ROWS))[drivers].ne("").any().any()  # 100 rows: the default three
 
 
 def test_the_guarded_app_answers_a_batch_without_drivers_like_in_process(trained_home):

@@ -597,8 +597,9 @@ def serve_cmd(
     the server itself. A guard in front answers 415 for a body that is not JSON, 413 above $REGIME_SERVE_MAX_BYTES
     (4 MiB), 400 for deep nesting or a feature that is not a number, and scores the usual dataframe_split request
     itself from the JSON it parsed once (MLflow's model, checks and answer, byte for byte). Ask it with `regime predict
-    --server http://127.0.0.1:5001` or curl (README); each answer names its model_version. A large batch that needs
-    no drivers sends "params": {"drivers": 0}: they are most of its cost.
+    --server http://127.0.0.1:5001` or curl (README); each answer names its model_version. Drivers: 3 per row and
+    target for a request of up to 100 rows, none for a larger batch (their TreeSHAP is most of its cost) unless it
+    sends "params": {"drivers": 3}; "params": {"drivers": 0} skips them for any request.
     """
     from .tracking.serving import check_port_free, exec_server, mlflow_env, serve_command
     from .workflow import champion

@@ -33,17 +33,27 @@ REGISTERED_MODEL_META = "registered_model_meta"
 #: a third of a one-row request's cost. Should MLflow drop the flag, the model returns a DataFrame: slower, same JSON.
 SERVING_FLAG = "_MLFLOW_IS_IN_SERVING_ENVIRONMENT"
 FLOAT64 = np.dtype("float64")
-#: Drivers per row and target unless the request's ``params`` say otherwise (the signature's default).
+#: Drivers per row and target of a request of up to :data:`DRIVERS_MAX_ROWS` rows that does not say otherwise.
 DRIVERS = 3
+#: A larger request gets no drivers unless its ``params`` ask: their TreeSHAP is most of a batch's cost, and a
+#: script scoring a history rarely reads them. The forecasts themselves never depend on the batch size.
+DRIVERS_MAX_ROWS = 100
+#: The signature's default ``drivers``: :data:`DRIVERS` up to :data:`DRIVERS_MAX_ROWS` rows, none above.
+AUTO_DRIVERS = -1
 
 
-def drivers_param(params: dict | None, n_features: int) -> int:
-    """The ``drivers`` inference param as a count in ``[0, n_features]``, or MlflowException (HTTP 400)."""
-    value = (params or {}).get("drivers", DRIVERS)
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= n_features:
+def drivers_param(params: dict | None, n_features: int, n_rows: int = 1) -> int:
+    """The ``drivers`` inference param as a count in ``[0, n_features]``, or MlflowException (HTTP 400).
+
+    -1 (the default) means :data:`DRIVERS` for a request of up to :data:`DRIVERS_MAX_ROWS` rows and 0 above; a
+    model registered before the default existed carries 3 in its signature and lists drivers for every row."""
+    value = (params or {}).get("drivers", AUTO_DRIVERS)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not -1 <= value <= n_features:
         raise MlflowException.invalid_parameter_value(
-            f"params drivers = {value!r}: give the number of drivers per row and target, 0 to {n_features} "
-            f"(default {DRIVERS}; 0 skips them)")
+            f"params drivers = {value!r}: give the number of drivers per row and target, 0 to {n_features} (0 "
+            f"skips them), or -1, the default: {DRIVERS} for up to {DRIVERS_MAX_ROWS} rows, none for a larger batch")
+    if value == AUTO_DRIVERS:
+        return DRIVERS if n_rows <= DRIVERS_MAX_ROWS else 0
     return int(value)
 
 
@@ -132,11 +142,12 @@ class RegimePyfunc(PythonModel):
         """One forecast per request row (:data:`SERVED_COLUMNS`): a DataFrame in process; under the scoring server
         the same rows as records, which is what the server turns a DataFrame into before writing its JSON.
 
-        ``params={"drivers": n}`` (MLflow's inference params; over REST ``"params": {"drivers": 0}`` beside the
-        data) lists ``n`` drivers per row and target, default :data:`DRIVERS`; 0 leaves the drivers columns empty
-        and skips their TreeSHAP, most of the cost of a large batch."""
+        ``params={"drivers": n}`` (MLflow's inference params; over REST ``"params": {"drivers": 3}`` beside the
+        data) lists ``n`` drivers per row and target; 0 leaves the drivers columns empty and skips their TreeSHAP,
+        most of the cost of a large batch. Default (-1): :data:`DRIVERS` for up to :data:`DRIVERS_MAX_ROWS` rows,
+        none for a larger batch (:func:`drivers_param`)."""
         values = validate_request(model_input, self.model)
-        n_drivers = drivers_param(params, len(self.model.features))
+        n_drivers = drivers_param(params, len(self.model.features), len(values))
         columns = {**self.model.predict_columns(values, n_drivers), "model_version": self.version}
         if _serving():
             return as_records(columns, len(values))

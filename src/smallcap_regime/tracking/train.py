@@ -200,7 +200,7 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
     from mlflow import MlflowClient
     from mlflow.models import infer_signature
 
-    from .pyfunc import DRIVERS, SERVED_COLUMNS
+    from .pyfunc import AUTO_DRIVERS, SERVED_COLUMNS
 
     step = on_step or (lambda _msg: None)
     exp_id = store.experiment_id(home, exp.name)
@@ -271,7 +271,7 @@ def train(exp: Experiment, home: Path, *, force: bool = False, params_source: st
             # the record's counts are integers by design and never missing: MLflow's hint about NaN does not apply
             warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column")
             # params: inference options a request may set (drivers per row; 0 skips TreeSHAP for large batches)
-            signature = infer_signature(example, served, params={"drivers": DRIVERS})
+            signature = infer_signature(example, served, params={"drivers": AUTO_DRIVERS})
         with tempfile.TemporaryDirectory() as tmp:
             bundle_dir = model.save(Path(tmp) / "bundle")
             # the model carries its own code (code_paths) and pinned requirements: it loads wherever they are
