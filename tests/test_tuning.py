@@ -380,3 +380,58 @@ def test_search_space_errors_name_file_and_key(tmp_path, change, message):
     path = write_experiment(tmp_path, change(TINY_TUNING))
     with pytest.raises(ConfigError, match=re.escape(str(path)) + ".*" + message):  # at load, before any work
         load_experiment(path)
+
+
+# A worker killed mid-study (SIGKILL: no cleanup): two finished trials, then a third with a parameter and a report.
+KILLED_WORKER = """
+import os, signal, sys
+from pathlib import Path
+import optuna
+from smallcap_regime.tuning import open_storage
+
+study = optuna.create_study(study_name="s", storage=open_storage(sys.argv[1], Path(sys.argv[1]).parent))
+for number in range(3):
+    trial = study.ask()
+    x = trial.suggest_float("x", 0.0, 1.0)
+    trial.report(x / 2, 0)
+    trial.set_user_attr("worker", "killed")
+    if number == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    study.tell(trial, x)
+"""
+
+
+def test_the_journal_file_survives_a_killed_worker_and_reads_in_stock_optuna(tmp_path):
+    path = tmp_path / "journal.log"
+    killed = subprocess.run([sys.executable, "-c", KILLED_WORKER, str(path)], capture_output=True, text=True,
+                            timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    # read back by a fresh process's storage and by Optuna's own journal backend (optuna-dashboard reads it so)
+    stock = JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    for storage in (tuning.open_storage(str(path), tmp_path), stock):
+        trials = optuna.load_study(study_name="s", storage=storage).trials
+        assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.RUNNING]
+        for trial in trials:
+            assert trial.intermediate_values == {0: trial.params["x"] / 2}
+            assert trial.user_attrs == {"worker": "killed"}
+        assert [t.value for t in trials[:2]] == [t.params["x"] for t in trials[:2]]
+    # both write the same file under the same lock: a stock Optuna process may add trials to the study
+    optuna.load_study(study_name="s", storage=stock).add_trial(optuna.trial.create_trial(value=0.5))
+    assert len(optuna.load_study(study_name="s", storage=tuning.open_storage(str(path), tmp_path)).trials) == 4
+
+
+def test_the_journal_file_fsyncs_once_per_trial_not_per_record(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(tuning_storage.os, "fsync", lambda fd: synced.append(fd))
+    study = optuna.create_study(study_name="s", storage=tuning.open_storage(str(tmp_path / "j.log"), tmp_path))
+    study.set_user_attr("metric", "mse")
+    assert len(synced) == 2  # study settings: each on disk when the call returns
+    for _ in range(2):
+        trial = study.ask()
+        for name in ("a", "b", "c"):
+            trial.suggest_float(name, 0.0, 1.0)
+        for step in range(3):
+            trial.report(0.1, step)
+        trial.set_user_attr("worker", "here")
+        study.tell(trial, 1.0)
+    assert len(synced) == 2 + 2  # 9 records per trial, one fsync: its end state (covering the whole file)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import logging
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -14,7 +16,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial
 
 from ..env import env_number
@@ -142,6 +144,45 @@ def schema_lock(url: str) -> Iterator[None]:
         engine.dispose()
 
 
+#: Journal operations (Optuna's on-disk op codes) written without an fsync of their own: a trial's creation,
+#: parameters, fold reports and attributes. They reach the disk with the next fsync'd record (at the latest the
+#: trial's end state); a study change and a trial's state change are fsync'd as before.
+UNSYNCED_OPS = frozenset({4, 5, 7, 8, 9})  # CREATE_TRIAL, SET_TRIAL_PARAM, SET_TRIAL_INTERMEDIATE_VALUE, *_ATTR
+
+
+class JournalFile(JournalFileBackend):
+    """Optuna's journal file (same format, same lock file, so stock Optuna processes and optuna-dashboard share it)
+    that fsyncs once per trial instead of once per record.
+
+    Optuna's :class:`~optuna.storages.journal.JournalFileBackend` fsyncs every append: ~15 per trial (the trial,
+    each parameter, each fold's report, the worker attribute, the end state), which on an ext4 disk costs more
+    than the trial's bookkeeping itself. Here each append is still written under the lock in one ``write`` and
+    flushed to the operating system before the lock is released, so other processes read it at once and it
+    survives the writing process being killed; only the records in :data:`UNSYNCED_OPS` skip their own fsync and
+    reach the disk with the trial's end state (an fsync covers the whole file). A power loss or kernel crash
+    during a trial can therefore lose that running trial's records, which a crashed worker's trial would be
+    failed and replaced for anyway; finished trials and study settings are on disk when the call returns.
+    """
+
+    def __init__(self, file_path: str) -> None:
+        self.path = file_path
+        self.lock = JournalFileSymlinkLock(file_path)  # Optuna's default lock: interoperates with its writers
+        super().__init__(file_path, lock_obj=self.lock)
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        data = "".join(json.dumps(entry, separators=(",", ":")) + "\n" for entry in logs).encode("utf-8")
+        sync = any(entry.get("op_code") not in UNSYNCED_OPS for entry in logs)
+        self.lock.acquire()
+        try:
+            with open(self.path, "ab") as f:
+                f.write(data)
+                f.flush()
+                if sync:
+                    os.fsync(f.fileno())
+        finally:
+            self.lock.release()
+
+
 def default_storage(home: Path) -> str:
     """The default journal file, ``<home>/tuning/journal.log``."""
     return str(tuning_dir(home) / "journal.log")
@@ -207,7 +248,7 @@ def open_storage(url: str | None, home: Path, heartbeat: int | None = None) -> B
     if url is None or "://" not in url:
         path = Path(url).expanduser().resolve() if url else Path(default_storage(home))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        return JournalStorage(JournalFile(str(path)))
     shown = redact_url(url)
     if url.split("://", 1)[0].split("+", 1)[0] == "sqlite":
         raise RegimeError(
