@@ -435,3 +435,22 @@ def test_the_journal_file_fsyncs_once_per_trial_not_per_record(tmp_path, monkeyp
         trial.set_user_attr("worker", "here")
         study.tell(trial, 1.0)
     assert len(synced) == 2 + 2  # 9 records per trial, one fsync: its end state (covering the whole file)
+
+
+def test_study_writes_in_one_block_share_one_fsync_and_other_threads_are_not_deferred(tmp_path, monkeypatch):
+    import threading
+
+    synced = []
+    monkeypatch.setattr(tuning_storage.os, "fsync", lambda fd: synced.append(fd))
+    storage = tuning.open_storage(str(tmp_path / "j.log"), tmp_path)
+    with tuning_storage.one_fsync(storage):
+        study = optuna.create_study(study_name="s", storage=storage)
+        for key in ("experiment", "objective", "metric"):
+            study.set_user_attr(key, "x")
+        other = threading.Thread(target=study.set_user_attr, args=("default_value", 0.5))
+        other.start()
+        other.join()
+        assert len(synced) == 1  # the other thread's write, at once
+    assert len(synced) == 2  # this thread's four, together when the block ends
+    assert optuna.load_study(study_name="s", storage=tuning.open_storage(str(tmp_path / "j.log"), tmp_path)
+                             ).user_attrs == {"experiment": "x", "objective": "x", "metric": "x", "default_value": 0.5}

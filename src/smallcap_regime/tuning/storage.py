@@ -7,6 +7,7 @@ import importlib.util
 import json
 import logging
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -150,6 +151,13 @@ def schema_lock(url: str) -> Iterator[None]:
 UNSYNCED_OPS = frozenset({4, 5, 7, 8, 9})  # CREATE_TRIAL, SET_TRIAL_PARAM, SET_TRIAL_INTERMEDIATE_VALUE, *_ATTR
 
 
+class _Deferral(threading.local):
+    """Per thread: the depth of its :meth:`JournalFile.one_fsync` blocks and whether a record awaits their fsync."""
+
+    depth = 0
+    unsynced = False
+
+
 class JournalFile(JournalFileBackend):
     """Optuna's journal file (same format, same lock file, so stock Optuna processes and optuna-dashboard share it)
     that fsyncs once per trial instead of once per record.
@@ -161,17 +169,21 @@ class JournalFile(JournalFileBackend):
     survives the writing process being killed; only the records in :data:`UNSYNCED_OPS` skip their own fsync and
     reach the disk with the trial's end state (an fsync covers the whole file). A power loss or kernel crash
     during a trial can therefore lose that running trial's records, which a crashed worker's trial would be
-    failed and replaced for anyway; finished trials and study settings are on disk when the call returns.
+    failed and replaced for anyway; a finished trial and a study change are on disk when the call returns (or,
+    for the writes of a :meth:`one_fsync` block, when the block ends).
     """
 
     def __init__(self, file_path: str) -> None:
         self.path = file_path
         self.lock = JournalFileSymlinkLock(file_path)  # Optuna's default lock: interoperates with its writers
+        self.local = _Deferral()
         super().__init__(file_path, lock_obj=self.lock)
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         data = "".join(json.dumps(entry, separators=(",", ":")) + "\n" for entry in logs).encode("utf-8")
         sync = any(entry.get("op_code") not in UNSYNCED_OPS for entry in logs)
+        if sync and self.local.depth:
+            self.local.unsynced, sync = True, False
         self.lock.acquire()
         try:
             with open(self.path, "ab") as f:
@@ -181,6 +193,39 @@ class JournalFile(JournalFileBackend):
                     os.fsync(f.fileno())
         finally:
             self.lock.release()
+
+    @contextmanager
+    def one_fsync(self) -> Iterator[None]:
+        """This thread's study-level writes in the block (a new study's settings, the best trial's record) fsync'd
+        once, when the block ends, instead of one by one; other threads' writes are not deferred."""
+        local = self.local
+        local.depth += 1
+        try:
+            yield
+        finally:
+            local.depth -= 1
+            if not local.depth and local.unsynced:
+                local.unsynced = False
+                with open(self.path, "ab") as f:
+                    os.fsync(f.fileno())
+
+
+class StudyJournal(JournalStorage):
+    """Optuna's journal storage on a :class:`JournalFile` (``file``)."""
+
+    def __init__(self, path: str) -> None:
+        self.file = JournalFile(path)
+        super().__init__(self.file)
+
+
+@contextmanager
+def one_fsync(storage: BaseStorage) -> Iterator[None]:
+    """Run the block's writes to ``storage`` with one fsync at its end (a journal file; other storages: as is)."""
+    if isinstance(storage, StudyJournal):
+        with storage.file.one_fsync():
+            yield
+    else:
+        yield
 
 
 def default_storage(home: Path) -> str:
@@ -248,7 +293,7 @@ def open_storage(url: str | None, home: Path, heartbeat: int | None = None) -> B
     if url is None or "://" not in url:
         path = Path(url).expanduser().resolve() if url else Path(default_storage(home))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFile(str(path)))
+        return StudyJournal(str(path))
     shown = redact_url(url)
     if url.split("://", 1)[0].split("+", 1)[0] == "sqlite":
         raise RegimeError(

@@ -27,7 +27,7 @@ from ..tracking import store
 from ..tracking.stale import WORKER_TAG, dead_here, worker
 from .objective import FoldMedianPruner, InnerData, _fold_score, inner_data, make_objective
 from .space import TuningSettings, search_space, study_name_for
-from .storage import default_storage, log, open_storage, report_stale, storage_label
+from .storage import default_storage, log, one_fsync, open_storage, report_stale, storage_label
 
 # Trials that use up the budget: finished ones, and running ones (another worker is evaluating them).
 CLAIMED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
@@ -132,24 +132,25 @@ def _heartbeat(storage: BaseStorage, trial_id: int) -> Iterator[None]:
 
 def _open_study(exp: Experiment, storage: BaseStorage, name: str, settings: TuningSettings,
                 label: str) -> optuna.Study:
-    study = optuna.create_study(
-        storage=storage, study_name=name, sampler=_sampler(settings.seed, 0), direction="minimize",
-        pruner=FoldMedianPruner(n_startup_trials=3, n_warmup_steps=1), load_if_exists=True,
-    )
-    attrs = study.user_attrs
-    ours = {"experiment": exp.name, "objective": settings.objective, "metric": settings.metric,
-            "space": settings.space}
-    for key in ("experiment", "objective"):  # losses of another experiment or objective are not comparable
-        if key in attrs and attrs[key] != ours[key]:
-            raise RegimeError(f"study {name!r} in {label} tunes {key} {attrs[key]!r}, not {ours[key]!r} "
-                              f"({exp.path}); give the study another name")
-    for key, value in ours.items():
-        if key not in attrs:
-            study.set_user_attr(key, value)
-    if study.metric_names is None:
-        with warnings.catch_warnings():  # "experimental" in Optuna since 3.2
-            warnings.simplefilter("ignore", ExperimentalWarning)
-            study.set_metric_names([settings.metric])
+    with one_fsync(storage):  # a new study and its settings: on disk together, with one fsync
+        study = optuna.create_study(
+            storage=storage, study_name=name, sampler=_sampler(settings.seed, 0), direction="minimize",
+            pruner=FoldMedianPruner(n_startup_trials=3, n_warmup_steps=1), load_if_exists=True,
+        )
+        attrs = study.user_attrs
+        ours = {"experiment": exp.name, "objective": settings.objective, "metric": settings.metric,
+                "space": settings.space}
+        for key in ("experiment", "objective"):  # losses of another experiment or objective are not comparable
+            if key in attrs and attrs[key] != ours[key]:
+                raise RegimeError(f"study {name!r} in {label} tunes {key} {attrs[key]!r}, not {ours[key]!r} "
+                                  f"({exp.path}); give the study another name")
+        for key, value in ours.items():
+            if key not in attrs:
+                study.set_user_attr(key, value)
+        if study.metric_names is None:
+            with warnings.catch_warnings():  # "experimental" in Optuna since 3.2
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                study.set_metric_names([settings.metric])
     return study
 
 
@@ -294,14 +295,15 @@ def default_score(data: InnerData, settings: TuningSettings, fixed: dict[str, An
     return float(np.mean([_fold_score(data, fold, fixed, settings.model) for fold in data.folds]))
 
 
-def _record_best(study: optuna.Study, runs: _StudyRuns, settings: TuningSettings) -> None:
+def _record_best(study: optuna.Study, storage: BaseStorage, runs: _StudyRuns, settings: TuningSettings) -> None:
     """Best trial so far -> study user attrs and (through ``runs``) the worker's parent MLflow run."""
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return
     best = study.best_trial
-    study.set_user_attr("best_params", best.params)
-    study.set_user_attr("best_value", best.value)
-    study.set_user_attr("best_trial", best.number)
+    with one_fsync(storage):
+        study.set_user_attr("best_params", best.params)
+        study.set_user_attr("best_value", best.value)
+        study.set_user_attr("best_trial", best.number)
     runs.best(best, settings.objective)
 
 
@@ -401,7 +403,7 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
                             "its result is dropped and a new trial replaces it", name, frozen.number)
             elif on_trial:
                 on_trial(frozen)
-        _record_best(the_study, runs, settings)
+        _record_best(the_study, backend, runs, settings)
     return the_study
 
 
