@@ -454,3 +454,15 @@ def test_study_writes_in_one_block_share_one_fsync_and_other_threads_are_not_def
     assert len(synced) == 2  # this thread's four, together when the block ends
     assert optuna.load_study(study_name="s", storage=tuning.open_storage(str(tmp_path / "j.log"), tmp_path)
                              ).user_attrs == {"experiment": "x", "objective": "x", "metric": "x", "default_value": 0.5}
+
+
+@pytest.mark.slow
+def test_a_tracking_store_that_cannot_be_written_stops_the_worker_after_its_current_trial(home, tmp_path, panel):
+    exp = load_experiment(write_experiment(tmp_path))
+    store.configure(home)
+    mlflow.delete_experiment(store.experiment_id(home, exp.name))  # runs cannot be created in a deleted experiment
+    with pytest.raises(mlflow.exceptions.MlflowException, match="active"):
+        tuning.tune(exp, home, trials=4, panel=panel)
+    study = optuna.load_study(study_name=tuning.study_name_for(exp), storage=tuning.open_storage(None, home))
+    assert len(study.get_trials(states=FINISHED)) < 4  # not the whole budget before saying so
+    assert not study.get_trials(states=(TrialState.RUNNING,))
