@@ -184,17 +184,18 @@ class _StudyRuns:
     raises the first error the thread met; :meth:`check` raises it earlier, between trials, so that a tracking
     store that cannot be written stops the worker after its current trial rather than at the end."""
 
-    def __init__(self, experiment: str, name: str, tags: dict[str, str], metric: str, params: dict[str, Any],
-                 default: Callable[[], float]) -> None:
-        self.experiment, self.name, self.metric = experiment, name, metric
+    def __init__(self, experiment: Callable[[], str], name: str, tags: dict[str, str], metric: str,
+                 params: dict[str, Any], default: Callable[[], float]) -> None:
+        self.experiment = ""  # its id, once ``experiment()`` gave it on the thread
+        self.name, self.metric = name, metric
         self.start = int(time.time() * 1000)
         self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.error: BaseException | None = None
         self.default: float | None = None
         self.parent: str | None = None
         self.child_tags: dict[str, str] = {}
-        self.thread = threading.Thread(target=self._drain, args=(tags, params, default), name="mlflow-tune-runs",
-                                       daemon=True)
+        self.thread = threading.Thread(target=self._drain, args=(experiment, tags, params, default),
+                                       name="mlflow-tune-runs", daemon=True)
         self.thread.start()
 
     def put(self, frozen: FrozenTrial) -> None:
@@ -208,17 +209,20 @@ class _StudyRuns:
         if self.error is not None:
             raise self.error
 
-    def _drain(self, tags: dict[str, str], params: dict[str, Any], default: Callable[[], float]) -> None:
+    def _drain(self, experiment: Callable[[], str], tags: dict[str, str], params: dict[str, Any],
+               default: Callable[[], float]) -> None:
         from mlflow import MlflowClient
 
-        client = MlflowClient()
+        client = None
         try:
+            self.experiment = experiment()  # configures the tracking store first
+            client = MlflowClient()
             self._start(client, tags, params, default)
         except BaseException as exc:  # raised on the tuning thread (check, or when the context ends)
             self.error = exc
         while True:
             kind, item = self.queue.get()
-            if self.error is None:
+            if self.error is None and client is not None:
                 try:
                     if kind == "trial":
                         self._trial(client, item)
@@ -366,7 +370,6 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     fixed = getattr(exp.models[settings.target], settings.model)
     objective = make_objective(data, settings, fixed)
     the_study = _open_study(exp, backend, name, settings, label)
-    experiment = store.experiment_id(home, exp.name)  # under the home lock that training shares; fails fast
 
     def default() -> float:  # once per study: every worker's parent shows it; on its own copy of the data
         if "default_value" not in the_study.user_attrs:
@@ -375,7 +378,10 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
         return float(the_study.user_attrs["default_value"])
 
     tags = {"optuna_study": name, "optuna_storage": label, WORKER_TAG: worker()}
-    with _StudyRuns(experiment, name, tags, settings.metric, _run_params(settings, data, trials), default) as runs:
+    params = _run_params(settings, data, trials)
+    # the experiment's id comes under the home lock that training shares (on the thread, as all MLflow work)
+    with _StudyRuns(lambda: store.experiment_id(home, exp.name), name, tags, settings.metric, params,
+                    default) as runs:
         while deadline is None or time.monotonic() < deadline:
             runs.check()
             _fail_stale(the_study, backend)
