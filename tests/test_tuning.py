@@ -466,3 +466,45 @@ def test_a_tracking_store_that_cannot_be_written_stops_the_worker_after_its_curr
     study = optuna.load_study(study_name=tuning.study_name_for(exp), storage=tuning.open_storage(None, home))
     assert len(study.get_trials(states=FINISHED)) < 4  # not the whole budget before saying so
     assert not study.get_trials(states=(TrialState.RUNNING,))
+
+
+# `regime tune` killed (SIGKILL) in the first fold of its third trial: no cleanup, its MLflow thread mid-write.
+KILLED_TUNE = """
+import os, pickle, signal, sys
+from pathlib import Path
+from smallcap_regime.experiment import load_experiment
+from smallcap_regime.tuning import objective, tune
+
+experiment, home, panel_file = sys.argv[1:]
+fold_score, calls = objective._fold_score, []
+
+def dying(data, fold, params, model, binned=None):
+    calls.append(fold)
+    if len(calls) > 2 * len(data.folds):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return fold_score(data, fold, params, model, binned)
+
+objective._fold_score = dying
+tune(load_experiment(experiment), Path(home), trials=4, panel=pickle.loads(Path(panel_file).read_bytes()))
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_tune_keeps_its_finished_trials_and_the_rerun_completes_the_budget(home, tmp_path, panel):
+    path = write_experiment(tmp_path)
+    panel_file = tmp_path / "panel.pkl"
+    panel_file.write_bytes(pickle.dumps(panel))
+    killed = subprocess.run([sys.executable, "-c", KILLED_TUNE, str(path), str(home), str(panel_file)],
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr
+    exp = load_experiment(path)
+    storage = tuning.open_storage(None, home)
+    before = optuna.load_study(study_name=tuning.study_name_for(exp), storage=storage).trials
+    assert [t.state for t in before][-1] == TrialState.RUNNING and len(before) >= 3
+    kept = {t.number: t.intermediate_values for t in before if t.state in FINISHED}
+    assert len(kept) >= 2  # (with pruning, trials end early: the one killed is the third or a later one)
+
+    resumed = tuning.tune(exp, home, trials=4, panel=panel)
+    assert {t.number: t.intermediate_values for t in resumed.trials if t.number in kept} == kept
+    assert resumed.trials[before[-1].number].state == TrialState.FAIL  # the killed one: failed, replaced
+    assert len(resumed.get_trials(states=FINISHED)) == 4
