@@ -380,3 +380,131 @@ def test_search_space_errors_name_file_and_key(tmp_path, change, message):
     path = write_experiment(tmp_path, change(TINY_TUNING))
     with pytest.raises(ConfigError, match=re.escape(str(path)) + ".*" + message):  # at load, before any work
         load_experiment(path)
+
+
+# A worker killed mid-study (SIGKILL: no cleanup): two finished trials, then a third with a parameter and a report.
+KILLED_WORKER = """
+import os, signal, sys
+from pathlib import Path
+import optuna
+from smallcap_regime.tuning import open_storage
+
+study = optuna.create_study(study_name="s", storage=open_storage(sys.argv[1], Path(sys.argv[1]).parent))
+for number in range(3):
+    trial = study.ask()
+    x = trial.suggest_float("x", 0.0, 1.0)
+    trial.report(x / 2, 0)
+    trial.set_user_attr("worker", "killed")
+    if number == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    study.tell(trial, x)
+"""
+
+
+def test_the_journal_file_survives_a_killed_worker_and_reads_in_stock_optuna(tmp_path):
+    path = tmp_path / "journal.log"
+    killed = subprocess.run([sys.executable, "-c", KILLED_WORKER, str(path)], capture_output=True, text=True,
+                            timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    # read back by a fresh process's storage and by Optuna's own journal backend (optuna-dashboard reads it so)
+    stock = JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    for storage in (tuning.open_storage(str(path), tmp_path), stock):
+        trials = optuna.load_study(study_name="s", storage=storage).trials
+        assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.RUNNING]
+        for trial in trials:
+            assert trial.intermediate_values == {0: trial.params["x"] / 2}
+            assert trial.user_attrs == {"worker": "killed"}
+        assert [t.value for t in trials[:2]] == [t.params["x"] for t in trials[:2]]
+    # both write the same file under the same lock: a stock Optuna process may add trials to the study
+    optuna.load_study(study_name="s", storage=stock).add_trial(optuna.trial.create_trial(value=0.5))
+    assert len(optuna.load_study(study_name="s", storage=tuning.open_storage(str(path), tmp_path)).trials) == 4
+
+
+def test_the_journal_file_fsyncs_once_per_trial_not_per_record(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(tuning_storage.os, "fsync", lambda fd: synced.append(fd))
+    study = optuna.create_study(study_name="s", storage=tuning.open_storage(str(tmp_path / "j.log"), tmp_path))
+    study.set_user_attr("metric", "mse")
+    assert len(synced) == 2  # study settings: each on disk when the call returns
+    for _ in range(2):
+        trial = study.ask()
+        for name in ("a", "b", "c"):
+            trial.suggest_float(name, 0.0, 1.0)
+        for step in range(3):
+            trial.report(0.1, step)
+        trial.set_user_attr("worker", "here")
+        study.tell(trial, 1.0)
+    assert len(synced) == 2 + 2  # 9 records per trial, one fsync: its end state (covering the whole file)
+
+
+def test_study_writes_in_one_block_share_one_fsync_and_other_threads_are_not_deferred(tmp_path, monkeypatch):
+    import threading
+
+    synced = []
+    monkeypatch.setattr(tuning_storage.os, "fsync", lambda fd: synced.append(fd))
+    storage = tuning.open_storage(str(tmp_path / "j.log"), tmp_path)
+    with tuning_storage.one_fsync(storage):
+        study = optuna.create_study(study_name="s", storage=storage)
+        for key in ("experiment", "objective", "metric"):
+            study.set_user_attr(key, "x")
+        other = threading.Thread(target=study.set_user_attr, args=("default_value", 0.5))
+        other.start()
+        other.join()
+        assert len(synced) == 1  # the other thread's write, at once
+    assert len(synced) == 2  # this thread's four, together when the block ends
+    assert optuna.load_study(study_name="s", storage=tuning.open_storage(str(tmp_path / "j.log"), tmp_path)
+                             ).user_attrs == {"experiment": "x", "objective": "x", "metric": "x", "default_value": 0.5}
+
+
+@pytest.mark.slow
+def test_a_tracking_store_that_cannot_be_written_stops_the_worker_after_its_current_trial(home, tmp_path, panel):
+    exp = load_experiment(write_experiment(tmp_path))
+    store.configure(home)
+    mlflow.delete_experiment(store.experiment_id(home, exp.name))  # runs cannot be created in a deleted experiment
+    with pytest.raises(mlflow.exceptions.MlflowException, match="active"):
+        tuning.tune(exp, home, trials=4, panel=panel)
+    study = optuna.load_study(study_name=tuning.study_name_for(exp), storage=tuning.open_storage(None, home))
+    assert len(study.get_trials(states=FINISHED)) < 4  # not the whole budget before saying so
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+
+
+# `regime tune` killed (SIGKILL) in the first fold of its third trial: no cleanup, its MLflow thread mid-write.
+KILLED_TUNE = """
+import os, pickle, signal, sys
+from pathlib import Path
+from smallcap_regime.experiment import load_experiment
+from smallcap_regime.tuning import objective, tune
+
+experiment, home, panel_file = sys.argv[1:]
+fold_score, calls = objective._fold_score, []
+
+def dying(data, fold, params, model, binned=None):
+    calls.append(fold)
+    if len(calls) > 2 * len(data.folds):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return fold_score(data, fold, params, model, binned)
+
+objective._fold_score = dying
+tune(load_experiment(experiment), Path(home), trials=4, panel=pickle.loads(Path(panel_file).read_bytes()))
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_tune_keeps_its_finished_trials_and_the_rerun_completes_the_budget(home, tmp_path, panel):
+    path = write_experiment(tmp_path)
+    panel_file = tmp_path / "panel.pkl"
+    panel_file.write_bytes(pickle.dumps(panel))
+    killed = subprocess.run([sys.executable, "-c", KILLED_TUNE, str(path), str(home), str(panel_file)],
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr
+    exp = load_experiment(path)
+    storage = tuning.open_storage(None, home)
+    before = optuna.load_study(study_name=tuning.study_name_for(exp), storage=storage).trials
+    assert [t.state for t in before][-1] == TrialState.RUNNING and len(before) >= 3
+    kept = {t.number: t.intermediate_values for t in before if t.state in FINISHED}
+    assert len(kept) >= 2  # (with pruning, trials end early: the one killed is the third or a later one)
+
+    resumed = tuning.tune(exp, home, trials=4, panel=panel)
+    assert {t.number: t.intermediate_values for t in resumed.trials if t.number in kept} == kept
+    assert resumed.trials[before[-1].number].state == TrialState.FAIL  # the killed one: failed, replaced
+    assert len(resumed.get_trials(states=FINISHED)) == 4

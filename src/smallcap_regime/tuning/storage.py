@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import json
 import logging
+import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -14,7 +17,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial
 
 from ..env import env_number
@@ -142,6 +145,89 @@ def schema_lock(url: str) -> Iterator[None]:
         engine.dispose()
 
 
+#: Journal operations (Optuna's on-disk op codes) written without an fsync of their own: a trial's creation,
+#: parameters, fold reports and attributes. They reach the disk with the next fsync'd record (at the latest the
+#: trial's end state); a study change and a trial's state change are fsync'd as before.
+UNSYNCED_OPS = frozenset({4, 5, 7, 8, 9})  # CREATE_TRIAL, SET_TRIAL_PARAM, SET_TRIAL_INTERMEDIATE_VALUE, *_ATTR
+
+
+class _Deferral(threading.local):
+    """Per thread: the depth of its :meth:`JournalFile.one_fsync` blocks and whether a record awaits their fsync."""
+
+    depth = 0
+    unsynced = False
+
+
+class JournalFile(JournalFileBackend):
+    """Optuna's journal file (same format, same lock file, so stock Optuna processes and optuna-dashboard share it)
+    that fsyncs once per trial instead of once per record.
+
+    Optuna's :class:`~optuna.storages.journal.JournalFileBackend` fsyncs every append: ~15 per trial (the trial,
+    each parameter, each fold's report, the worker attribute, the end state), which on an ext4 disk costs more
+    than the trial's bookkeeping itself. Here each append is still written under the lock in one ``write`` and
+    flushed to the operating system before the lock is released, so other processes read it at once and it
+    survives the writing process being killed; only the records in :data:`UNSYNCED_OPS` skip their own fsync and
+    reach the disk with the trial's end state (an fsync covers the whole file). A power loss or kernel crash
+    during a trial can therefore lose that running trial's records, which a crashed worker's trial would be
+    failed and replaced for anyway; a finished trial and a study change are on disk when the call returns (or,
+    for the writes of a :meth:`one_fsync` block, when the block ends).
+    """
+
+    def __init__(self, file_path: str) -> None:
+        self.path = file_path
+        self.lock = JournalFileSymlinkLock(file_path)  # Optuna's default lock: interoperates with its writers
+        self.local = _Deferral()
+        super().__init__(file_path, lock_obj=self.lock)
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        data = "".join(json.dumps(entry, separators=(",", ":")) + "\n" for entry in logs).encode("utf-8")
+        sync = any(entry.get("op_code") not in UNSYNCED_OPS for entry in logs)
+        if sync and self.local.depth:
+            self.local.unsynced, sync = True, False
+        self.lock.acquire()
+        try:
+            with open(self.path, "ab") as f:
+                f.write(data)
+                f.flush()
+                if sync:
+                    os.fsync(f.fileno())
+        finally:
+            self.lock.release()
+
+    @contextmanager
+    def one_fsync(self) -> Iterator[None]:
+        """This thread's study-level writes in the block (a new study's settings, the best trial's record) fsync'd
+        once, when the block ends, instead of one by one; other threads' writes are not deferred."""
+        local = self.local
+        local.depth += 1
+        try:
+            yield
+        finally:
+            local.depth -= 1
+            if not local.depth and local.unsynced:
+                local.unsynced = False
+                with open(self.path, "ab") as f:
+                    os.fsync(f.fileno())
+
+
+class StudyJournal(JournalStorage):
+    """Optuna's journal storage on a :class:`JournalFile` (``file``)."""
+
+    def __init__(self, path: str) -> None:
+        self.file = JournalFile(path)
+        super().__init__(self.file)
+
+
+@contextmanager
+def one_fsync(storage: BaseStorage) -> Iterator[None]:
+    """Run the block's writes to ``storage`` with one fsync at its end (a journal file; other storages: as is)."""
+    if isinstance(storage, StudyJournal):
+        with storage.file.one_fsync():
+            yield
+    else:
+        yield
+
+
 def default_storage(home: Path) -> str:
     """The default journal file, ``<home>/tuning/journal.log``."""
     return str(tuning_dir(home) / "journal.log")
@@ -207,7 +293,7 @@ def open_storage(url: str | None, home: Path, heartbeat: int | None = None) -> B
     if url is None or "://" not in url:
         path = Path(url).expanduser().resolve() if url else Path(default_storage(home))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        return StudyJournal(str(path))
     shown = redact_url(url)
     if url.split("://", 1)[0].split("+", 1)[0] == "sqlite":
         raise RegimeError(

@@ -27,7 +27,7 @@ from ..tracking import store
 from ..tracking.stale import WORKER_TAG, dead_here, worker
 from .objective import FoldMedianPruner, InnerData, _fold_score, inner_data, make_objective
 from .space import TuningSettings, search_space, study_name_for
-from .storage import default_storage, log, open_storage, report_stale, storage_label
+from .storage import default_storage, log, one_fsync, open_storage, report_stale, storage_label
 
 # Trials that use up the budget: finished ones, and running ones (another worker is evaluating them).
 CLAIMED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
@@ -132,24 +132,25 @@ def _heartbeat(storage: BaseStorage, trial_id: int) -> Iterator[None]:
 
 def _open_study(exp: Experiment, storage: BaseStorage, name: str, settings: TuningSettings,
                 label: str) -> optuna.Study:
-    study = optuna.create_study(
-        storage=storage, study_name=name, sampler=_sampler(settings.seed, 0), direction="minimize",
-        pruner=FoldMedianPruner(n_startup_trials=3, n_warmup_steps=1), load_if_exists=True,
-    )
-    attrs = study.user_attrs
-    ours = {"experiment": exp.name, "objective": settings.objective, "metric": settings.metric,
-            "space": settings.space}
-    for key in ("experiment", "objective"):  # losses of another experiment or objective are not comparable
-        if key in attrs and attrs[key] != ours[key]:
-            raise RegimeError(f"study {name!r} in {label} tunes {key} {attrs[key]!r}, not {ours[key]!r} "
-                              f"({exp.path}); give the study another name")
-    for key, value in ours.items():
-        if key not in attrs:
-            study.set_user_attr(key, value)
-    if study.metric_names is None:
-        with warnings.catch_warnings():  # "experimental" in Optuna since 3.2
-            warnings.simplefilter("ignore", ExperimentalWarning)
-            study.set_metric_names([settings.metric])
+    with one_fsync(storage):  # a new study and its settings: on disk together, with one fsync
+        study = optuna.create_study(
+            storage=storage, study_name=name, sampler=_sampler(settings.seed, 0), direction="minimize",
+            pruner=FoldMedianPruner(n_startup_trials=3, n_warmup_steps=1), load_if_exists=True,
+        )
+        attrs = study.user_attrs
+        ours = {"experiment": exp.name, "objective": settings.objective, "metric": settings.metric,
+                "space": settings.space}
+        for key in ("experiment", "objective"):  # losses of another experiment or objective are not comparable
+            if key in attrs and attrs[key] != ours[key]:
+                raise RegimeError(f"study {name!r} in {label} tunes {key} {attrs[key]!r}, not {ours[key]!r} "
+                                  f"({exp.path}); give the study another name")
+        for key, value in ours.items():
+            if key not in attrs:
+                study.set_user_attr(key, value)
+        if study.metric_names is None:
+            with warnings.catch_warnings():  # "experimental" in Optuna since 3.2
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                study.set_metric_names([settings.metric])
     return study
 
 
@@ -172,46 +173,89 @@ def _ms(when) -> int | None:
     return None if when is None else int(when.timestamp() * 1000)
 
 
-class _TrialRuns:
-    """One nested MLflow run per trial (params, objective of complete trials, fold scores by step, state), written
-    by a background thread: a run is several SQL transactions, as long as a fold's fit on SQLite, and the trials
-    need not wait for them. Each run is one ``log_batch``; leaving the context waits for the last one (before the
-    parent run ends) and raises the first error the thread met."""
+class _StudyRuns:
+    """The worker's MLflow runs, written by a background thread so that the trials never wait for them.
 
-    def __init__(self, experiment: str, metric: str) -> None:
-        import mlflow
-        from mlflow.tracking.context.registry import resolve_tags
-        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+    In order: the parent run ``tune <study>`` (the tuning settings and inner period as params), the default
+    parameters' score (computed here once per study, on a copy of the data, while the first trials run; it is then
+    a study attr and the parent's ``default_<metric>``), one nested run per trial (params, the objective of
+    complete trials, fold scores by step, state; one ``log_batch`` each: a run is several SQL transactions, as long
+    as a fold's fit on SQLite), the best trial, and the parent's end. Leaving the context waits for all of it and
+    raises the first error the thread met; :meth:`check` raises it earlier, between trials, so that a tracking
+    store that cannot be written stops the worker after its current trial rather than at the end."""
 
-        active = mlflow.active_run()
-        # the tags a nested fluent run gets (user, source, parent), resolved once on this thread
-        self.tags = resolve_tags({MLFLOW_PARENT_RUN_ID: active.info.run_id} if active else {})
-        self.experiment, self.metric = experiment, metric
-        self.queue: queue.Queue[FrozenTrial | None] = queue.Queue()
+    def __init__(self, experiment: Callable[[], str], name: str, tags: dict[str, str], metric: str,
+                 params: dict[str, Any], default: Callable[[], float]) -> None:
+        self.experiment = ""  # its id, once ``experiment()`` gave it on the thread
+        self.name, self.metric = name, metric
+        self.start = int(time.time() * 1000)
+        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._drain, name="mlflow-trial-runs", daemon=True)
+        self.default: float | None = None
+        self.parent: str | None = None
+        self.child_tags: dict[str, str] = {}
+        self.thread = threading.Thread(target=self._drain, args=(experiment, tags, params, default),
+                                       name="mlflow-tune-runs", daemon=True)
         self.thread.start()
 
     def put(self, frozen: FrozenTrial) -> None:
-        self.queue.put(frozen)
+        self.queue.put(("trial", frozen))
 
-    def _drain(self) -> None:
+    def best(self, best: FrozenTrial, objective: str) -> None:
+        self.queue.put(("best", (best, objective)))
+
+    def check(self) -> None:
+        """Raise the thread's error, if it met one."""
+        if self.error is not None:
+            raise self.error
+
+    def _drain(self, experiment: Callable[[], str], tags: dict[str, str], params: dict[str, Any],
+               default: Callable[[], float]) -> None:
         from mlflow import MlflowClient
 
-        client = MlflowClient()
-        while (frozen := self.queue.get()) is not None:
-            if self.error is None:
+        client = None
+        try:
+            self.experiment = experiment()  # configures the tracking store first
+            client = MlflowClient()
+            self._start(client, tags, params, default)
+        except BaseException as exc:  # raised on the tuning thread (check, or when the context ends)
+            self.error = exc
+        while True:
+            kind, item = self.queue.get()
+            if self.error is None and client is not None:
                 try:
-                    self._write(client, frozen)
-                except BaseException as exc:  # raised on the tuning thread when the context ends
+                    if kind == "trial":
+                        self._trial(client, item)
+                    elif kind == "best":
+                        self._best(client, *item)
+                    elif kind == "end" and self.parent is not None:
+                        client.set_terminated(self.parent, item)
+                except BaseException as exc:
                     self.error = exc
+            if kind == "end":
+                return
 
-    def _write(self, client, frozen: FrozenTrial) -> None:
+    def _start(self, client, tags: dict[str, str], params: dict[str, Any], default: Callable[[], float]) -> None:
+        from mlflow.entities import Metric, Param
+        from mlflow.tracking.context.registry import resolve_tags
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+        run_name = f"tune {self.name}"
+        # the tags mlflow.start_run gives a run (user, source, ...) and, below, a nested run
+        parent = client.create_run(self.experiment, start_time=self.start, run_name=run_name,
+                                   tags=resolve_tags({**tags, MLFLOW_RUN_NAME: run_name}))
+        self.parent = parent.info.run_id
+        self.child_tags = resolve_tags({MLFLOW_PARENT_RUN_ID: self.parent})
+        self.default = default()
+        client.log_batch(self.parent, params=[Param(k, str(v)) for k, v in params.items()],
+                         metrics=[Metric(f"default_{self.metric}", self.default, int(time.time() * 1000), 0)])
+
+    def _trial(self, client, frozen: FrozenTrial) -> None:
         """The trial's run, timed as the trial ran. Params and the objective side by side are what MLflow's
         parallel-coordinates chart plots."""
         from mlflow.entities import Metric, Param
 
-        tags = {**self.tags, "optuna_trial_number": str(frozen.number), "state": frozen.state.name,
+        tags = {**self.child_tags, "optuna_trial_number": str(frozen.number), "state": frozen.state.name,
                 WORKER_TAG: worker()}
         start, end = _ms(frozen.datetime_start), _ms(frozen.datetime_complete)
         run = client.create_run(self.experiment, start_time=start, tags=tags, run_name=f"trial {frozen.number}")
@@ -224,14 +268,30 @@ class _TrialRuns:
                          params=[Param(k, str(v)) for k, v in frozen.params.items()])
         client.set_terminated(run.info.run_id, RUN_STATUS.get(frozen.state, "FAILED"), end_time=end)
 
-    def __enter__(self) -> _TrialRuns:
+    def _best(self, client, best: FrozenTrial, objective: str) -> None:
+        """The best trial so far on the parent run: its params, score, number and the one-line summary."""
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
+
+        assert self.parent is not None and best.value is not None
+        client.log_dict(self.parent, {"objective": objective, "metric": self.metric, "value": best.value,
+                                      "default_params_value": self.default, "trial": best.number,
+                                      "params": best.params}, "best_params.json")
+        note = tune_summary(self.name, self.metric, best.number, float(best.value), self.default)
+        client.log_batch(self.parent, params=[Param(f"best.{k}", str(v)) for k, v in best.params.items()],
+                         metrics=[Metric(f"best_{self.metric}", float(best.value), int(time.time() * 1000), 0)],
+                         tags=[RunTag("best_trial", str(best.number)), RunTag(MLFLOW_RUN_NOTE, note)])
+
+    def __enter__(self) -> _StudyRuns:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.queue.put(None)
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        # the parent's end, as mlflow.start_run's context sets it
+        status = "FINISHED" if kind is None else "KILLED" if issubclass(kind, KeyboardInterrupt) else "FAILED"
+        self.queue.put(("end", status))
         self.thread.join()
-        if self.error is not None and exc[0] is None:  # an error of the tuning itself goes first
-            raise self.error
+        if kind is None:  # an error of the tuning itself goes first
+            self.check()
 
 
 def default_score(data: InnerData, settings: TuningSettings, fixed: dict[str, Any]) -> float:
@@ -239,26 +299,16 @@ def default_score(data: InnerData, settings: TuningSettings, fixed: dict[str, An
     return float(np.mean([_fold_score(data, fold, fixed, settings.model) for fold in data.folds]))
 
 
-def _record_best(study: optuna.Study, settings: TuningSettings) -> None:
-    """Best trial so far -> study user attrs and the active (parent) MLflow run."""
-    import mlflow
-
+def _record_best(study: optuna.Study, storage: BaseStorage, runs: _StudyRuns, settings: TuningSettings) -> None:
+    """Best trial so far -> study user attrs and (through ``runs``) the worker's parent MLflow run."""
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return
     best = study.best_trial
-    metric = settings.metric
-    default = study.user_attrs.get("default_value")
-    study.set_user_attr("best_params", best.params)
-    study.set_user_attr("best_value", best.value)
-    study.set_user_attr("best_trial", best.number)
-    mlflow.log_dict({"objective": settings.objective, "metric": metric, "value": best.value,
-                     "default_params_value": default, "trial": best.number, "params": best.params},
-                    "best_params.json")
-    mlflow.log_params({f"best.{k}": v for k, v in best.params.items()})
-    mlflow.log_metric(f"best_{metric}", float(study.best_value))
-    mlflow.set_tag("best_trial", str(best.number))
-    mlflow.set_tag("mlflow.note.content", tune_summary(study.study_name, metric, best.number, float(study.best_value),
-                                                       default))
+    with one_fsync(storage):
+        study.set_user_attr("best_params", best.params)
+        study.set_user_attr("best_value", best.value)
+        study.set_user_attr("best_trial", best.number)
+    runs.best(best, settings.objective)
 
 
 def tune_summary(name: str, metric: str, trial: int, best: float, default: float | None) -> str:
@@ -306,8 +356,6 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
         Invalid ``[tuning]`` section, unusable storage, a study name used for another experiment/objective, or
         too little pre-out-of-sample data.
     """
-    import mlflow
-
     if trials < 1:
         raise RegimeError(f"trials must be >= 1, got {trials}")
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -322,15 +370,20 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     fixed = getattr(exp.models[settings.target], settings.model)
     objective = make_objective(data, settings, fixed)
     the_study = _open_study(exp, backend, name, settings, label)
-    experiment = store.experiment_id(home, exp.name)  # under the home lock that training shares
+
+    def default() -> float:  # once per study: every worker's parent shows it; on its own copy of the data
+        if "default_value" not in the_study.user_attrs:
+            own = InnerData(data.features.copy(), data.y.copy(), data.folds, data.estimator)
+            the_study.set_user_attr("default_value", default_score(own, settings, fixed))
+        return float(the_study.user_attrs["default_value"])
+
     tags = {"optuna_study": name, "optuna_storage": label, WORKER_TAG: worker()}
-    with (mlflow.start_run(experiment_id=experiment, run_name=f"tune {name}", tags=tags),
-          _TrialRuns(experiment, settings.metric) as runs):
-        mlflow.log_params(_run_params(settings, data, trials))
-        if "default_value" not in the_study.user_attrs:  # once per study: every worker's parent shows it
-            the_study.set_user_attr("default_value", default_score(data, settings, fixed))
-        mlflow.log_metric(f"default_{settings.metric}", float(the_study.user_attrs["default_value"]))
+    params = _run_params(settings, data, trials)
+    # the experiment's id comes under the home lock that training shares (on the thread, as all MLflow work)
+    with _StudyRuns(lambda: store.experiment_id(home, exp.name), name, tags, settings.metric, params,
+                    default) as runs:
         while deadline is None or time.monotonic() < deadline:
+            runs.check()
             _fail_stale(the_study, backend)
             trial = _claim(the_study, backend, trials)
             if trial is None:
@@ -356,7 +409,7 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
                             "its result is dropped and a new trial replaces it", name, frozen.number)
             elif on_trial:
                 on_trial(frozen)
-        _record_best(the_study, settings)
+        _record_best(the_study, backend, runs, settings)
     return the_study
 
 
