@@ -175,3 +175,45 @@ def test_runs_of_a_killed_command_are_marked_failed_by_the_next_command(command,
         note = after.data.tags["mlflow.note.content"]
         assert note.startswith("**Marked FAILED** by regime at ") and f"process {worker.data.tags['worker']}" in note
     assert store.fail_abandoned(exp_id) == []  # done once
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` forked (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found += [int(c) for c in task.read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] not in "ZX"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the workers' parent-death signal is Linux's")
+def test_a_killed_backtest_leaves_no_fold_workers_behind(tmp_path):
+    """SIGKILL of a command fitting folds in worker processes ends the workers too: forked, they hold their own end
+    of the task queue and used to wait on it forever (two 280 MB orphans per killed `regime train`)."""
+    path = write_experiment(tmp_path, "tiny", seeds=(11, 12))
+    env = {**os.environ, "REGIME_HOME": str(tmp_path / "home")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen([REGIME, "backtest", str(path), "--jobs", "2"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        workers += _wait_for(lambda: _children(proc.pid), proc, timeout=120)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [w for w in workers if _alive(w)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for w in workers:  # whatever the outcome, no orphan outlives the test
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)

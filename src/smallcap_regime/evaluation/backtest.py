@@ -10,8 +10,11 @@ to the prevailing (historical) mean / base rate and trailing-momentum baselines,
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -126,9 +129,17 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _limit_blas_threads() -> None:
-    """Worker initialiser: one BLAS thread per process, as in the parent (the processes are the parallelism)."""
+def _init_worker() -> None:
+    """Worker initialiser: one BLAS thread per process, as in the parent (the processes are the parallelism); and
+    on Linux the worker ends with its parent. A forked worker holds its own end of the task queue, so when the parent
+    is killed (SIGKILL, the OOM killer) it would otherwise wait on that queue forever, holding the data's memory."""
     threadpool_limits(limits=1)
+    if sys.platform.startswith("linux"):
+        parent = os.getppid()
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: SIGTERM when the parent thread ends
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
 
 
 def fit_maps(pred: pd.DataFrame, target: str, model: str, mask: np.ndarray, min_obs: int,
@@ -243,7 +254,7 @@ def _raw_predictions(exp: Experiment, data: Dataset, folds: list[Fold], on_fold:
         # Workers fit with one LightGBM and one BLAS thread, so no OpenMP or BLAS pool is needed after the fork.
         # Results come back in fold order, whichever worker finishes first.
         pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_limit_blas_threads)
+                                   initializer=_init_worker)
         results = pool.map(task, folds)  # type: ignore[assignment]  # an iterator of the same items as map()
     try:
         for done, (fold, forecasts) in enumerate(zip(folds, results), start=1):
