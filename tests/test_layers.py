@@ -2,7 +2,7 @@
 
 Layers, lowest first (a module imports only from its own layer or below):
 
-    floor      errors, names, values, configs, env, home, urls, locks, display
+    floor      errors, names, values, configs, env, home, urls, locks, display, processes
     data       data.*
     features   features.*
     dataset    dataset, scenario (what-if panels rebuilt through the dataset builder)
@@ -27,7 +27,7 @@ from conftest import REPO
 
 SRC = REPO / "src"
 PACKAGE = "smallcap_regime"
-FLOOR = {"errors", "names", "values", "configs", "env", "home", "urls", "locks", "display"}
+FLOOR = {"errors", "names", "values", "configs", "env", "home", "urls", "locks", "display", "processes"}
 LAYERS = {"data": 1, "features": 2, "dataset": 3, "scenario": 3, "models": 4, "experiment": 4, "evaluation": 5,
           "explain": 5, "card": 5, "tracking": 6, "tuning": 6, "workflow": 7, "whatif": 7, "monitor": 7, "export": 7,
           "cli": 8}

@@ -7,6 +7,7 @@ twice at once. Readers never lock: the manifest is replaced atomically and never
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,17 @@ DEFAULT_LOCK_TIMEOUT_S = 600.0
 # One FileLock object per lock file: the same process re-entering a lock (a pull writing many datasets) must count
 # up on one object, since a second flock on a fresh descriptor would wait for ourselves.
 _LOCKS: dict[Path, FileLock] = {}
+# A forked child starts with no lock objects (filelock refuses one inherited across fork) and keeps the parent's
+# referenced: collecting one would unlock the descriptor it shares with the parent, releasing the parent's lock.
+_INHERITED: list[FileLock] = []
+
+
+def _forget_inherited_locks() -> None:
+    _INHERITED.extend(_LOCKS.values())
+    _LOCKS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_inherited_locks)
 
 
 def lock_timeout() -> float:

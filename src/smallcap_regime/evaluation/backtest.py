@@ -10,11 +10,8 @@ to the prevailing (historical) mean / base rate and trailing-momentum baselines,
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
-import signal
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -35,6 +32,7 @@ from ..models.calibration import CalibrationMaps, fit_calibration, shrink, trail
 from ..models.options import ModelOptions
 from ..models.regime import regime_labels
 from ..names import FITTED, MODELS, TARGETS, col, tbill_column
+from ..processes import die_with_parent
 from . import metrics as M
 from . import strategies
 from .record import skilled_regimes
@@ -131,15 +129,10 @@ def default_jobs() -> int:
 
 def _init_worker() -> None:
     """Worker initialiser: one BLAS thread per process, as in the parent (the processes are the parallelism); and
-    on Linux the worker ends with its parent. A forked worker holds its own end of the task queue, so when the parent
-    is killed (SIGKILL, the OOM killer) it would otherwise wait on that queue forever, holding the data's memory."""
+    the worker ends with its parent (a forked worker holds its own end of the task queue: when the parent is killed,
+    SIGKILL or the OOM killer, it would otherwise wait on that queue forever, holding the data's memory)."""
     threadpool_limits(limits=1)
-    if sys.platform.startswith("linux"):
-        parent = os.getppid()
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: SIGTERM when the parent thread ends
-        if os.getppid() != parent:  # the parent died before the request took effect
-            os._exit(1)
+    die_with_parent()
 
 
 def fit_maps(pred: pd.DataFrame, target: str, model: str, mask: np.ndarray, min_obs: int,
