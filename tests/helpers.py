@@ -133,6 +133,29 @@ def finra_file(settlement: date, iwm_days: float, spy_days: float = 1.0) -> byte
     return ("\n".join([FINRA_HEADER, *rows]) + "\n").encode()
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (Linux /proc; one that ends while it is read is left out)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            children = [int(c) for task in Path(f"/proc/{current}/task").iterdir()
+                        for c in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+        out.append(current)
+        todo += children
+    return out
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process (not gone, not a zombie waiting to be reaped; Linux /proc)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] not in "ZX"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:

@@ -157,7 +157,7 @@ def _smoothed_as_served(exp, result, fold, test, model) -> None:
     """With ``smooth_k = 3`` the fold's forecast at an origin is the mean of its calibrated forecasts for that origin
     and the two before it (the fold's model on the months before its block, too), and the shipped model, sent those
     months first, answers the same number for every origin of the block."""
-    from smallcap_regime.evaluation.backtest import forecast_rows
+    from smallcap_regime.evaluation.backtest import lead_rows
     from smallcap_regime.models.calibration import trailing_mean
 
     pred, val, k = result.predictions, exp.validation, exp.options.smooth_k
@@ -169,7 +169,7 @@ def _smoothed_as_served(exp, result, fold, test, model) -> None:
     maps = {t: fit_maps(full, t, "lgbm", mask, val.calibration_min_obs, val.interval_coverage, exp.options)
             for t in TARGETS}
     shipped.maps = {t: TargetMaps.from_calibration(maps[t], 0.0, 0.5, 1) for t in TARGETS}
-    rows = result.features.iloc[forecast_rows(fold, k)]
+    rows = result.features.iloc[np.r_[lead_rows(fold, k), fold.test]]
     served = shipped.predict(rows).iloc[k - 1:]
     for target, column in (("relative", "p_outperform"), ("absolute", "p_positive")):
         backtest = pred.loc[test.index, col(target, "lgbm_cal", "p")].to_numpy()

@@ -20,7 +20,7 @@ from smallcap_regime.tracking import review, store
 from smallcap_regime.tracking.registry import Decision
 from smallcap_regime.tracking.stale import dead_here, worker
 
-from helpers import write_experiment
+from helpers import process_alive, process_tree, write_experiment
 
 REGIME = str(Path(sys.executable).with_name("regime"))
 
@@ -177,21 +177,6 @@ def test_runs_of_a_killed_command_are_marked_failed_by_the_next_command(command,
     assert store.fail_abandoned(exp_id) == []  # done once
 
 
-def _children(pid: int) -> list[int]:
-    """The processes ``pid`` forked (Linux /proc)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        found += [int(c) for c in task.read_text().split()]
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] not in "ZX"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the workers' parent-death signal is Linux's")
 def test_a_killed_backtest_leaves_no_fold_workers_behind(tmp_path):
@@ -204,16 +189,16 @@ def test_a_killed_backtest_leaves_no_fold_workers_behind(tmp_path):
                             stderr=subprocess.DEVNULL)
     workers: list[int] = []
     try:
-        workers += _wait_for(lambda: _children(proc.pid), proc, timeout=120)
+        workers += _wait_for(lambda: process_tree(proc.pid)[1:], proc, timeout=120)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         deadline = time.monotonic() + 15
-        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        while any(process_alive(w) for w in workers) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not [w for w in workers if _alive(w)]
+        assert not [w for w in workers if process_alive(w)]
     finally:
         if proc.poll() is None:
             proc.kill()
         for w in workers:  # whatever the outcome, no orphan outlives the test
-            if _alive(w):
+            if process_alive(w):
                 os.kill(w, signal.SIGKILL)

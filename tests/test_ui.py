@@ -27,7 +27,7 @@ from smallcap_regime.tracking import review, store
 from smallcap_regime.tracking.train import train
 from smallcap_regime.workflow import train_experiment
 
-from helpers import free_port, port_is_free, wait_until_up, write_experiment
+from helpers import free_port, port_is_free, process_tree, wait_until_up, write_experiment
 
 pytestmark = pytest.mark.slow  # MLflow UI server and headless Chromium
 
@@ -47,18 +47,6 @@ num_leaves = [3, 7]
 learning_rate = [0.03, 0.2]
 """
 
-
-
-def _tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants (from /proc)."""
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        out.append(current)
-        for task in Path(f"/proc/{current}/task").iterdir():
-            children = (task / "children").read_text().split()
-            todo += [int(c) for c in children]
-    return out
 
 
 def _rss_mb(pid: int) -> float:
@@ -114,7 +102,7 @@ def test_ui_is_light_links_the_runs_table_and_serves_run_artifacts(ui, reviewed_
     view = json.loads(tags["mlflow.sharedViewState.regime-headline"])
     assert view["selectedColumns"][0] == "metrics.`0_gate_rel_brier_skill`"
     # `regime ui` replaced itself with mlflow's server: one worker, no job runner
-    processes = _tree(proc.pid)
+    processes = process_tree(proc.pid)
     assert len(processes) <= 3, [Path(f"/proc/{p}/cmdline").read_text() for p in processes]
     assert sum(_rss_mb(p) for p in processes) < 1024
     found = httpx.post(f"{url}/ajax-api/2.0/mlflow/experiments/search", json={"max_results": 50}, timeout=10)

@@ -135,9 +135,9 @@ def forecast(home: Path, *, as_of: str | None = None, server: str | None = None,
     from .tracking.serving import predict_local, predict_remote
 
     choice, data, when = resolve_forecast(home, experiment=experiment, version=version, as_of=as_of)
-    row = data.features.loc[[when]]
     # [options] smooth_k: the model averages each row with the rows before it, so it gets the k - 1 months before
     rows = data.features.loc[:when].tail(data.experiment.options.smooth_k)
+    row = rows.tail(1)
     h = data.experiment.horizon
     in_sample = bool(data.target("relative").notna().loc[when])
     warnings = []

@@ -96,17 +96,17 @@ def fit_fold_models(x: np.ndarray, y: np.ndarray, y_up: np.ndarray, x_test: np.n
     return out
 
 
-def forecast_rows(fold: Fold, smooth_k: int = 1) -> np.ndarray:
-    """Row positions a fold's models forecast: its test block, preceded by the ``smooth_k - 1`` origins before it
-    (``[options] smooth_k``; features known by then, targets purged from the training window)."""
+def lead_rows(fold: Fold, smooth_k: int = 1) -> np.ndarray:
+    """Row positions of the ``smooth_k - 1`` origins before a fold's test block, which its models also forecast for
+    ``[options] smooth_k`` (features known by then, targets purged from the training window); empty without it."""
     start = int(fold.test[0])
-    return np.r_[np.arange(max(start - smooth_k + 1, 0), start), fold.test]
+    return np.arange(max(start - smooth_k + 1, 0), start)
 
 
 def _fit_fold(fold: Fold, exp: Experiment, x: np.ndarray, labels: dict[str, tuple[np.ndarray, np.ndarray]],
               feature_names: list[str] | None = None) -> dict[str, np.ndarray]:
-    """Raw forecasts ``{"<target>.<model>.<f|p>": (n_rows,)}`` of one fold on :func:`forecast_rows` (a worker
-    process's task).
+    """Raw forecasts ``{"<target>.<model>.<f|p>": (n_rows,)}`` of one fold on its :func:`lead_rows` and test block
+    (a worker process's task).
 
     ``x`` is the feature matrix (n_origins, n_features); ``labels`` maps each target to its decimal return and
     0/1 label over all origins (NaN where not realised).
@@ -116,7 +116,7 @@ def _fit_fold(fold: Fold, exp: Experiment, x: np.ndarray, labels: dict[str, tupl
     for target, (y, y_up) in labels.items():
         rows = fold.train[~np.isnan(y[fold.train])]
         fitted = fit_fold_models(x[rows], y[rows], y_up[rows].astype(int),
-                                 x[forecast_rows(fold, exp.options.smooth_k)], exp, target,
+                                 x[np.r_[lead_rows(fold, exp.options.smooth_k), fold.test]], exp, target,
                                  binned.setdefault(rows.tobytes(), {}), feature_names)
         out.update({col(target, name): values for name, values in fitted.items()})
     return out
@@ -252,7 +252,7 @@ def _raw_predictions(exp: Experiment, data: Dataset, folds: list[Fold], on_fold:
     try:
         for done, (fold, forecasts) in enumerate(zip(folds, results), start=1):
             fold_id[fold.test] = fold.fold_id
-            n_context = len(forecast_rows(fold, exp.options.smooth_k)) - len(fold.test)
+            n_context = len(lead_rows(fold, exp.options.smooth_k))
             for name, values in forecasts.items():
                 raw[name][fold.test] = values[n_context:]
             if n_context:
@@ -278,6 +278,10 @@ def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Exper
     before it of the fold's calibrated forecasts (``context``: the fold models' raw forecasts of the origins before
     its test block, from :func:`_raw_predictions`). The maps are fitted on the unsmoothed raw pairs either way."""
     k = exp.options.smooth_k
+
+    def smoothed(earlier: np.ndarray, own: np.ndarray) -> np.ndarray:  # a block's forecasts, averaged over k months
+        return trailing_mean(np.r_[earlier, own], k)[len(earlier):]
+
     h, val = exp.horizon, exp.validation
     forecast_mask = pred["fold"].notna().to_numpy()
     models = FITTED
@@ -291,7 +295,7 @@ def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Exper
     for fold in folds:
         mask = _realised_before(pred.index, forecast_mask, int(fold.test[0]), h)
         rows = fold.test
-        lead = forecast_rows(fold, k)[: -len(rows)]  # the origins before the block a smoothed forecast averages
+        lead = lead_rows(fold, k)  # the origins before the block a smoothed forecast averages
         before = (context or {}).get(fold.fold_id, {})
         for model in models:
             maps = fit_maps(pred, target, model, mask, val.calibration_min_obs, val.interval_coverage, exp.options)
@@ -299,9 +303,8 @@ def _post_process(pred: pd.DataFrame, target: str, folds: list[Fold], exp: Exper
             shrunk = shrink(f[rows], mean[rows], maps.shrink_weight)
             prob = maps.platt(p[rows])
             if len(lead):  # the fold's own model and maps on the k - 1 origins before the block, then the mean
-                shrunk = trailing_mean(np.r_[shrink(before[col(target, model, "f")], mean[lead], maps.shrink_weight),
-                                             shrunk], k)[len(lead):]
-                prob = trailing_mean(np.r_[maps.platt(before[col(target, model, "p")]), prob], k)[len(lead):]
+                shrunk = smoothed(shrink(before[col(target, model, "f")], mean[lead], maps.shrink_weight), shrunk)
+                prob = smoothed(maps.platt(before[col(target, model, "p")]), prob)
             out[col(target, f"{model}_cal", "f")][rows] = shrunk
             out[col(target, f"{model}_cal", "p")][rows] = prob
             if model == "lgbm":

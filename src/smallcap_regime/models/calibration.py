@@ -232,7 +232,7 @@ def fit_calibration(forecast: np.ndarray, raw_p: np.ndarray, y: np.ndarray, up: 
     if method == "anchored":
         platt = fit_anchored(p, u, float(pairs[-1, 5]), min_slope)
     elif method in ("monotone", "platt"):
-        platt = fit_platt(p, u, monotone=method == "monotone", min_slope=min_slope if method == "monotone" else 0.0)
+        platt = fit_platt(p, u, monotone=method == "monotone", min_slope=min_slope)
     else:
         raise ValueError(f"unknown calibration method {method!r}; expected anchored, monotone or platt")
     if recentre_months > 0:
