@@ -345,7 +345,8 @@ def tune_cmd(
     metric = settings.metric
     console.print(f"tuning {settings.objective} of {escape(exp.name)} on {metric} (lower is better) over "
                   f"{settings.inner_folds} inner folds before {exp.validation.oos_start:%Y-%m}", soft_wrap=True)
-    with Progress(TextColumn(f"[bold]tune {escape(name)}"), BarColumn(), MofNCompleteColumn(),
+    # short fixed columns: the count, the last trial and the time fit in 80 columns (the study is named below)
+    with Progress(TextColumn("[bold]tune"), BarColumn(bar_width=20), MofNCompleteColumn(),
                   TextColumn("{task.description}"), TimeElapsedColumn(), console=console.get()) as progress:
         task = progress.add_task("", total=trials)
 
