@@ -412,9 +412,12 @@ def test_the_journal_file_survives_a_killed_worker_and_reads_in_stock_optuna(tmp
         trials = optuna.load_study(study_name="s", storage=storage).trials
         assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.RUNNING]
         for trial in trials:
+            assert trial.user_attrs == {"worker": "killed"}  # written at once: the stale-trial check reads it
+        for trial in trials[:2]:
             assert trial.intermediate_values == {0: trial.params["x"] / 2}
-            assert trial.user_attrs == {"worker": "killed"}
         assert [t.value for t in trials[:2]] == [t.params["x"] for t in trials[:2]]
+        # the killed trial's parameter and report were held for its end, which never came
+        assert trials[2].params == {} and trials[2].intermediate_values == {}
     # both write the same file under the same lock: a stock Optuna process may add trials to the study
     optuna.load_study(study_name="s", storage=stock).add_trial(optuna.trial.create_trial(value=0.5))
     assert len(optuna.load_study(study_name="s", storage=tuning.open_storage(str(path), tmp_path)).trials) == 4
@@ -435,6 +438,47 @@ def test_the_journal_file_fsyncs_once_per_trial_not_per_record(tmp_path, monkeyp
         trial.set_user_attr("worker", "here")
         study.tell(trial, 1.0)
     assert len(synced) == 2 + 2  # 9 records per trial, one fsync: its end state (covering the whole file)
+
+
+def test_a_running_trials_parameters_and_reports_are_written_with_its_end(tmp_path):
+    path = str(tmp_path / "j.log")
+    ours = optuna.create_study(study_name="s", storage=tuning.open_storage(path, tmp_path))
+    theirs = JournalStorage(optuna.storages.journal.JournalFileBackend(path))  # another process's view
+    trial = ours.ask()
+    trial.set_user_attr("worker", "here")
+    x = trial.suggest_float("x", 0.0, 1.0)
+    trial.report(0.5, 0)
+    assert trial.params == {"x": x} and ours.trials[0].intermediate_values == {0: 0.5}  # our view: at once
+    seen = optuna.load_study(study_name="s", storage=theirs).trials[0]
+    assert seen.user_attrs == {"worker": "here"} and seen.params == {} and seen.intermediate_values == {}
+    lines = Path(path).read_text().count("\n")
+    ours.tell(trial, 1.0)
+    assert Path(path).read_text().count("\n") == lines + 3  # parameter, report and end state: one append
+    seen = optuna.load_study(study_name="s", storage=theirs).trials[0]
+    assert (seen.state, seen.params, seen.intermediate_values, seen.value) == (TrialState.COMPLETE, {"x": x},
+                                                                               {0: 0.5}, 1.0)
+
+
+def test_a_held_trial_failed_by_another_worker_ends_cleanly(tmp_path):
+    path = str(tmp_path / "j.log")
+    ours = optuna.create_study(study_name="s", storage=tuning.open_storage(path, tmp_path))
+    trial = ours.ask()
+    trial.suggest_float("x", 0.0, 1.0)
+    other = tuning.open_storage(path, tmp_path)  # a worker that found this trial stale
+    optuna.load_study(study_name="s", storage=other)
+    other.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    frozen = ours.tell(trial, 1.0, skip_if_finished=True)  # as `tune` ends a trial
+    assert frozen.state == TrialState.FAIL
+    # failed after our last look: the end state is refused as by Optuna, the held records are not written
+    trial = ours.ask()
+    trial.suggest_float("x", 0.0, 1.0)
+    other.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        ours._storage.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, [1.0])
+    ours.tell(ours.ask(), 2.0)  # later work is not disturbed by the dropped records
+    stock = JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+    assert [(t.state, t.params) for t in optuna.load_study(study_name="s", storage=stock).trials] == [
+        (TrialState.FAIL, {}), (TrialState.FAIL, {}), (TrialState.COMPLETE, {})]
 
 
 def test_study_writes_in_one_block_share_one_fsync_and_other_threads_are_not_deferred(tmp_path, monkeypatch):
@@ -508,3 +552,61 @@ def test_a_killed_tune_keeps_its_finished_trials_and_the_rerun_completes_the_bud
     assert {t.number: t.intermediate_values for t in resumed.trials if t.number in kept} == kept
     assert resumed.trials[before[-1].number].state == TrialState.FAIL  # the killed one: failed, replaced
     assert len(resumed.get_trials(states=FINISHED)) == 4
+
+
+@pytest.mark.slow
+def test_a_trial_failed_by_another_worker_mid_objective_is_dropped_and_replaced(home, tmp_path, panel, monkeypatch,
+                                                                               caplog):
+    """A late heartbeat (a database restart) lets another worker fail a running trial; the worker's next report is
+    then refused. It used to end the worker with UpdateFinishedTrialError; now the trial is dropped and replaced."""
+    exp = load_experiment(write_experiment(tmp_path))
+    fold_score, failed = objective._fold_score, []
+
+    def failed_by_another_worker(data, fold, params, model, binned=None):
+        if not failed:
+            other = tuning.open_storage(None, home)
+            study = optuna.load_study(study_name=tuning.study_name_for(exp), storage=other)
+            (running,) = study.get_trials(states=(TrialState.RUNNING,))
+            other.set_trial_state_values(running._trial_id, TrialState.FAIL)
+            failed.append(running.number)
+        return fold_score(data, fold, params, model, binned)
+
+    monkeypatch.setattr(objective, "_fold_score", failed_by_another_worker)
+    with caplog.at_level("WARNING", logger="smallcap_regime.tuning"):
+        tuned = tuning.tune(exp, home, trials=2, panel=panel)
+    assert failed == [0] and tuned.trials[0].state == TrialState.FAIL
+    assert len(tuned.get_trials(states=FINISHED)) == 2
+    assert "trial 0 was marked failed by another worker" in caplog.text
+
+
+def test_a_lost_connection_is_recognised_through_optunas_and_sqlalchemys_wrappers():
+    from optuna.exceptions import StorageInternalError
+    from sqlalchemy.exc import IntegrityError, OperationalError, PendingRollbackError
+
+    def chained() -> BaseException:
+        try:
+            try:
+                raise OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+            except OperationalError:
+                raise PendingRollbackError("Can't reconnect until invalid transaction is rolled back") from None
+        except PendingRollbackError as exc:
+            try:
+                raise StorageInternalError("An exception is raised during the commit.") from exc
+            except StorageInternalError as wrapped:
+                return wrapped
+
+    wrapped = chained()
+    assert wrapped.__cause__.__cause__ is None  # `from None`: the lost connection is only the context
+    assert tuning_storage.connection_lost(wrapped)
+    assert not tuning_storage.connection_lost(StorageInternalError("x"))
+    assert not tuning_storage.connection_lost(IntegrityError("INSERT", {}, Exception("duplicate key")))
+
+
+@pytest.mark.parametrize(("code", "restarting"), [("57P01", True), ("57P03", True), ("28P01", False), (None, False)])
+def test_a_server_restart_is_told_from_a_refused_login(code, restarting):
+    from sqlalchemy.exc import OperationalError
+
+    class Driver(Exception):
+        sqlstate = code
+
+    assert tuning_storage.server_restarting(OperationalError("connect", {}, Driver("x"))) is restarting

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import queue
 import socket
 import threading
 import time
@@ -23,7 +22,7 @@ from ..data import Panel
 from ..dataset import build_dataset
 from ..errors import RegimeError
 from ..experiment import Experiment
-from ..tracking import store
+from ..tracking import writer
 from ..tracking.stale import WORKER_TAG, dead_here, worker
 from .objective import FoldMedianPruner, InnerData, _fold_score, inner_data, make_objective
 from .space import TuningSettings, search_space, study_name_for
@@ -173,125 +172,47 @@ def _ms(when) -> int | None:
     return None if when is None else int(when.timestamp() * 1000)
 
 
-class _StudyRuns:
-    """The worker's MLflow runs, written by a background thread so that the trials never wait for them.
+def _trial_run(runs: writer.Session, frozen: FrozenTrial, metric: str) -> None:
+    """The trial's nested run, timed as the trial ran: params, fold scores by step, the objective of a complete
+    trial and its state. Params and the objective side by side are what MLflow's parallel-coordinates chart plots."""
+    start, end = _ms(frozen.datetime_start), _ms(frozen.datetime_complete)
+    # `<metric>_fold` sorts after `<metric>`: MLflow's compare view then plots the objective first
+    metrics = [(f"{metric}_fold", score, end or start or 0, step)
+               for step, score in sorted(frozen.intermediate_values.items())]
+    if frozen.state == TrialState.COMPLETE and frozen.value is not None:
+        metrics.append((metric, frozen.value, end or 0, 0))
+    tags = {"optuna_trial_number": str(frozen.number), "state": frozen.state.name, WORKER_TAG: worker()}
+    runs.child(f"trial {frozen.number}", tags, dict(frozen.params), metrics,
+               RUN_STATUS.get(frozen.state, "FAILED"), start, end)
 
-    In order: the parent run ``tune <study>`` (the tuning settings and inner period as params), the default
-    parameters' score (computed here once per study, on a copy of the data, while the first trials run; it is then
-    a study attr and the parent's ``default_<metric>``), one nested run per trial (params, the objective of
-    complete trials, fold scores by step, state; one ``log_batch`` each: a run is several SQL transactions, as long
-    as a fold's fit on SQLite), the best trial, and the parent's end. Leaving the context waits for all of it and
-    raises the first error the thread met; :meth:`check` raises it earlier, between trials, so that a tracking
-    store that cannot be written stops the worker after its current trial rather than at the end."""
 
-    def __init__(self, experiment: Callable[[], str], name: str, tags: dict[str, str], metric: str,
-                 params: dict[str, Any], default: Callable[[], float]) -> None:
-        self.experiment = ""  # its id, once ``experiment()`` gave it on the thread
-        self.name, self.metric = name, metric
-        self.start = int(time.time() * 1000)
-        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+class _DefaultScore(threading.Thread):
+    """The default parameters' score, computed while the first trials run (once per study: then it is a study
+    attr), and logged on the parent run as ``default_<metric>``."""
+
+    def __init__(self, compute: Callable[[], float], runs: writer.Session, metric: str) -> None:
+        super().__init__(name="tune-default-score", daemon=True)
+        self.compute, self.runs, self.metric = compute, runs, metric
+        self.value: float | None = None
         self.error: BaseException | None = None
-        self.default: float | None = None
-        self.parent: str | None = None
-        self.child_tags: dict[str, str] = {}
-        self.thread = threading.Thread(target=self._drain, args=(experiment, tags, params, default),
-                                       name="mlflow-tune-runs", daemon=True)
-        self.thread.start()
+        self.start()
 
-    def put(self, frozen: FrozenTrial) -> None:
-        self.queue.put(("trial", frozen))
-
-    def best(self, best: FrozenTrial, objective: str) -> None:
-        self.queue.put(("best", (best, objective)))
+    def run(self) -> None:
+        try:
+            self.value = self.compute()
+            self.runs.log(metrics=[(f"default_{self.metric}", self.value, int(time.time() * 1000), 0)])
+        except BaseException as exc:  # raised on the tuning thread (check, or result)
+            self.error = exc
 
     def check(self) -> None:
-        """Raise the thread's error, if it met one."""
         if self.error is not None:
             raise self.error
 
-    def _drain(self, experiment: Callable[[], str], tags: dict[str, str], params: dict[str, Any],
-               default: Callable[[], float]) -> None:
-        from mlflow import MlflowClient
-
-        client = None
-        try:
-            self.experiment = experiment()  # configures the tracking store first
-            client = MlflowClient()
-            self._start(client, tags, params, default)
-        except BaseException as exc:  # raised on the tuning thread (check, or when the context ends)
-            self.error = exc
-        while True:
-            kind, item = self.queue.get()
-            if self.error is None and client is not None:
-                try:
-                    if kind == "trial":
-                        self._trial(client, item)
-                    elif kind == "best":
-                        self._best(client, *item)
-                    elif kind == "end" and self.parent is not None:
-                        client.set_terminated(self.parent, item)
-                except BaseException as exc:
-                    self.error = exc
-            if kind == "end":
-                return
-
-    def _start(self, client, tags: dict[str, str], params: dict[str, Any], default: Callable[[], float]) -> None:
-        from mlflow.entities import Metric, Param
-        from mlflow.tracking.context.registry import resolve_tags
-        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
-
-        run_name = f"tune {self.name}"
-        # the tags mlflow.start_run gives a run (user, source, ...) and, below, a nested run
-        parent = client.create_run(self.experiment, start_time=self.start, run_name=run_name,
-                                   tags=resolve_tags({**tags, MLFLOW_RUN_NAME: run_name}))
-        self.parent = parent.info.run_id
-        self.child_tags = resolve_tags({MLFLOW_PARENT_RUN_ID: self.parent})
-        self.default = default()
-        client.log_batch(self.parent, params=[Param(k, str(v)) for k, v in params.items()],
-                         metrics=[Metric(f"default_{self.metric}", self.default, int(time.time() * 1000), 0)])
-
-    def _trial(self, client, frozen: FrozenTrial) -> None:
-        """The trial's run, timed as the trial ran. Params and the objective side by side are what MLflow's
-        parallel-coordinates chart plots."""
-        from mlflow.entities import Metric, Param
-
-        tags = {**self.child_tags, "optuna_trial_number": str(frozen.number), "state": frozen.state.name,
-                WORKER_TAG: worker()}
-        start, end = _ms(frozen.datetime_start), _ms(frozen.datetime_complete)
-        run = client.create_run(self.experiment, start_time=start, tags=tags, run_name=f"trial {frozen.number}")
-        # `<metric>_fold` sorts after `<metric>`: MLflow's compare view then plots the objective first
-        metrics = [Metric(f"{self.metric}_fold", score, end or start or 0, step)
-                   for step, score in sorted(frozen.intermediate_values.items())]
-        if frozen.state == TrialState.COMPLETE and frozen.value is not None:
-            metrics.append(Metric(self.metric, frozen.value, end or 0, 0))
-        client.log_batch(run.info.run_id, metrics=metrics,
-                         params=[Param(k, str(v)) for k, v in frozen.params.items()])
-        client.set_terminated(run.info.run_id, RUN_STATUS.get(frozen.state, "FAILED"), end_time=end)
-
-    def _best(self, client, best: FrozenTrial, objective: str) -> None:
-        """The best trial so far on the parent run: its params, score, number and the one-line summary."""
-        from mlflow.entities import Metric, Param, RunTag
-        from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
-
-        assert self.parent is not None and best.value is not None
-        client.log_dict(self.parent, {"objective": objective, "metric": self.metric, "value": best.value,
-                                      "default_params_value": self.default, "trial": best.number,
-                                      "params": best.params}, "best_params.json")
-        note = tune_summary(self.name, self.metric, best.number, float(best.value), self.default)
-        client.log_batch(self.parent, params=[Param(f"best.{k}", str(v)) for k, v in best.params.items()],
-                         metrics=[Metric(f"best_{self.metric}", float(best.value), int(time.time() * 1000), 0)],
-                         tags=[RunTag("best_trial", str(best.number)), RunTag(MLFLOW_RUN_NOTE, note)])
-
-    def __enter__(self) -> _StudyRuns:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
-        # the parent's end, as mlflow.start_run's context sets it
-        status = "FINISHED" if kind is None else "KILLED" if issubclass(kind, KeyboardInterrupt) else "FAILED"
-        self.queue.put(("end", status))
-        self.thread.join()
-        if kind is None:  # an error of the tuning itself goes first
-            self.check()
+    def result(self) -> float:
+        self.join()
+        self.check()
+        assert self.value is not None
+        return self.value
 
 
 def default_score(data: InnerData, settings: TuningSettings, fixed: dict[str, Any]) -> float:
@@ -299,16 +220,25 @@ def default_score(data: InnerData, settings: TuningSettings, fixed: dict[str, An
     return float(np.mean([_fold_score(data, fold, fixed, settings.model) for fold in data.folds]))
 
 
-def _record_best(study: optuna.Study, storage: BaseStorage, runs: _StudyRuns, settings: TuningSettings) -> None:
-    """Best trial so far -> study user attrs and (through ``runs``) the worker's parent MLflow run."""
+def _record_best(study: optuna.Study, storage: BaseStorage, runs: writer.Session, settings: TuningSettings,
+                 default: float) -> None:
+    """Best trial so far -> study user attrs and the worker's parent MLflow run (its params, score, number, the
+    one-line summary and ``best_params.json``)."""
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return
     best = study.best_trial
+    assert best.value is not None
     with one_fsync(storage):
         study.set_user_attr("best_params", best.params)
         study.set_user_attr("best_value", best.value)
         study.set_user_attr("best_trial", best.number)
-    runs.best(best, settings.objective)
+    note = tune_summary(study.study_name, settings.metric, best.number, float(best.value), default)
+    runs.log(params={f"best.{k}": v for k, v in best.params.items()},
+             metrics=[(f"best_{settings.metric}", float(best.value), int(time.time() * 1000), 0)],
+             tags={"best_trial": str(best.number), "mlflow.note.content": note},  # the run's note in the UI
+             dicts={"best_params.json": {"objective": settings.objective, "metric": settings.metric,
+                                         "value": best.value, "default_params_value": default,
+                                         "trial": best.number, "params": best.params}})
 
 
 def tune_summary(name: str, metric: str, trial: int, best: float, default: float | None) -> str:
@@ -359,6 +289,8 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     if trials < 1:
         raise RegimeError(f"trials must be >= 1, got {trials}")
     deadline = None if timeout is None else time.monotonic() + timeout
+    start_ms = int(time.time() * 1000)
+    writer.warm()  # the MLflow writer process starts while the data and the study load
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = search_space(exp)
     name = study or study_name_for(exp)
@@ -378,12 +310,15 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
         return float(the_study.user_attrs["default_value"])
 
     tags = {"optuna_study": name, "optuna_storage": label, WORKER_TAG: worker()}
-    params = _run_params(settings, data, trials)
-    # the experiment's id comes under the home lock that training shares (on the thread, as all MLflow work)
-    with _StudyRuns(lambda: store.experiment_id(home, exp.name), name, tags, settings.metric, params,
-                    default) as runs:
+    with writer.session(home, exp.name, f"tune {name}", tags, start_ms) as runs:
+        runs.log(params=_run_params(settings, data, trials))
+        scoring = _DefaultScore(default, runs, settings.metric)
+        first = True
         while deadline is None or time.monotonic() < deadline:
-            runs.check()
+            if not first:  # the first trial overlaps the writer's start; the second waits for its parent run
+                runs.check()
+            first = False
+            scoring.check()
             _fail_stale(the_study, backend)
             trial = _claim(the_study, backend, trials)
             if trial is None:
@@ -398,18 +333,21 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
                     value = objective(trial)
             except optuna.TrialPruned:
                 frozen = the_study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
+            except UpdateFinishedTrialError:  # failed meanwhile by another worker (a report refused): told below
+                frozen = the_study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             except BaseException:  # errors and Ctrl-C: never leave the trial RUNNING (it would hold the budget)
-                runs.put(the_study.tell(trial, state=TrialState.FAIL, skip_if_finished=True))
+                _trial_run(runs, the_study.tell(trial, state=TrialState.FAIL, skip_if_finished=True),
+                           settings.metric)
                 raise
             else:
                 frozen = the_study.tell(trial, value, skip_if_finished=True)
-            runs.put(frozen)
+            _trial_run(runs, frozen, settings.metric)
             if frozen.state not in FINISHED:  # failed meanwhile by another worker: its result is not counted
                 log.warning("study %s: trial %d was marked failed by another worker (its heartbeat was late); "
                             "its result is dropped and a new trial replaces it", name, frozen.number)
             elif on_trial:
                 on_trial(frozen)
-        _record_best(the_study, backend, runs, settings)
+        _record_best(the_study, backend, runs, settings, scoring.result())
     return the_study
 
 
