@@ -313,11 +313,7 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     with writer.session(home, exp.name, f"tune {name}", tags, start_ms) as runs:
         runs.log(params=_run_params(settings, data, trials))
         scoring = _DefaultScore(default, runs, settings.metric)
-        first = True
         while deadline is None or time.monotonic() < deadline:
-            if not first:  # the first trial overlaps the writer's start; the second waits for its parent run
-                runs.check()
-            first = False
             scoring.check()
             _fail_stale(the_study, backend)
             trial = _claim(the_study, backend, trials)
@@ -347,6 +343,7 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
                             "its result is dropped and a new trial replaces it", name, frozen.number)
             elif on_trial:
                 on_trial(frozen)
+            runs.check()  # after the first trial (which overlaps the writer's start) it waits for the parent run
         _record_best(the_study, backend, runs, settings, scoring.result())
     return the_study
 
