@@ -290,7 +290,6 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
         raise RegimeError(f"trials must be >= 1, got {trials}")
     deadline = None if timeout is None else time.monotonic() + timeout
     start_ms = int(time.time() * 1000)
-    writer.warm()  # the MLflow writer process starts while the data and the study load
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = search_space(exp)
     name = study or study_name_for(exp)
@@ -298,6 +297,7 @@ def tune(exp: Experiment, home: Path, *, trials: int, storage: str | None = None
     if heartbeat < 1:
         raise RegimeError(f"heartbeat must be >= 1 second, got {heartbeat}")
     backend = open_storage(storage, home, heartbeat=heartbeat)
+    writer.warm()  # settings and storage are good: the MLflow writer process starts while the data and study load
     data = inner_data(build_dataset(exp, home=home, panel=panel, before=exp.validation.oos_start), settings)
     fixed = getattr(exp.models[settings.target], settings.model)
     objective = make_objective(data, settings, fixed)
